@@ -1,0 +1,3 @@
+from cai_desktop.cli import main
+
+raise SystemExit(main())

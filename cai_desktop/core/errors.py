@@ -1,0 +1,29 @@
+"""Errors that carry a message meant for the user (one clear line, no traceback)."""
+
+
+class CaiError(Exception):
+    """Base class: the message says what is wrong and how to fix it."""
+
+
+class ValidationError(CaiError):
+    """Input that breaks a rule (a constitution, a setting, a file)."""
+
+    def __init__(self, message: str, problems: list[str] | None = None):
+        self.problems = problems or [message]
+        super().__init__(message)
+
+
+class FormatError(CaiError):
+    """A file that cannot be read in the format asked for."""
+
+
+class ProjectError(CaiError):
+    """A project file that cannot be opened or used."""
+
+
+class ModelError(CaiError):
+    """A model that cannot be found or loaded."""
+
+
+class Cancelled(CaiError):
+    """A job stopped because the user asked it to."""
