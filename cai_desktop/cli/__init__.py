@@ -1,0 +1,60 @@
+"""`cai-desktop`: with no arguments opens the GUI; subcommands run the same jobs headless.
+
+Each module in this package registers its own subcommands (``register(sub)``), so the stages can
+grow without touching each other. Errors the user can fix print one line and exit non-zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+from cai_desktop import __version__
+from cai_desktop.core.errors import Cancelled, CaiError
+
+COMMAND_MODULES = ("project", "stage1", "stage2", "demo")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cai-desktop",
+        description="Constitutional AI on your workstation. Without a command, opens the window.",
+    )
+    parser.add_argument("--version", action="version", version=f"cai-desktop {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    gui = sub.add_parser("gui", help="open the window (the default)")
+    gui.add_argument("project", nargs="?", help="project file to open")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"cai_desktop.cli.{name}")
+        except ModuleNotFoundError as e:
+            if e.name == f"cai_desktop.cli.{name}":
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command in (None, "gui"):
+        from cai_desktop.ui.app import run_app
+
+        return run_app(getattr(args, "project", None))
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+    try:
+        return int(args.func(args) or 0)
+    except Cancelled:
+        print("cai-desktop: cancelled; finished work is saved, run the same command to resume.", file=sys.stderr)
+        return 130
+    except CaiError as e:
+        print(f"cai-desktop: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("cai-desktop: interrupted; finished work is saved.", file=sys.stderr)
+        return 130

@@ -1,0 +1,165 @@
+"""The project file's schema, as ``sqlite_utils.Migrations`` applied in order on open.
+
+Never edit a migration that has shipped: add a new one at the end. A project file records the
+migrations it has had, so a file touched by a newer CAI Desktop (one with migrations this version
+does not know) is refused instead of being damaged.
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Database, Migrations
+
+MIGRATION_SET = "cai_desktop"
+migrations = Migrations(MIGRATION_SET)
+
+
+@migrations(name="m001_initial")
+def m001_initial(db: Database) -> None:
+    db.execute("CREATE TABLE project_meta (key TEXT PRIMARY KEY, value TEXT)")
+
+    # Constitutions: the live, editable state plus an immutable snapshot per saved version.
+    db.execute(
+        """CREATE TABLE constitutions (
+            id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, title TEXT DEFAULT '',
+            description TEXT DEFAULT '', system_prompt TEXT DEFAULT '',
+            few_shot_json TEXT DEFAULT '[]', version INTEGER NOT NULL DEFAULT 1,
+            created_at TEXT, updated_at TEXT)"""
+    )
+    db.execute(
+        """CREATE TABLE principles (
+            id INTEGER PRIMARY KEY,
+            constitution_id INTEGER NOT NULL REFERENCES constitutions(id) ON DELETE CASCADE,
+            position INTEGER NOT NULL, key TEXT NOT NULL, title TEXT DEFAULT '',
+            critique_request TEXT NOT NULL, revision_request TEXT NOT NULL,
+            comparison_question TEXT DEFAULT '', tags_json TEXT DEFAULT '[]',
+            enabled INTEGER NOT NULL DEFAULT 1,
+            UNIQUE (constitution_id, key))"""
+    )
+    db.execute(
+        """CREATE TABLE constitution_versions (
+            id INTEGER PRIMARY KEY,
+            constitution_id INTEGER NOT NULL REFERENCES constitutions(id) ON DELETE CASCADE,
+            version INTEGER NOT NULL, content_json TEXT NOT NULL, content_hash TEXT NOT NULL,
+            note TEXT DEFAULT '', created_at TEXT,
+            UNIQUE (constitution_id, version))"""
+    )
+    # The exact principle text a generated record was made with; never updated, only added.
+    db.execute(
+        """CREATE TABLE principle_snapshots (
+            id INTEGER PRIMARY KEY, hash TEXT NOT NULL UNIQUE, constitution_name TEXT,
+            key TEXT NOT NULL, title TEXT DEFAULT '', critique_request TEXT,
+            revision_request TEXT, comparison_question TEXT, tags_json TEXT DEFAULT '[]',
+            created_at TEXT)"""
+    )
+
+    # Prompt sets with a stable, seeded train/test split.
+    db.execute(
+        """CREATE TABLE prompt_sets (
+            id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, kind TEXT NOT NULL,
+            source TEXT DEFAULT '', split_seed INTEGER DEFAULT 0,
+            test_fraction REAL DEFAULT 0.1, created_at TEXT)"""
+    )
+    db.execute(
+        """CREATE TABLE prompts (
+            id INTEGER PRIMARY KEY,
+            set_id INTEGER NOT NULL REFERENCES prompt_sets(id) ON DELETE CASCADE,
+            position INTEGER NOT NULL, text TEXT NOT NULL, category TEXT DEFAULT '',
+            split TEXT NOT NULL DEFAULT 'train', meta_json TEXT DEFAULT '{}',
+            UNIQUE (set_id, text))"""
+    )
+    db.execute("CREATE INDEX idx_prompts_set ON prompts(set_id, position)")
+
+    # Models and adapters used or produced in this project.
+    db.execute(
+        """CREATE TABLE models (
+            id INTEGER PRIMARY KEY, spec TEXT NOT NULL UNIQUE, kind TEXT NOT NULL,
+            display_name TEXT DEFAULT '', info_json TEXT DEFAULT '{}', added_at TEXT)"""
+    )
+
+    # Runs (one per job launch), their metrics and log.
+    db.execute(
+        """CREATE TABLE runs (
+            id INTEGER PRIMARY KEY, kind TEXT NOT NULL, name TEXT DEFAULT '',
+            status TEXT NOT NULL DEFAULT 'queued', config_json TEXT DEFAULT '{}',
+            result_json TEXT DEFAULT '{}', lineage_json TEXT DEFAULT '{}', error TEXT,
+            progress_done INTEGER DEFAULT 0, progress_total INTEGER DEFAULT 0,
+            parent_run_id INTEGER REFERENCES runs(id),
+            created_at TEXT, started_at TEXT, finished_at TEXT)"""
+    )
+    db.execute(
+        """CREATE TABLE metrics (
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            name TEXT NOT NULL, step INTEGER NOT NULL, value REAL, created_at TEXT)"""
+    )
+    db.execute("CREATE INDEX idx_metrics_run ON metrics(run_id, name, step)")
+    db.execute(
+        """CREATE TABLE run_logs (
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            created_at TEXT, text TEXT)"""
+    )
+
+    # Stage 1: critique -> revision chains. Round 0 is the initial answer.
+    db.execute(
+        """CREATE TABLE chains (
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            prompt_id INTEGER NOT NULL REFERENCES prompts(id),
+            constitution_id INTEGER REFERENCES constitutions(id),
+            constitution_version INTEGER, model_spec TEXT, style TEXT DEFAULT 'chat',
+            n_revisions INTEGER, seed INTEGER, sampling_json TEXT DEFAULT '{}',
+            initial_text TEXT, final_text TEXT,
+            review_status TEXT NOT NULL DEFAULT 'unreviewed', human_revision TEXT,
+            reviewer TEXT, note TEXT DEFAULT '', created_at TEXT, reviewed_at TEXT,
+            UNIQUE (run_id, prompt_id))"""
+    )
+    db.execute("CREATE INDEX idx_chains_review ON chains(review_status)")
+    db.execute(
+        """CREATE TABLE chain_steps (
+            id INTEGER PRIMARY KEY,
+            chain_id INTEGER NOT NULL REFERENCES chains(id) ON DELETE CASCADE,
+            round INTEGER NOT NULL,
+            principle_snapshot_id INTEGER REFERENCES principle_snapshots(id),
+            critique TEXT, revision TEXT, raw_revision TEXT, cleaned INTEGER DEFAULT 0,
+            seed INTEGER, created_at TEXT,
+            UNIQUE (chain_id, round))"""
+    )
+
+    # Stage 2: response pairs, AI comparisons (soft labels), human reviews.
+    db.execute(
+        """CREATE TABLE response_pairs (
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            prompt_id INTEGER NOT NULL REFERENCES prompts(id),
+            policy_spec TEXT, response_a TEXT, response_b TEXT, seed INTEGER,
+            sampling_json TEXT DEFAULT '{}', created_at TEXT,
+            UNIQUE (run_id, prompt_id))"""
+    )
+    db.execute(
+        """CREATE TABLE comparisons (
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            source TEXT NOT NULL DEFAULT 'pair', source_id INTEGER,
+            prompt_id INTEGER REFERENCES prompts(id), prompt_text TEXT,
+            response_a TEXT, response_b TEXT,
+            principle_snapshot_id INTEGER REFERENCES principle_snapshots(id),
+            feedback_model TEXT, mode TEXT DEFAULT 'direct', clamp TEXT DEFAULT 'none',
+            p_a REAL, p_b REAL, raw_label REAL, label REAL, order_shift REAL,
+            reasoning TEXT, seed INTEGER, kind TEXT DEFAULT 'harmless',
+            human_choice TEXT, reviewer TEXT, reviewed_at TEXT, created_at TEXT,
+            UNIQUE (run_id, source, source_id))"""
+    )
+    db.execute(
+        """CREATE TABLE reviews (
+            id INTEGER PRIMARY KEY, target_kind TEXT NOT NULL, target_id INTEGER NOT NULL,
+            reviewer TEXT, decision TEXT, edited_text TEXT, note TEXT, created_at TEXT)"""
+    )
+    db.execute("CREATE INDEX idx_reviews_target ON reviews(target_kind, target_id)")
+    db.execute(
+        """CREATE TABLE adapters (
+            id INTEGER PRIMARY KEY, name TEXT, kind TEXT NOT NULL,
+            run_id INTEGER REFERENCES runs(id) ON DELETE SET NULL,
+            path TEXT NOT NULL, base_model_spec TEXT, lineage_json TEXT DEFAULT '{}',
+            created_at TEXT)"""
+    )
