@@ -14,7 +14,7 @@ import sys
 from cai_desktop import __version__
 from cai_desktop.core.errors import Cancelled, CaiError
 
-COMMAND_MODULES = ("project", "stage1", "stage2", "demo")
+COMMAND_MODULES = ("project", "stage1", "training", "stage2", "rl", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,6 +26,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     gui = sub.add_parser("gui", help="open the window (the default)")
     gui.add_argument("project", nargs="?", help="project file to open")
+    run = sub.add_parser("run", help="run a job headless (critique, sft, pairs, label, reward, ppo, dpo)")
+    export = sub.add_parser("export", help="export data for other tools (sft, prefs)")
+    groups = {
+        "run": run.add_subparsers(dest="job", metavar="JOB", required=True),
+        "export": export.add_subparsers(dest="what", metavar="WHAT", required=True),
+    }
     for name in COMMAND_MODULES:
         try:
             module = importlib.import_module(f"cai_desktop.cli.{name}")
@@ -33,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
             if e.name == f"cai_desktop.cli.{name}":
                 continue
             raise
-        module.register(sub)
+        module.register(sub, groups)
     return parser
 
 

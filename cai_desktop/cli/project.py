@@ -10,7 +10,7 @@ from cai_desktop.core.errors import ProjectError
 from cai_desktop.store.project import Project
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction, groups: dict) -> None:
     p = sub.add_parser("project", help="create or inspect a project file")
     psub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     init = psub.add_parser("init", help="create a new project file (.caiproj)")
