@@ -97,7 +97,7 @@ def test_cancel_between_batches(lm):
     ctx = RecordingContext(cancel_after_progress=1)
     seen = []
     with pytest.raises(Cancelled):
-        for idx, results in generate_iter(lm, [chat(p) for p in PROMPTS], ctx=ctx, batch_size=2):
+        for idx, _results in generate_iter(lm, [chat(p) for p in PROMPTS], ctx=ctx, batch_size=2):
             seen.extend(idx)
     assert len(seen) == 2  # the first batch was delivered, nothing after the cancel
 
