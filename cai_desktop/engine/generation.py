@@ -116,13 +116,21 @@ class _RowSampler:
                 continue
             logits = scores[i].float() / s.temperature
             probs = torch.softmax(logits, dim=-1)
-            if s.top_p < 1.0:
-                sorted_p, idx = torch.sort(probs, descending=True)
-                cum = torch.cumsum(sorted_p, dim=-1)
-                drop = cum - sorted_p > s.top_p
-                sorted_p[drop] = 0.0
-                probs = torch.zeros_like(probs).scatter_(0, idx, sorted_p)
-            token = torch.multinomial(probs.cpu(), 1, generator=g).item()
+            k = min(probs.shape[-1], 1024)
+            top_p, top_idx = (t.cpu() for t in torch.topk(probs, k))
+            if s.top_p < 1.0 and float(top_p.sum()) >= s.top_p:
+                # nucleus inside the top-k (exact whenever the nucleus fits in it, nearly always)
+                drop = torch.cumsum(top_p, dim=-1) - top_p > s.top_p
+                top_p = top_p.masked_fill(drop, 0.0)
+                pick = torch.multinomial(top_p, 1, generator=g).item()
+                token = int(top_idx[pick])
+            elif s.top_p < 1.0:
+                sorted_p, idx = torch.sort(probs.cpu(), descending=True)
+                drop = torch.cumsum(sorted_p, dim=-1) - sorted_p > s.top_p
+                sorted_p = sorted_p.masked_fill(drop, 0.0)
+                token = int(idx[torch.multinomial(sorted_p, 1, generator=g).item()])
+            else:
+                token = int(torch.multinomial(probs.cpu(), 1, generator=g).item())
             row = torch.full_like(out[i], -math.inf)
             row[token] = 0.0
             out[i] = row

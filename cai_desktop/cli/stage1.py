@@ -1,0 +1,121 @@
+"""Stage 1 commands: prompt sets, critique → revision chains, exports."""
+
+from __future__ import annotations
+
+import argparse
+
+from cai_desktop.jobs.context import ConsoleContext
+
+
+def register(sub: argparse._SubParsersAction, groups: dict) -> None:
+    p = sub.add_parser("prompts", help="import and list prompt sets")
+    psub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    imp = psub.add_parser("import", help="import prompts from JSONL, CSV, text, transcripts or a datasets folder")
+    imp.add_argument("project")
+    imp.add_argument("file")
+    imp.add_argument("--set", required=True, dest="set_name", help="prompt set name (created if new)")
+    imp.add_argument("--kind", required=True, choices=["red-team", "helpful", "other"])
+    imp.add_argument("--column", help="column/field holding the prompt (default: prompt, text, question, ...)")
+    imp.add_argument("--format", default="auto", choices=["auto", "jsonl", "csv", "txt", "transcripts", "hf-disk"])
+    imp.add_argument("--seed", type=int, default=0, help="seed of the train/test split")
+    imp.add_argument("--test-fraction", type=float, default=0.1)
+    imp.set_defaults(func=cmd_prompts_import)
+    ls = psub.add_parser("list", help="list prompt sets")
+    ls.add_argument("project")
+    ls.set_defaults(func=cmd_prompts_list)
+
+    c = groups["run"].add_parser("critique", help="generate critique → revision chains (stage 1 data)")
+    c.add_argument("project")
+    c.add_argument("--constitution", default="general")
+    c.add_argument("--set", dest="prompt_set", default="red-team")
+    c.add_argument("--revisions", type=int, default=4, help="critique/revision rounds per prompt (0 = answers only)")
+    c.add_argument("--limit", type=int, help="at most this many prompts")
+    c.add_argument("--model", help="model spec (default: the embedded model)")
+    c.add_argument("--adapter", help="LoRA adapter folder to apply to the model")
+    c.add_argument("--style", choices=["chat", "transcript"], default="chat")
+    c.add_argument("--split", choices=["train", "test", "all"], default="train")
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--batch-size", type=int, default=16)
+    c.add_argument("--temperature", type=float, default=0.7)
+    c.add_argument("--max-new-tokens", type=int, default=200)
+    c.add_argument("--few-shot", type=int, default=1, help="few-shot examples per critique/revision prompt (default 1)")
+    c.add_argument("--resume", type=int, dest="resume_run", help="continue this run id")
+    c.set_defaults(func=cmd_run_critique)
+
+    s = groups["export"].add_parser("sft", help="SFT data as {'messages': [...]} JSONL")
+    s.add_argument("project")
+    s.add_argument("out")
+    s.add_argument("--mode", choices=["final", "every"], default="final", help="final revision or every round")
+    s.add_argument("--no-helpful", action="store_true", help="leave out helpful answers")
+    s.add_argument("--split", choices=["train", "test", "all"], default="train")
+    s.add_argument("--only-accepted", action="store_true")
+    s.set_defaults(func=cmd_export_sft)
+    pr = groups["export"].add_parser("prefs", help="preferences as {'prompt','chosen','rejected'} JSONL")
+    pr.add_argument("project")
+    pr.add_argument("out")
+    pr.add_argument("--source", choices=["chains", "labels"], default="chains",
+                    help="chains: revision over original; labels: AI-labelled response pairs")
+    pr.add_argument("--split", choices=["train", "test", "all"], default="train")
+    pr.add_argument("--only-accepted", action="store_true")
+    pr.set_defaults(func=cmd_export_prefs)
+
+
+def _split(value: str) -> str | None:
+    return None if value == "all" else value
+
+
+def cmd_prompts_import(args: argparse.Namespace) -> int:
+    from cai_desktop.core.prompt_files import read_prompts
+    from cai_desktop.store.project import Project
+    from cai_desktop.store.prompts import add_prompt_set
+
+    rows = read_prompts(args.file, args.format, args.column)
+    with Project.open(args.project) as project:
+        r = add_prompt_set(project, args.set_name, args.kind, rows, source=str(args.file), seed=args.seed,
+                           test_fraction=args.test_fraction)
+    print(f"prompt set {args.set_name}: added {r['added']}, skipped {r['skipped']} (duplicates or empty)")
+    return 0
+
+
+def cmd_prompts_list(args: argparse.Namespace) -> int:
+    from cai_desktop.store.project import Project
+    from cai_desktop.store.prompts import list_prompt_sets
+
+    with Project.open(args.project) as project:
+        for s in list_prompt_sets(project):
+            print(f"{s['name']}\t{s['kind']}\t{s['n']} prompts\t{s['n_test']} test")
+    return 0
+
+
+def cmd_run_critique(args: argparse.Namespace) -> int:
+    from cai_desktop.jobs.critique import CritiqueParams, run_critique
+
+    params = CritiqueParams(
+        project=args.project, constitution=args.constitution, prompt_set=args.prompt_set,
+        revisions=args.revisions, limit=args.limit, model=args.model, adapter=args.adapter, style=args.style,
+        split=_split(args.split), seed=args.seed, batch_size=args.batch_size, temperature=args.temperature,
+        max_new_tokens=args.max_new_tokens, few_shot=args.few_shot, resume_run=args.resume_run,
+    )
+    r = run_critique(ConsoleContext(), params)
+    print(f"run {r['run_id']}: {r['chains']} new chains, {r['skipped']} already there")
+    if r.get("changed_rate") is not None:
+        print(f"revisions that changed the answer: {100 * r['changed_rate']:.0f}%")
+    return 0
+
+
+def cmd_export_sft(args: argparse.Namespace) -> int:
+    from cai_desktop.jobs.exports import export_sft
+
+    n = export_sft(args.project, args.out, mode=args.mode, include_helpful=not args.no_helpful,
+                   split=_split(args.split), only_accepted=args.only_accepted)
+    print(f"wrote {n} SFT records to {args.out}")
+    return 0
+
+
+def cmd_export_prefs(args: argparse.Namespace) -> int:
+    from cai_desktop.jobs.exports import export_prefs
+
+    n = export_prefs(args.project, args.out, split=_split(args.split), only_accepted=args.only_accepted,
+                     source=args.source)
+    print(f"wrote {n} preference records to {args.out}")
+    return 0
