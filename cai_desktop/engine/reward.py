@@ -1,0 +1,393 @@
+"""The preference model: a sequence classifier with a scalar head, trained on soft AI labels.
+
+A chosen base model gets a one-output classification head (``score``) and LoRA on its linear
+layers; the head is trained in full (``modules_to_save``). Training uses TRL's ``RewardTrainer``,
+extended for soft labels: the loss is the binary cross-entropy of sigma(r_chosen - r_rejected)
+against the label (the probability that "chosen" is better). With hard labels (target 1) this is
+the standard -log sigma(r_chosen - r_rejected).
+
+The result is saved twice: the LoRA adapter (``adapter/``) and a merged, self-contained
+sequence-classification model with its tokenizer (``model/``) that loads with
+``AutoModelForSequenceClassification.from_pretrained(path, num_labels=1)`` -- PPO uses it as the
+reward model and as the value model's starting point.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from trl import RewardConfig, RewardTrainer
+from trl.trainer.reward_trainer import DataCollatorForPreference
+
+from cai_desktop.core.errors import Cancelled, ModelError, ValidationError
+from cai_desktop.core.feedback import calibration_bins, expected_calibration_error
+from cai_desktop.engine.callbacks import JobCallback
+
+META_FILE = "cai_reward.json"
+
+
+@dataclass
+class RewardSettings:
+    learning_rate: float = 1e-4
+    epochs: float = 1.0
+    max_steps: int = -1  # > 0 overrides epochs
+    batch_size: int = 4
+    grad_accum: int = 1
+    max_length: int = 512  # longer texts keep their end (the answer)
+    lora_r: int = 8
+    lora_alpha: int = 16
+    lora_dropout: float = 0.0
+    target_modules: str | list[str] = "all-linear"
+    hard_labels: bool = False
+    center_rewards_coefficient: float | None = None
+    logging_steps: int = 1
+    save_steps: int = 50
+    save_total_limit: int = 2
+    seed: int = 0
+    eval_bins: int = 5
+    device: str | None = None
+    dtype: str | None = None
+
+    def check(self) -> None:
+        if self.learning_rate <= 0:
+            raise ValidationError("The learning rate must be above 0.")
+        if self.batch_size < 1 or self.grad_accum < 1:
+            raise ValidationError("The batch size and gradient accumulation must be at least 1.")
+        if self.max_steps <= 0 and self.epochs <= 0:
+            raise ValidationError("Train for at least one step: set epochs or max steps above 0.")
+        if self.lora_r < 1:
+            raise ValidationError("The LoRA rank must be at least 1.")
+        if self.max_length < 8:
+            raise ValidationError("The maximum length must be at least 8 tokens.")
+        if self.eval_bins < 1:
+            raise ValidationError("Calibration needs at least one bin.")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# -- the loss ----------------------------------------------------------------------------------------
+def soft_preference_loss(
+    r_chosen: torch.Tensor, r_rejected: torch.Tensor, labels: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Mean BCE of sigma(r_chosen - r_rejected) against ``labels`` (None = hard labels, all 1)."""
+    diff = r_chosen - r_rejected
+    if labels is None:
+        return -nn.functional.logsigmoid(diff).mean()
+    return nn.functional.binary_cross_entropy_with_logits(diff, labels.to(diff.dtype))
+
+
+@dataclass
+class SoftPreferenceCollator(DataCollatorForPreference):
+    """TRL's preference collator, plus the soft label of each pair."""
+
+    def torch_call(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
+        out = super().torch_call(examples)
+        out["soft_label"] = torch.tensor([float(e["soft_label"]) for e in examples], dtype=torch.float)
+        return out
+
+
+class SoftRewardTrainer(RewardTrainer):
+    """``RewardTrainer`` whose loss uses the soft labels (or hard ones when ``hard_labels``)."""
+
+    def __init__(self, *args: Any, hard_labels: bool = False, **kwargs: Any):
+        self.hard_labels = hard_labels
+        super().__init__(*args, **kwargs)
+
+    def _set_signature_columns_if_needed(self):
+        if self._signature_columns is None:
+            self._signature_columns = ["chosen_ids", "rejected_ids", "soft_label"]
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        mode = "train" if self.model.training else "eval"
+        labels = inputs.pop("soft_label", None)
+        inputs.pop("margin", None)
+        inputs["use_cache"] = False
+        outputs = model(**inputs)
+        rewards_chosen, rewards_rejected = torch.chunk(outputs.logits.squeeze(-1), chunks=2)
+        loss = soft_preference_loss(rewards_chosen, rewards_rejected, None if self.hard_labels else labels)
+        if self.args.center_rewards_coefficient is not None:
+            loss = loss + self.args.center_rewards_coefficient * torch.mean((rewards_chosen + rewards_rejected) ** 2)
+        if mode == "train":
+            self._total_train_tokens += int(inputs["attention_mask"].sum().item())
+        self._metrics[mode]["num_tokens"] = [self._total_train_tokens]
+        with torch.no_grad():
+            rewards = outputs.logits.detach()
+            self._metrics[mode]["mean_reward"].append(rewards.mean().item())
+            self._metrics[mode]["accuracy"].append((rewards_chosen > rewards_rejected).float().mean().item())
+            self._metrics[mode]["margin"].append((rewards_chosen - rewards_rejected).mean().item())
+        return (loss, outputs) if return_outputs else loss
+
+
+# -- texts and tokens --------------------------------------------------------------------------------
+def format_text(tokenizer: Any, prompt: str, response: str) -> str:
+    """The text a preference model scores: the conversation in the tokenizer's chat format."""
+    if getattr(tokenizer, "chat_template", None):
+        return tokenizer.apply_chat_template(
+            [{"role": "user", "content": prompt}, {"role": "assistant", "content": response}], tokenize=False
+        )
+    return f"Human: {prompt}\n\nAssistant: {response}"
+
+
+def encode(tokenizer: Any, prompt: str, response: str, max_length: int) -> list[int]:
+    chat = bool(getattr(tokenizer, "chat_template", None))
+    ids = tokenizer(format_text(tokenizer, prompt, response), add_special_tokens=not chat)["input_ids"]
+    return ids[-max_length:]
+
+
+def _rewards(model: Any, tokenizer: Any, seqs: Sequence[list[int]], batch_size: int, device: str) -> list[float]:
+    out: list[float] = []
+    pad = tokenizer.pad_token_id
+    was_training = model.training
+    model.eval()
+    with torch.inference_mode():
+        for start in range(0, len(seqs), batch_size):
+            chunk = seqs[start: start + batch_size]
+            width = max(len(s) for s in chunk)
+            ids = torch.full((len(chunk), width), pad, dtype=torch.long)
+            mask = torch.zeros((len(chunk), width), dtype=torch.long)
+            for i, s in enumerate(chunk):
+                ids[i, : len(s)] = torch.tensor(s, dtype=torch.long)
+                mask[i, : len(s)] = 1
+            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
+            out += [float(x) for x in logits[:, 0].float().cpu()]
+    if was_training:
+        model.train()
+    return out
+
+
+def evaluate_preferences(
+    model: Any, tokenizer: Any, records: Sequence[dict[str, Any]], *, max_length: int = 512,
+    batch_size: int = 8, bins: int = 5, device: str = "cpu",
+) -> dict[str, Any]:
+    """Held-out accuracy and calibration of a preference model on ``{"prompt","chosen","rejected","label"}``.
+
+    Accuracy: the share of pairs where the model prefers the side the label prefers (labels of
+    exactly 0.5 are ties and left out). Calibration: predicted p = sigma(r_chosen - r_rejected)
+    against the label, in bins; both orientations of each pair are counted so the table is
+    symmetric around 0.5.
+    """
+    if not records:
+        return {"n": 0, "accuracy": None, "calibration": [], "ece": None, "mean_margin": None}
+    seqs_c = [encode(tokenizer, r["prompt"], r["chosen"], max_length) for r in records]
+    seqs_r = [encode(tokenizer, r["prompt"], r["rejected"], max_length) for r in records]
+    rc = _rewards(model, tokenizer, seqs_c, batch_size, device)
+    rr = _rewards(model, tokenizer, seqs_r, batch_size, device)
+    hits = n = 0
+    preds, labels = [], []
+    for r, a, b in zip(records, rc, rr):
+        label = float(r.get("label", 1.0))
+        p = 1.0 / (1.0 + math.exp(-(a - b)))
+        preds += [p, 1.0 - p]
+        labels += [label, 1.0 - label]
+        if label != 0.5 and a != b:
+            n += 1
+            hits += int((a > b) == (label > 0.5))
+    table = calibration_bins(preds, labels, bins)
+    return {
+        "n": len(records), "n_scored": n, "accuracy": hits / n if n else None,
+        "calibration": table, "ece": expected_calibration_error(table),
+        "mean_margin": sum(a - b for a, b in zip(rc, rr)) / len(records),
+    }
+
+
+# -- training ----------------------------------------------------------------------------------------
+def _dataset(tokenizer: Any, records: Sequence[dict[str, Any]], max_length: int):
+    from datasets import Dataset
+
+    rows = []
+    for r in records:
+        label = float(r.get("label", 1.0))
+        if not 0.0 <= label <= 1.0:
+            raise ValidationError(f"A preference label must be between 0 and 1, not {label}.")
+        rows.append({
+            "chosen_ids": encode(tokenizer, r["prompt"], r["chosen"], max_length),
+            "rejected_ids": encode(tokenizer, r["prompt"], r["rejected"], max_length),
+            "soft_label": label,
+        })
+    return Dataset.from_list(rows)
+
+
+def load_classifier(path: str | Path, dtype: Any = None):
+    """A one-output sequence classifier on a causal-LM folder (the new head starts random)."""
+    from transformers import AutoModelForSequenceClassification
+
+    try:
+        from trl.trainer.reward_trainer import suppress_seqcls_warning
+    except ImportError:  # pragma: no cover - older TRL
+        from contextlib import nullcontext as suppress_seqcls_warning
+    try:
+        with suppress_seqcls_warning():
+            return AutoModelForSequenceClassification.from_pretrained(
+                str(path), num_labels=1, dtype=dtype or torch.float32
+            )
+    except (OSError, ValueError) as e:
+        raise ModelError(f"Could not load {path} as a preference model: {e}") from None
+
+
+def last_checkpoint(folder: Path) -> str | None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    if not folder.is_dir():
+        return None
+    return get_last_checkpoint(str(folder))
+
+
+def train_reward_model(
+    base_dir: str | Path,
+    train_records: Sequence[dict[str, Any]],
+    eval_records: Sequence[dict[str, Any]],
+    output_dir: str | Path,
+    settings: RewardSettings | None = None,
+    *,
+    ctx: Any = None,
+    resume: bool = False,
+    base_spec: str = "",
+) -> dict[str, Any]:
+    """Train a preference model; returns paths, training figures and held-out evaluation.
+
+    Checkpoints go to ``output_dir/checkpoints``; with ``resume`` the newest one is continued.
+    A cancel saves a checkpoint first and raises ``Cancelled``.
+    """
+    from peft import LoraConfig
+
+    from cai_desktop.engine.models import load_tokenizer, pick_device
+
+    settings = settings or RewardSettings()
+    settings.check()
+    if not train_records:
+        raise ValidationError("No labelled comparisons to train on: run the label job first.")
+    device, dtype = pick_device(settings.device, settings.dtype)
+    output_dir = Path(output_dir)
+    ckpt_dir = output_dir / "checkpoints"
+    output_dir.mkdir(parents=True, exist_ok=True)
+    tokenizer = load_tokenizer(Path(base_dir))
+    tokenizer.padding_side = "right"
+    model = load_classifier(base_dir)
+    model.config.pad_token_id = tokenizer.pad_token_id
+    peft_config = LoraConfig(
+        task_type="SEQ_CLS", r=settings.lora_r, lora_alpha=settings.lora_alpha,
+        lora_dropout=settings.lora_dropout, target_modules=settings.target_modules, modules_to_save=["score"],
+    )
+    train_ds = _dataset(tokenizer, train_records, settings.max_length)
+    on_cuda = device.startswith("cuda")
+    args = RewardConfig(
+        output_dir=str(ckpt_dir),
+        per_device_train_batch_size=settings.batch_size,
+        gradient_accumulation_steps=settings.grad_accum,
+        num_train_epochs=settings.epochs,
+        max_steps=settings.max_steps if settings.max_steps > 0 else -1,
+        learning_rate=settings.learning_rate,
+        logging_steps=settings.logging_steps,
+        save_strategy="steps",
+        save_steps=settings.save_steps,
+        save_total_limit=settings.save_total_limit,
+        report_to=[],
+        seed=settings.seed,
+        max_length=None,
+        use_cpu=device == "cpu",
+        bf16=on_cuda and dtype == "bfloat16",
+        fp16=on_cuda and dtype == "float16",
+        dataloader_num_workers=0,
+        center_rewards_coefficient=settings.center_rewards_coefficient,
+        disable_tqdm=True,
+    )
+    callback = JobCallback(ctx)
+    trainer = SoftRewardTrainer(
+        model=model, args=args, train_dataset=train_ds, processing_class=tokenizer,
+        data_collator=SoftPreferenceCollator(pad_token_id=tokenizer.pad_token_id),
+        peft_config=peft_config, callbacks=[callback], hard_labels=settings.hard_labels,
+    )
+    resume_from = last_checkpoint(ckpt_dir) if resume else None
+    if ctx is not None:
+        n_trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
+        ctx.log(f"preference model: {len(train_records)} train / {len(eval_records)} held-out pairs, "
+                f"{n_trainable:,} trainable parameters, {'soft' if not settings.hard_labels else 'hard'} labels, "
+                f"{device}" + (f", resuming from {Path(resume_from).name}" if resume_from else ""))
+    out = trainer.train(resume_from_checkpoint=resume_from)
+    if callback.cancelled:
+        raise Cancelled("cancelled by the user; a checkpoint was saved, resume to continue")
+    peft_model = trainer.model
+    dev = str(next(peft_model.parameters()).device)
+    evaluation = evaluate_preferences(
+        peft_model, tokenizer, eval_records, max_length=settings.max_length, bins=settings.eval_bins, device=dev
+    )
+    train_eval = evaluate_preferences(
+        peft_model, tokenizer, list(train_records)[:64], max_length=settings.max_length, bins=settings.eval_bins,
+        device=dev,
+    )
+    adapter_dir = output_dir / "adapter"
+    peft_model.save_pretrained(str(adapter_dir))
+    merged = peft_model.merge_and_unload()
+    merged.config.pad_token_id = tokenizer.pad_token_id
+    model_dir = output_dir / "model"
+    merged.save_pretrained(str(model_dir), safe_serialization=True)
+    tokenizer.save_pretrained(str(model_dir))
+    meta = {"base": base_spec or str(base_dir), "format": "chat" if tokenizer.chat_template else "transcript",
+            "max_length": settings.max_length, "settings": settings.to_dict()}
+    (model_dir / META_FILE).write_text(json.dumps(meta, indent=2))
+    clear_reward_cache()
+    return {
+        "model_dir": str(model_dir), "adapter_dir": str(adapter_dir),
+        "steps": int(out.global_step), "train_loss": float(out.training_loss),
+        "eval": evaluation, "train_eval": train_eval,
+    }
+
+
+# -- scoring -----------------------------------------------------------------------------------------
+_cache: dict[tuple[str, str], tuple[Any, Any]] = {}
+_cache_lock = threading.Lock()
+
+
+def load_reward_model(model_dir: str | Path, device: str | None = None) -> tuple[Any, Any, str]:
+    """A saved preference model and its tokenizer (cached per folder and device)."""
+    from cai_desktop.engine.models import load_tokenizer, pick_device
+
+    path = Path(model_dir)
+    if not (path / "config.json").is_file():
+        raise ModelError(f"{path} is not a preference model folder (no config.json).")
+    device, _ = pick_device(device, None)
+    key = (str(path.resolve()), device)
+    with _cache_lock:
+        if key in _cache:
+            model, tok = _cache[key]
+            return model, tok, device
+    tok = load_tokenizer(path)
+    tok.padding_side = "right"
+    model = load_classifier(path)
+    if model.config.pad_token_id is None:
+        model.config.pad_token_id = tok.pad_token_id
+    model.to(device).eval()
+    with _cache_lock:
+        _cache[key] = (model, tok)
+    return model, tok, device
+
+
+def clear_reward_cache() -> None:
+    with _cache_lock:
+        _cache.clear()
+
+
+def score(
+    model_dir: str | Path, prompts: Sequence[str], responses: Sequence[str], *, batch_size: int = 8,
+    device: str | None = None, max_length: int | None = None,
+) -> list[float]:
+    """The preference model's reward for each prompt/answer (higher = preferred)."""
+    if len(prompts) != len(responses):
+        raise ValidationError("Give one answer per prompt to score.")
+    if not prompts:
+        return []
+    model, tok, device = load_reward_model(model_dir, device)
+    if max_length is None:
+        meta = Path(model_dir) / META_FILE
+        max_length = json.loads(meta.read_text()).get("max_length", 512) if meta.is_file() else 512
+    seqs = [encode(tok, p, r, max_length) for p, r in zip(prompts, responses)]
+    return _rewards(model, tok, seqs, batch_size, device)

@@ -1,0 +1,115 @@
+"""The preference model: soft-label loss, a few LoRA steps, cancel/resume, the saved merged model."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from cai_desktop.core import feedback as fb
+from cai_desktop.core.errors import Cancelled, ModelError, ValidationError
+from cai_desktop.engine import reward as rw
+from cai_desktop.jobs.context import RecordingContext
+
+
+def _records(n: int = 8) -> list[dict]:
+    out = []
+    for i in range(n):
+        out.append({
+            "prompt": f"How do I bake bread {i}?",
+            "chosen": "Mix flour, water, salt and yeast, then knead.",
+            "rejected": "I can't help with that.",
+            "label": 0.6 + 0.4 * (i % 2),
+        })
+    return out
+
+
+def _settings(**kw) -> rw.RewardSettings:
+    base = dict(max_steps=3, batch_size=2, learning_rate=5e-3, save_steps=2, logging_steps=1, max_length=64,
+                lora_r=4, lora_alpha=8, device="cpu")
+    base.update(kw)
+    return rw.RewardSettings(**base)
+
+
+def test_soft_loss_equals_hard_loss_at_labels_0_and_1():
+    rc = torch.tensor([0.3, -1.2, 2.0])
+    rr = torch.tensor([-0.5, 0.4, 1.0])
+    hard = -torch.nn.functional.logsigmoid(rc - rr).mean()  # TRL's standard reward loss
+    assert torch.allclose(rw.soft_preference_loss(rc, rr, torch.ones(3)), hard, atol=1e-6)
+    assert torch.allclose(rw.soft_preference_loss(rc, rr, None), hard, atol=1e-6)
+    # label 0 = the other side is better: the hard loss with chosen and rejected swapped
+    swapped = -torch.nn.functional.logsigmoid(rr - rc).mean()
+    assert torch.allclose(rw.soft_preference_loss(rc, rr, torch.zeros(3)), swapped, atol=1e-6)
+    # and the torch loss matches the plain-math reference at a soft label
+    lab = torch.tensor([0.7, 0.55, 0.9])
+    ref = sum(fb.soft_preference_loss(float(a), float(b), float(y)) for a, b, y in zip(rc, rr, lab)) / 3
+    assert math.isclose(float(rw.soft_preference_loss(rc, rr, lab)), ref, rel_tol=1e-5)
+
+
+def test_soft_label_at_half_pulls_rewards_together():
+    rc = torch.tensor([2.0], requires_grad=True)
+    rr = torch.tensor([0.0])
+    rw.soft_preference_loss(rc, rr, torch.tensor([0.5])).backward()
+    assert rc.grad.item() > 0  # gradient descent lowers r_chosen towards r_rejected
+
+
+def test_collator_passes_soft_labels():
+    col = rw.SoftPreferenceCollator(pad_token_id=0)
+    batch = col([{"chosen_ids": [1, 2, 3], "rejected_ids": [4], "soft_label": 0.7},
+                 {"chosen_ids": [5], "rejected_ids": [6, 7], "soft_label": 1.0}])
+    assert batch["input_ids"].shape == (4, 3)
+    assert batch["soft_label"].tolist() == pytest.approx([0.7, 1.0])
+
+
+def test_train_saves_a_loadable_merged_model(tiny_model_dir, tmp_path):
+    from transformers import AutoModelForSequenceClassification
+
+    ctx = RecordingContext()
+    out = rw.train_reward_model(tiny_model_dir, _records(), _records(4), tmp_path / "rm", _settings(), ctx=ctx)
+    assert out["steps"] == 3
+    assert ctx.metric_values("loss") and all(math.isfinite(v) for v in ctx.metric_values("loss"))
+    ev = out["eval"]
+    assert ev["n"] == 4 and 0.0 <= ev["accuracy"] <= 1.0
+    assert sum(b["n"] for b in ev["calibration"]) == 8  # both orientations of 4 pairs
+    model_dir = tmp_path / "rm" / "model"
+    loaded = AutoModelForSequenceClassification.from_pretrained(model_dir, num_labels=1)
+    assert loaded.config.num_labels == 1 and loaded.config.pad_token_id is not None
+    rewards = rw.score(model_dir, ["How do I bake bread?"] * 2, ["Mix flour and water.", "No."])
+    assert len(rewards) == 2 and all(math.isfinite(r) for r in rewards)
+    # the merged model scores as the saved folder does (the head was trained and kept)
+    tok_ids = rw.encode(rw.load_reward_model(model_dir)[1], "How do I bake bread?", "No.", 64)
+    with torch.no_grad():
+        direct = loaded(input_ids=torch.tensor([tok_ids])).logits[0, 0].item()
+    assert direct == pytest.approx(rewards[1], abs=1e-4)
+    # the head differs from a fresh random head: training changed the score weights
+    fresh = rw.load_classifier(tiny_model_dir)
+    assert not torch.allclose(fresh.score.weight, loaded.score.weight)
+
+
+def test_cancel_keeps_a_checkpoint_and_resume_finishes(tiny_model_dir, tmp_path):
+    ctx = RecordingContext(cancel_after_progress=2)
+    with pytest.raises(Cancelled):
+        rw.train_reward_model(tiny_model_dir, _records(), [], tmp_path / "rm", _settings(max_steps=4), ctx=ctx)
+    ckpt = rw.last_checkpoint(tmp_path / "rm" / "checkpoints")
+    assert ckpt is not None and ckpt.endswith("checkpoint-2")
+    assert not (tmp_path / "rm" / "model").exists()
+    ctx2 = RecordingContext()
+    out = rw.train_reward_model(tiny_model_dir, _records(), [], tmp_path / "rm", _settings(max_steps=4), ctx=ctx2,
+                                resume=True)
+    assert out["steps"] == 4
+    assert any("resuming from checkpoint-2" in line for line in ctx2.logs)
+    # resumed training reports steps after the checkpoint only
+    assert min(s for n, _, s in ctx2.metrics if n == "loss") >= 3
+    assert (tmp_path / "rm" / "model" / "config.json").is_file()
+
+
+def test_bad_inputs_raise_clear_errors(tiny_model_dir, tmp_path):
+    with pytest.raises(ValidationError):
+        rw.train_reward_model(tiny_model_dir, [], [], tmp_path / "x", _settings())
+    with pytest.raises(ValidationError):
+        _settings(learning_rate=0).check()
+    with pytest.raises(ModelError):
+        rw.score(tmp_path, ["p"], ["r"])
+    with pytest.raises(ValidationError):
+        rw.score(tiny_model_dir, ["p"], [])
