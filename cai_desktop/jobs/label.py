@@ -47,6 +47,13 @@ class LabelParams:
     batch_size: int = 8
     max_reasoning_tokens: int = 96
     resume_run: int | None = None
+    pair_runs: list[int] | None = None  # shorthand: source="pairs" with these run ids
+
+    def __post_init__(self) -> None:
+        if self.pair_runs:
+            self.source, self.run_ids = "pairs", list(self.pair_runs)
+        self.pair_runs = None
+        self.run_ids = list(self.run_ids or [])
 
     def check(self) -> None:
         if self.source not in ("pairs", "chains"):
@@ -177,7 +184,7 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: LabelParams) -
                 revision_wins.append(lab["label"] if it["revision_is"] == "A" else 1.0 - lab["label"])
         made += save_comparisons(project, rows)
         ctx.progress(made, total, f"{made}/{total} labelled")
-    result: dict[str, Any] = {"labelled": made, "skipped": len(done), "feedback_model": feedback_model,
+    result: dict[str, Any] = {"labelled": made, "comparisons": made, "skipped": len(done), "feedback_model": feedback_model,
                               "mode": params.mode, "clamp": clamp}
     if shifts:
         result["mean_order_shift"] = sum(shifts) / len(shifts)
