@@ -25,7 +25,7 @@ run: $(STAMP)
 	$(VENV)/bin/cai-desktop
 
 test: $(STAMP)
-	$(PY) -m ruff check cai_desktop tests benchmarks scripts
+	$(PY) -m ruff check .
 	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q
 
