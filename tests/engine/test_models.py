@@ -73,6 +73,66 @@ def test_half_written_cache_is_redone_not_loaded(monkeypatch, tmp_path, tiny_mod
     (target / models.MARKER).write_text(json.dumps({"source": "old.gguf", "size": 1}))
     models.embedded_model_dir()
     assert len(calls) == 2
+    # a temp folder left by a killed conversion is cleaned up on the next conversion
+    stale = target.with_name(target.name + ".tmp-999-1")
+    stale.mkdir()
+    shutil.rmtree(target)
+    models.embedded_model_dir()
+    assert len(calls) == 3 and not stale.exists()
+
+
+def test_two_threads_convert_once(monkeypatch, tmp_path, tiny_model_dir):
+    import threading
+    import time
+
+    monkeypatch.setenv("CAI_DESKTOP_CACHE", str(tmp_path / "cache"))
+    fake_gguf = tmp_path / "SmolLM2.gguf"
+    fake_gguf.write_bytes(b"GGUF")
+    monkeypatch.setattr(models, "embedded_gguf_path", lambda: fake_gguf)
+    calls = []
+
+    def slow_convert(gguf, out, ctx=None):
+        calls.append(out)
+        time.sleep(0.3)
+        shutil.copytree(tiny_model_dir, out)
+
+    monkeypatch.setattr(models, "convert_gguf", slow_convert)
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(models.embedded_model_dir())) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1 and len(set(results)) == 1 and len(results) == 3
+
+
+def test_model_spec_round_trip(tiny_model_dir, tmp_path):
+    for spec in ("default", str(tiny_model_dir), "org/name"):
+        ms = resolve_spec(spec)
+        assert resolve_spec(ms.to_str()) == ms
+    assert resolve_spec("embedded").to_str() == "default"
+
+
+def test_load_model_with_a_lora_adapter(tiny_model_dir, tmp_path):
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir))
+    peft_model = get_peft_model(base, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    peft_model.save_pretrained(tmp_path / "adapter")
+    lm = models.load_model(str(tiny_model_dir), adapter=str(tmp_path / "adapter"))
+    plain = models.load_model(str(tiny_model_dir))
+    assert lm is not plain and lm.adapter == str(tmp_path / "adapter")
+    ids = torch.tensor([[5, 6, 7, 8]])
+    with torch.no_grad():
+        assert not torch.allclose(lm.model(input_ids=ids).logits, plain.model(input_ids=ids).logits)
+    with pytest.raises(ModelError, match="adapter"):
+        models.load_model(str(tiny_model_dir), adapter=str(tmp_path))
+
+
+def test_device_summary_on_cpu():
+    assert models.device_summary().startswith(("CPU", "NVIDIA", "Apple")) or "GiB" in models.device_summary()
 
 
 def test_missing_model_package_message(monkeypatch):
