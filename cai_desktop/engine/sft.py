@@ -1,50 +1,40 @@
 """LoRA SFT on the revisions (stage 1, SL-CAI) with TRL's SFTTrainer, and adapter merging.
 
-Records are ``{"messages": [user, assistant]}``; they are trained as conversational
-prompt/completion pairs so the loss falls on the assistant's answer only. Checkpoints go to
-``output_dir/checkpoints``; the final adapter (PEFT format, with the tokenizer) to
-``output_dir/adapter``. Cancel saves a checkpoint and stops; resume continues its step count.
+Records are ``{"messages": [..., user, assistant]}``; they are trained as conversational
+prompt/completion pairs so, by default, the loss falls on the assistant's answer only (the
+prompt is context, not something to imitate). Checkpoints go to ``output_dir/checkpoints`` every
+``save_steps``; the final adapter (PEFT format, with the tokenizer) to ``output_dir/adapter``.
+Cancel saves a checkpoint and stops (``Cancelled`` is raised once the checkpoint is on disk);
+``resume=True`` continues from the last checkpoint with its step count, optimiser and scheduler.
+
+The base is always loaded fresh from its local folder (never the cached inference model), and
+everything goes through the HF ``Trainer``, so the same function runs under ``accelerate launch``.
 """
 
 from __future__ import annotations
 
+import json
 import os
-from dataclasses import asdict, dataclass, field
+import shutil
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from cai_desktop.core.errors import Cancelled, ValidationError
+from cai_desktop.core.errors import Cancelled, ModelError, ValidationError
 
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 
+ROLES = ("system", "user", "assistant")
+
 
 @dataclass
-class LoraSettings:
+class SFTSettings:
+    """LoRA and trainer settings; the defaults suit a ~135M model on a CPU."""
+
     rank: int = 16
     alpha: int = 32
     dropout: float = 0.05
-    target_modules: str = "all-linear"
-
-    def check(self) -> None:
-        if self.rank < 1:
-            raise ValidationError("The LoRA rank must be at least 1 (8–64 is usual).")
-        if self.alpha < 1:
-            raise ValidationError("The LoRA alpha must be at least 1 (often twice the rank).")
-        if not 0 <= self.dropout < 1:
-            raise ValidationError("The LoRA dropout must be between 0 and 1.")
-
-    def peft_config(self, task_type: str = "CAUSAL_LM", modules_to_save: list[str] | None = None):
-        from peft import LoraConfig
-
-        targets: Any = self.target_modules
-        if targets != "all-linear":
-            targets = [t.strip() for t in str(targets).split(",") if t.strip()]
-        return LoraConfig(r=self.rank, lora_alpha=self.alpha, lora_dropout=self.dropout,
-                          target_modules=targets, task_type=task_type, modules_to_save=modules_to_save)
-
-
-@dataclass
-class TrainSettings:
+    target_modules: str = "all-linear"  # or comma-separated names, e.g. "q_proj,k_proj,v_proj,o_proj"
     learning_rate: float = 2e-4
     epochs: float = 1.0
     max_steps: int = -1  # > 0 overrides epochs
@@ -55,79 +45,194 @@ class TrainSettings:
     logging_steps: int = 1
     warmup_ratio: float = 0.05
     seed: int = 0
+    loss_on: str = "completion"  # "completion": the answer only; "all": prompt and answer
+    # recompute activations in the backward pass: less memory, ~30% more compute (TRL's default is on;
+    # a 135M model does not need it, so it is off here; turn it on for big bases on a small GPU)
+    activation_checkpointing: bool = False
 
-    def check(self) -> None:
-        if self.learning_rate <= 0 or self.learning_rate > 1:
-            raise ValidationError("The learning rate must be between 0 and 1 (2e-4 is a good LoRA default).")
-        if self.batch_size < 1 or self.grad_accum < 1:
-            raise ValidationError("Batch size and gradient accumulation must be at least 1.")
-        if self.max_steps <= 0 and self.epochs <= 0:
-            raise ValidationError("Set a positive number of epochs or steps.")
-        if self.max_length < 16:
-            raise ValidationError("The maximum length must be at least 16 tokens.")
-        if self.save_steps < 1:
-            raise ValidationError("Save a checkpoint at least every few steps (save_steps ≥ 1).")
-
-
-@dataclass
-class SFTSettings:
-    lora: LoraSettings = field(default_factory=LoraSettings)
-    train: TrainSettings = field(default_factory=TrainSettings)
-
-    def check(self) -> None:
-        self.lora.check()
-        self.train.check()
-
+    # -- (de)serialisation ---------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> SFTSettings:
+        """Build from a dict (e.g. a stored run config); unknown keys are an error, not ignored."""
+        data = dict(data or {})
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise ValidationError(f"Unknown SFT setting(s): {', '.join(unknown)}.")
+        out = cls()
+        for name, value in data.items():
+            if value is None:
+                continue
+            default = getattr(out, name)
+            try:
+                if isinstance(default, bool):
+                    if isinstance(value, str):
+                        if value.strip().lower() not in ("true", "false", "1", "0", "yes", "no"):
+                            raise ValueError
+                        value = value.strip().lower() in ("true", "1", "yes")
+                    value = bool(value)
+                elif isinstance(default, int):
+                    if isinstance(value, float) and not value.is_integer():
+                        raise ValueError
+                    value = int(value)
+                elif isinstance(default, float):
+                    value = float(value)
+                elif isinstance(value, (list, tuple)):
+                    value = ",".join(str(v) for v in value)
+                else:
+                    value = str(value)
+            except (TypeError, ValueError):
+                kind = {"int": "a whole number", "float": "a number", "bool": "true or false"}.get(
+                    type(default).__name__, "text")
+                raise ValidationError(f"The SFT setting {name} must be {kind}, not {value!r}.") from None
+            setattr(out, name, value)
+        return out
 
-def training_args_kwargs(t: TrainSettings, output_dir: Path) -> dict[str, Any]:
-    """The TrainingArguments every trainer here shares (CPU/GPU, checkpoints, quiet logging)."""
-    import torch
+    # -- validation ----------------------------------------------------------------------------
+    def check(self) -> None:
+        if self.rank < 1:
+            raise ValidationError("The LoRA rank must be > 0 (8–64 is usual).")
+        if self.alpha < 1:
+            raise ValidationError("The LoRA alpha must be > 0 (often twice the rank).")
+        if not 0 <= self.dropout < 1:
+            raise ValidationError("The LoRA dropout must be between 0 and 1.")
+        if not self.target_list():
+            raise ValidationError("Name at least one target module, or use 'all-linear'.")
+        if not 0 < self.learning_rate <= 1:
+            raise ValidationError("The learning rate must be between 0 and 1 (2e-4 is a good LoRA default).")
+        if self.batch_size < 1:
+            raise ValidationError("The batch size must be at least 1.")
+        if self.grad_accum < 1:
+            raise ValidationError("Gradient accumulation must be at least 1.")
+        if self.max_steps <= 0 and self.epochs <= 0:
+            raise ValidationError("Set a positive number of epochs or of max steps.")
+        if self.max_length < 16:
+            raise ValidationError("The maximum length must be at least 16 tokens.")
+        if self.save_steps < 1:
+            raise ValidationError("save_steps must be at least 1 (a checkpoint every N steps).")
+        if self.logging_steps < 1:
+            raise ValidationError("logging_steps must be at least 1.")
+        if not 0 <= self.warmup_ratio < 1:
+            raise ValidationError("The warm-up ratio must be between 0 and 1.")
+        if self.loss_on not in ("completion", "all"):
+            raise ValidationError("loss_on must be 'completion' (the answer only) or 'all'.")
 
-    cuda = torch.cuda.is_available()
-    return dict(
-        output_dir=str(output_dir / "checkpoints"),
-        learning_rate=t.learning_rate,
-        num_train_epochs=t.epochs,
-        max_steps=t.max_steps if t.max_steps > 0 else -1,
-        per_device_train_batch_size=t.batch_size,
-        gradient_accumulation_steps=t.grad_accum,
-        logging_steps=t.logging_steps,
-        save_steps=t.save_steps,
-        save_total_limit=3,
-        warmup_steps=t.warmup_ratio,  # a float < 1 is a fraction of the total steps
-        seed=t.seed,
-        report_to=[],
-        use_cpu=not cuda,
-        bf16=cuda and torch.cuda.is_bf16_supported(),
-        dataloader_num_workers=0,
-        disable_tqdm=True,
-        include_num_input_tokens_seen=True,
-        remove_unused_columns=True,
-    )
+    def target_list(self) -> str | list[str]:
+        t = str(self.target_modules).strip()
+        if t == "all-linear":
+            return t
+        return [x.strip() for x in t.split(",") if x.strip()]
+
+    def lora_config(self, task_type: str = "CAUSAL_LM"):
+        from peft import LoraConfig
+
+        return LoraConfig(r=self.rank, lora_alpha=self.alpha, lora_dropout=self.dropout,
+                          target_modules=self.target_list(), task_type=task_type)
+
+    def training_kwargs(self, output_dir: Path) -> dict[str, Any]:
+        """TrainingArguments shared with the other trainers (CPU/GPU, checkpoints, quiet logs)."""
+        import torch
+
+        cuda = torch.cuda.is_available()
+        return dict(
+            output_dir=str(Path(output_dir) / "checkpoints"),
+            learning_rate=self.learning_rate,
+            num_train_epochs=self.epochs,
+            max_steps=self.max_steps if self.max_steps > 0 else -1,
+            per_device_train_batch_size=self.batch_size,
+            gradient_accumulation_steps=self.grad_accum,
+            logging_steps=self.logging_steps,
+            logging_first_step=True,
+            save_strategy="steps",
+            save_steps=self.save_steps,
+            save_total_limit=3,
+            warmup_steps=self.warmup_ratio,  # a float < 1 is a fraction of the total steps
+            seed=self.seed,
+            data_seed=self.seed,
+            report_to=[],
+            use_cpu=not cuda,
+            bf16=cuda and torch.cuda.is_bf16_supported(),
+            dataloader_num_workers=0,
+            disable_tqdm=True,
+            include_num_input_tokens_seen=True,
+            remove_unused_columns=True,
+            activation_checkpointing=self.activation_checkpointing,
+        )
 
 
-def last_checkpoint(output_dir: Path) -> str | None:
+# -- helpers -----------------------------------------------------------------------------------------
+def last_checkpoint(output_dir: str | Path) -> str | None:
+    """The newest complete ``checkpoint-N`` under ``output_dir/checkpoints`` (None if none)."""
     from transformers.trainer_utils import get_last_checkpoint
 
-    d = output_dir / "checkpoints"
-    return get_last_checkpoint(str(d)) if d.is_dir() else None
+    d = Path(output_dir) / "checkpoints"
+    if not d.is_dir():
+        return None
+    last = get_last_checkpoint(str(d))
+    # A process killed while saving leaves a folder without its trainer state: skip it.
+    while last and not (Path(last) / "trainer_state.json").exists():
+        shutil.rmtree(last, ignore_errors=True)
+        last = get_last_checkpoint(str(d))
+    return last
+
+
+def checkpoint_step(path: str | Path | None) -> int:
+    return int(Path(path).name.rsplit("-", 1)[-1]) if path else 0
 
 
 def to_prompt_completion(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``messages`` records → conversational prompt/completion rows; bad records raise one clear line."""
     out = []
-    for r in records:
-        msgs = r["messages"]
-        if not msgs or msgs[-1]["role"] != "assistant":
-            raise ValidationError("Each SFT record must end with the assistant's answer.")
-        out.append({"prompt": msgs[:-1], "completion": [msgs[-1]]})
+    for i, r in enumerate(records):
+        msgs = r.get("messages") if isinstance(r, dict) else None
+        if not isinstance(msgs, list) or len(msgs) < 2:
+            raise ValidationError(f"SFT record {i + 1} needs a 'messages' list with a prompt and an answer.")
+        for m in msgs:
+            if not isinstance(m, dict) or m.get("role") not in ROLES or not isinstance(m.get("content"), str):
+                raise ValidationError(f"SFT record {i + 1} has a message without a valid role and text content.")
+        if msgs[-1]["role"] != "assistant" or not msgs[-1]["content"].strip():
+            raise ValidationError(f"SFT record {i + 1} must end with a non-empty assistant answer.")
+        out.append({"prompt": [dict(m) for m in msgs[:-1]], "completion": [dict(msgs[-1])]})
     return out
 
 
+def resolve_base_dir(base: Any, ctx: Any = None) -> tuple[Path, str]:
+    """A local folder for a spec string, ``ModelSpec`` or path; returns (folder, spec string)."""
+    from cai_desktop.engine.models import local_model_dir, resolve_spec
+
+    spec = resolve_spec(str(base) if isinstance(base, Path) else base)
+    return Path(local_model_dir(spec, ctx)), spec.to_str()
+
+
+def _check_targets(model: Any, settings: SFTSettings) -> None:
+    import torch
+
+    targets = settings.target_list()
+    if targets == "all-linear":
+        return
+    linear = {n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)}
+    missing = [t for t in targets if t not in linear]
+    if missing:
+        raise ValidationError(
+            f"Target module(s) {', '.join(missing)} are not in this model; it has: {', '.join(sorted(linear))}."
+        )
+
+
+def _load_base(base_dir: Path, dtype: Any):
+    from transformers import AutoModelForCausalLM
+
+    try:
+        return AutoModelForCausalLM.from_pretrained(str(base_dir), dtype=dtype)
+    except (OSError, ValueError) as e:
+        raise ModelError(f"Could not load the base model from {base_dir}: {e}") from None
+
+
+# -- training ----------------------------------------------------------------------------------------
 def train_sft(
-    base_dir: str | Path,
+    base: Any,
     records: list[dict[str, Any]],
     settings: SFTSettings,
     output_dir: str | Path,
@@ -135,10 +240,15 @@ def train_sft(
     ctx: Any = None,
     resume: bool = False,
 ) -> dict[str, Any]:
-    """Train a LoRA adapter on ``records``; returns steps, losses and the adapter path."""
+    """Train a LoRA adapter on ``records``; returns steps, losses, throughput and the adapter path.
+
+    ``base`` is a model spec (None/"default" = the embedded model, a folder, a .gguf, a hub id).
+    Raises ``Cancelled`` (after a checkpoint is on disk) when ``ctx.cancelled()`` turns true.
+    """
+    import datasets
     import torch
     from datasets import Dataset
-    from transformers import AutoModelForCausalLM
+    from transformers import PrinterCallback
     from trl import SFTConfig, SFTTrainer
 
     from cai_desktop.engine.callbacks import JobCallback
@@ -147,55 +257,140 @@ def train_sft(
     settings.check()
     if not records:
         raise ValidationError("No training data: generate chains first (or relax the data selection).")
+    rows = to_prompt_completion(records)
+    if ctx is not None and ctx.cancelled():
+        raise Cancelled("cancelled before training started")
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    tokenizer = load_tokenizer(Path(base_dir))
-    tokenizer.padding_side = "right"
-    dtype = torch.bfloat16 if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else torch.float32
-    model = AutoModelForCausalLM.from_pretrained(str(base_dir), dtype=dtype)
-    dataset = Dataset.from_list(to_prompt_completion(records))
-    args = SFTConfig(**training_args_kwargs(settings.train, output_dir), max_length=settings.train.max_length,
-                     completion_only_loss=True, packing=False)
-    callback = JobCallback(ctx)
-    trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
-                         peft_config=settings.lora.peft_config(), callbacks=[callback])
+    base_dir, base_spec = resolve_base_dir(base, ctx)
+
     checkpoint = last_checkpoint(output_dir) if resume else None
-    if ctx is not None and checkpoint:
-        ctx.log(f"resuming from {Path(checkpoint).name}")
+    if ctx is not None and resume:
+        ctx.log(f"resuming from {Path(checkpoint).name}" if checkpoint else "no checkpoint yet: starting from step 0")
+
+    tokenizer = load_tokenizer(base_dir)
+    tokenizer.padding_side = "right"  # training pads right; generation (left) is set again on save
+    cuda = torch.cuda.is_available()
+    dtype = torch.bfloat16 if cuda and torch.cuda.is_bf16_supported() else torch.float32
+    model = _load_base(base_dir, dtype)
+    _check_targets(model, settings)
+
+    args = SFTConfig(**settings.training_kwargs(output_dir), max_length=settings.max_length,
+                     completion_only_loss=settings.loss_on == "completion", packing=False)
+    callback = JobCallback(ctx)
+    bars = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()  # dataset preparation bars would garble the job's own progress
+    try:
+        trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows),
+                             processing_class=tokenizer, peft_config=settings.lora_config(), callbacks=[callback])
+    finally:
+        if bars:
+            datasets.enable_progress_bars()
+    kept = len(trainer.train_dataset)
+    if kept == 0:
+        raise ValidationError(
+            f"No example has any answer left within max_length={settings.max_length} tokens; raise max_length."
+        )
+    if kept < len(rows) and ctx is not None:
+        ctx.log(f"{len(rows) - kept} examples had no answer left within {settings.max_length} tokens; skipped")
+    trainer.remove_callback(PrinterCallback)  # metrics go to the job context, not stdout
+    start_step = checkpoint_step(checkpoint)
     trainer.train(resume_from_checkpoint=checkpoint)
-    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
-    result = {
-        "steps": trainer.state.global_step,
-        "max_steps": trainer.state.max_steps,
+    state = trainer.state
+    logs = [h for h in state.log_history if "loss" in h]
+    losses = [h["loss"] for h in logs]
+    summary = next((h for h in reversed(state.log_history) if "train_runtime" in h), {})
+    steps_run = state.global_step - start_step
+    runtime = summary.get("train_runtime")
+    result: dict[str, Any] = {
+        "base_model": base_spec,
+        "steps": state.global_step,
+        "max_steps": state.max_steps,
+        "resumed_from_step": start_step if checkpoint else None,
         "loss_first": losses[0] if losses else None,
         "loss_last": losses[-1] if losses else None,
+        "train_loss": summary.get("train_loss"),
         "examples": len(records),
-        "checkpoint": last_checkpoint(output_dir),
+        "seconds_per_step": runtime / steps_run if runtime and steps_run > 0 else None,
+        "tokens_seen": getattr(state, "num_input_tokens_seen", None),
     }
-    if callback.cancelled:
-        raise Cancelled(f"cancelled at step {trainer.state.global_step}; checkpoint {result['checkpoint']}")
+
+    if callback.cancelled and state.global_step < state.max_steps:
+        ckpt = last_checkpoint(output_dir)
+        if checkpoint_step(ckpt) != state.global_step:
+            # The callback asks the Trainer to save on cancel; make sure it happened.
+            trainer._save_checkpoint(trainer.model, trial=None)
+            ckpt = last_checkpoint(output_dir)
+        if not ckpt:
+            raise Cancelled(f"cancelled at step {state.global_step}, but no checkpoint could be saved")
+        raise Cancelled(f"cancelled at step {state.global_step}; checkpoint {Path(ckpt).name} keeps the work")
+
     adapter_dir = output_dir / "adapter"
-    trainer.model.save_pretrained(str(adapter_dir))
-    tokenizer.padding_side = "left"
-    tokenizer.save_pretrained(str(adapter_dir))
+    trainer.save_model(str(adapter_dir))  # PEFT format (adapter only), main process only
+    if trainer.is_world_process_zero():
+        tokenizer.padding_side = "left"
+        tokenizer.save_pretrained(str(adapter_dir))
+        info = {"base_model": base_spec, "settings": settings.to_dict(), "examples": len(records),
+                "steps": state.global_step, "loss_first": result["loss_first"], "loss_last": result["loss_last"]}
+        (adapter_dir / "cai_adapter.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
+    result["checkpoint"] = last_checkpoint(output_dir)
     result["adapter"] = str(adapter_dir)
     return result
 
 
-def merge_adapter(base_dir: str | Path, adapter_dir: str | Path, out_dir: str | Path, ctx: Any = None) -> Path:
-    """Merge a LoRA adapter into its base: a full model folder any tool can load."""
+# -- merging -----------------------------------------------------------------------------------------
+def merge_adapter(base: Any, adapter_dir: str | Path, out_dir: str | Path, ctx: Any = None) -> Path:
+    """Merge a LoRA adapter into its base: a full model folder (+ tokenizer) any tool can load.
+
+    ``base`` is the adapter's base model spec (None = the one recorded in the adapter folder).
+    The folder is written under a temporary name and renamed, so a failure leaves nothing half-made.
+    """
+    import torch
     from peft import PeftModel
-    from transformers import AutoModelForCausalLM
 
     from cai_desktop.engine.models import load_tokenizer
 
-    out_dir = Path(out_dir)
+    adapter_dir = Path(adapter_dir)
+    out_dir = Path(out_dir).expanduser()
+    if not (adapter_dir / "adapter_config.json").exists():
+        raise ModelError(f"{adapter_dir} is not a LoRA adapter folder (no adapter_config.json).")
+    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
+        raise ValidationError(f"{out_dir} already exists and is not empty; choose a new folder.")
+    if not out_dir.parent.exists():
+        raise ValidationError(f"The folder {out_dir.parent} does not exist.")
+    if base is None:
+        info = adapter_dir / "cai_adapter.json"
+        if info.exists():
+            base = json.loads(info.read_text(encoding="utf-8")).get("base_model")
+        else:
+            base = json.loads((adapter_dir / "adapter_config.json").read_text()).get("base_model_name_or_path")
     if ctx is not None:
-        ctx.progress(0, 2, "merging")
-    model = AutoModelForCausalLM.from_pretrained(str(base_dir))
-    model = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
-    model.save_pretrained(str(out_dir), safe_serialization=True)
-    load_tokenizer(Path(base_dir)).save_pretrained(str(out_dir))
+        ctx.progress(0, 3, "loading the base model")
+    base_dir, base_spec = resolve_base_dir(base, ctx)
+    model = _load_base(base_dir, torch.float32)  # merge in full precision
     if ctx is not None:
-        ctx.progress(2, 2, "merged")
+        ctx.progress(1, 3, "merging the adapter")
+    try:
+        model = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
+    except (ValueError, RuntimeError, KeyError) as e:
+        raise ModelError(f"The adapter in {adapter_dir.name} does not fit the base model {base_spec}: {e}") from None
+    tmp = out_dir.with_name(out_dir.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        model.save_pretrained(str(tmp))
+        tok_src = adapter_dir if (adapter_dir / "tokenizer_config.json").exists() else base_dir
+        tokenizer = load_tokenizer(tok_src)
+        tokenizer.padding_side = "left"
+        tokenizer.save_pretrained(str(tmp))
+        (tmp / "cai_merge.json").write_text(
+            json.dumps({"base_model": base_spec, "adapter": str(adapter_dir.resolve())}, indent=2), encoding="utf-8"
+        )
+        if out_dir.exists():
+            out_dir.rmdir()  # empty, checked above
+        tmp.rename(out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if ctx is not None:
+        ctx.progress(3, 3, "merged")
     return out_dir

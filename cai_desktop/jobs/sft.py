@@ -1,15 +1,27 @@
-"""The LoRA SFT job: revisions (+ helpful answers) → an SL-CAI adapter with its lineage."""
+"""The LoRA SFT job: revisions (+ helpful answers) → an SL-CAI adapter with its lineage.
+
+The selected training records are written to ``run-N/data.jsonl`` when the run starts, so a
+resumed run trains on exactly the same data (new chains made in between do not shift it) and
+the data behind an adapter can always be looked at again. Resuming a run uses the settings it
+was started with.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import json
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 from typing import Any
 
+from cai_desktop.core.errors import ProjectError, ValidationError
 from cai_desktop.jobs.runs import RunContext, execute
 from cai_desktop.store.chains import sft_records
 from cai_desktop.store.project import Project
 
 KIND = "sft"
+MERGE_KIND = "merge"
+SETTING_FIELDS = ("rank", "alpha", "dropout", "target_modules", "learning_rate", "epochs", "max_steps",
+                  "batch_size", "grad_accum", "max_length", "save_steps", "seed")
 
 
 @dataclass
@@ -21,6 +33,7 @@ class SFTParams:
     helpful_ratio: float | None = None
     only_accepted: bool = False
     run_ids: list[int] | None = None
+    # SFTSettings fields (see engine.sft.SFTSettings for what they mean)
     rank: int = 16
     alpha: int = 32
     dropout: float = 0.05
@@ -36,58 +49,140 @@ class SFTParams:
     resume_run: int | None = None
 
     def settings(self):
-        from cai_desktop.engine.sft import LoraSettings, SFTSettings, TrainSettings
+        from cai_desktop.engine.sft import SFTSettings
 
-        return SFTSettings(
-            LoraSettings(self.rank, self.alpha, self.dropout, self.target_modules),
-            TrainSettings(self.learning_rate, self.epochs, self.max_steps, self.batch_size, self.grad_accum,
-                          self.max_length, self.save_steps, 1, 0.05, self.seed),
-        )
+        return SFTSettings.from_dict({k: getattr(self, k) for k in SETTING_FIELDS})
+
+    def check(self) -> None:
+        if self.data_mode not in ("final", "every"):
+            raise ValidationError("The SFT data mode must be 'final' or 'every'.")
+        if self.helpful_ratio is not None and self.helpful_ratio < 0:
+            raise ValidationError("The helpful ratio must be 0 or more (e.g. 0.5 = one helpful per two revisions).")
+        self.settings().check()
+
+
+def _resumed_params(params: SFTParams) -> SFTParams:
+    """A resumed run continues with the settings and data selection it was started with."""
+    with Project.open(params.project) as project:
+        run = project.run(params.resume_run)
+    if run["kind"] != KIND:
+        raise ProjectError(f"Run {params.resume_run} is a {run['kind']} run, not an SFT run.")
+    stored = {k: v for k, v in run["config"].items() if k in {f.name for f in fields(SFTParams)}}
+    stored.update(project=params.project, resume_run=params.resume_run)
+    return SFTParams(**stored)
 
 
 def run_sft(ctx: Any, params: SFTParams) -> dict[str, Any]:
-    params.settings().check()
-    return execute(ctx, params.project, KIND, asdict(params), lambda p, rc, rid: _body(p, rc, rid, params),
+    """Train (or, with ``resume_run``, continue) a LoRA SFT adapter; returns losses, steps, adapter."""
+    if params.resume_run is not None:
+        params = _resumed_params(params)
+    params.check()
+    config = {k: v for k, v in asdict(params).items() if k not in ("project", "resume_run")}
+    return execute(ctx, params.project, KIND, config, lambda p, rc, rid: _body(p, rc, rid, params),
                    resume_run=params.resume_run, name="LoRA SFT")
 
 
-def _lineage_constitutions(project: Project, run_ids: list[int] | None) -> list[dict[str, Any]]:
-    sql = ("SELECT DISTINCT k.name, c.constitution_version AS version FROM chains c "
-           "JOIN constitutions k ON k.id = c.constitution_id")
-    if run_ids:
-        sql += f" WHERE c.run_id IN ({','.join('?' * len(run_ids))})"
-    return project.query(sql, run_ids or [])
-
-
-def _body(project: Project, ctx: RunContext, run_id: int, params: SFTParams) -> dict[str, Any]:
-    from cai_desktop.engine.models import local_model_dir, resolve_spec
-    from cai_desktop.engine.sft import train_sft
-
+def _select(project: Project, params: SFTParams) -> tuple[list[dict[str, Any]], int]:
     records = sft_records(project, mode=params.data_mode, include_helpful=params.include_helpful,
                           helpful_ratio=params.helpful_ratio, only_accepted=params.only_accepted,
                           run_ids=params.run_ids, seed=params.seed)
-    n_helpful = sum(1 for _ in records) - len(sft_records(project, mode=params.data_mode, include_helpful=False,
-                                                          only_accepted=params.only_accepted, run_ids=params.run_ids))
-    ctx.log(f"training on {len(records)} examples ({n_helpful} helpful)")
+    harmless = sft_records(project, mode=params.data_mode, include_helpful=False,
+                           only_accepted=params.only_accepted, run_ids=params.run_ids)
+    return records, len(records) - len(harmless)
+
+
+def _write_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        for r in records:
+            fh.write(json.dumps(r, ensure_ascii=False) + "\n")
+    tmp.replace(path)
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    with open(path, encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def _chain_lineage(project: Project, params: SFTParams) -> dict[str, Any]:
+    """Constitution versions and critique runs of the red-team chains the data came from."""
+    where = ["s.kind = 'red-team'", "c.n_revisions > 0", "c.review_status != 'rejected'", "p.split = 'train'"]
+    args: list[Any] = []
+    if params.only_accepted:
+        where.append("c.review_status IN ('accepted', 'edited')")
+    if params.run_ids:
+        where.append(f"c.run_id IN ({','.join('?' * len(params.run_ids))})")
+        args += list(params.run_ids)
+    rows = project.query(
+        f"""SELECT k.name AS name, c.constitution_version AS version, c.run_id AS run_id, COUNT(*) AS chains
+            FROM chains c JOIN prompts p ON p.id = c.prompt_id JOIN prompt_sets s ON s.id = p.set_id
+            LEFT JOIN constitutions k ON k.id = c.constitution_id
+            WHERE {' AND '.join(where)} GROUP BY k.name, c.constitution_version, c.run_id
+            ORDER BY c.run_id""",
+        args,
+    )
+    constitutions: dict[tuple, int] = {}
+    for r in rows:
+        constitutions[(r["name"], r["version"])] = constitutions.get((r["name"], r["version"]), 0) + r["chains"]
+    return {
+        "constitutions": [{"name": n, "version": v, "chains": k} for (n, v), k in constitutions.items()],
+        "critique_runs": sorted({r["run_id"] for r in rows}),
+    }
+
+
+def _body(project: Project, ctx: RunContext, run_id: int, params: SFTParams) -> dict[str, Any]:
+    from cai_desktop.engine.models import resolve_spec
+    from cai_desktop.engine.sft import train_sft
+
+    out = project.artifacts_dir / f"run-{run_id}"
+    out.mkdir(parents=True, exist_ok=True)
+    data_file = out / "data.jsonl"
+    counts_file = out / "data_counts.json"
+    if params.resume_run is not None and data_file.exists():
+        records = _read_jsonl(data_file)
+        n_helpful = json.loads(counts_file.read_text())["helpful"] if counts_file.exists() else None
+        ctx.log(f"resuming run {run_id} on its saved data ({len(records)} examples)")
+    else:
+        records, n_helpful = _select(project, params)
+        if not records:
+            raise ValidationError("No training data: generate chains first (or relax the data selection).")
+        _write_jsonl(data_file, records)
+        counts_file.write_text(json.dumps({"examples": len(records), "helpful": n_helpful}))
+    n_harmless = len(records) - (n_helpful or 0)
+    ctx.log(f"training on {len(records)} examples: {n_harmless} revisions, {n_helpful} helpful answers")
+    ctx.metric("examples", len(records), 0)
+    ctx.metric("helpful_examples", n_helpful or 0, 0)
+
     spec = resolve_spec(params.base)
     project.record_model(spec.to_str(), spec.kind, spec.display_name)
-    base_dir = local_model_dir(spec, ctx)
-    out = project.artifacts_dir / f"run-{run_id}"
-    result = train_sft(base_dir, records, params.settings(), out, ctx=ctx, resume=params.resume_run is not None)
+    settings = params.settings()
+    result = train_sft(spec, records, settings, out, ctx=ctx, resume=params.resume_run is not None)
+
     lineage = {
         "base_model": spec.to_str(),
-        "constitutions": _lineage_constitutions(project, params.run_ids),
+        **_chain_lineage(project, params),
         "data": {"mode": params.data_mode, "include_helpful": params.include_helpful,
                  "helpful_ratio": params.helpful_ratio, "only_accepted": params.only_accepted,
-                 "run_ids": params.run_ids, "examples": len(records), "helpful_examples": n_helpful},
-        "settings": params.settings().to_dict(),
+                 "run_ids": params.run_ids, "examples": len(records), "helpful_examples": n_helpful,
+                 "file": str(data_file)},
+        "settings": settings.to_dict(),
+        "steps": result["steps"],
+        "final_loss": result["loss_last"],
     }
-    adapter_id = project.register_adapter("sft", result["adapter"], spec.to_str(), lineage, run_id=run_id,
-                                          name=f"sft-run-{run_id}")
-    ctx.log(f"loss {result['loss_first']:.3f} → {result['loss_last']:.3f}; adapter at {result['adapter']}")
-    return {**result, "adapter_id": adapter_id, "lineage": lineage}
+    existing = project.query("SELECT id FROM adapters WHERE run_id=? AND kind=?", [run_id, KIND])
+    if existing:  # a finished run resumed again: keep one adapter row, refreshed
+        adapter_id = existing[0]["id"]
+        project.db["adapters"].update(adapter_id, {"path": result["adapter"], "lineage_json": json.dumps(lineage)})
+    else:
+        adapter_id = project.register_adapter(KIND, result["adapter"], spec.to_str(), lineage, run_id=run_id,
+                                              name=f"sft-run-{run_id}")
+    if result["loss_first"] is not None:
+        ctx.log(f"loss {result['loss_first']:.3f} → {result['loss_last']:.3f} over {result['steps']} steps")
+    ctx.log(f"adapter {adapter_id}: {result['adapter']}")
+    return {**result, "helpful_examples": n_helpful, "adapter_id": adapter_id, "lineage": lineage}
 
 
+# -- merge-and-export ------------------------------------------------------------------------------
 @dataclass
 class MergeParams:
     project: str
@@ -95,17 +190,32 @@ class MergeParams:
     out_dir: str
 
 
-def run_merge(ctx: Any, params: MergeParams) -> dict[str, Any]:
-    from cai_desktop.core.errors import ProjectError
-    from cai_desktop.engine.models import local_model_dir, resolve_spec
-    from cai_desktop.engine.sft import merge_adapter
+def run_merge(ctx: Any, params: MergeParams | str, adapter_id: int | None = None,
+              out_dir: str | Path | None = None) -> dict[str, Any]:
+    """Merge an adapter into its base model → a full model folder, registered as a model.
 
+    Call as ``run_merge(ctx, MergeParams(...))`` (the GUI's job shape) or
+    ``run_merge(ctx, project_path, adapter_id, out_dir)``.
+    """
+    if not isinstance(params, MergeParams):
+        if adapter_id is None or out_dir is None:
+            raise ValidationError("Merging needs an adapter id and an output folder.")
+        params = MergeParams(str(params), int(adapter_id), str(out_dir))
     with Project.open(params.project) as project:
         rows = project.query("SELECT * FROM adapters WHERE id=?", [params.adapter_id])
-        if not rows:
-            raise ProjectError(f"No adapter {params.adapter_id} in this project.")
-        a = rows[0]
-        out = merge_adapter(local_model_dir(resolve_spec(a["base_model_spec"]), ctx), a["path"], params.out_dir, ctx)
-        project.record_model(str(out.resolve()), "folder", f"{a['name']} (merged)",
-                             {"merged_from_adapter": a["id"], "base": a["base_model_spec"]})
-    return {"model": str(out)}
+    if not rows:
+        raise ProjectError(f"No adapter {params.adapter_id} in this project (see `cai-desktop adapter list`).")
+    adapter = rows[0]
+
+    def body(project: Project, rctx: RunContext, run_id: int) -> dict[str, Any]:
+        from cai_desktop.engine.sft import merge_adapter
+
+        out = merge_adapter(adapter["base_model_spec"], adapter["path"], params.out_dir, rctx).resolve()
+        model_id = project.record_model(str(out), "folder", f"{adapter['name']} (merged)",
+                                        {"merged_from_adapter": adapter["id"], "base": adapter["base_model_spec"]})
+        rctx.log(f"merged model: {out}")
+        lineage = {"adapter_id": adapter["id"], "adapter": adapter["path"], "base_model": adapter["base_model_spec"],
+                   "adapter_lineage": json.loads(adapter["lineage_json"] or "{}")}
+        return {"model": str(out), "model_id": model_id, "lineage": lineage}
+
+    return execute(ctx, params.project, MERGE_KIND, asdict(params), body, name=f"merge adapter {adapter['id']}")
