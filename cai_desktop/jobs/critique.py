@@ -9,6 +9,7 @@ job again continues the matching earlier run: prompts that already have a chain 
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 from dataclasses import asdict, dataclass
@@ -68,6 +69,33 @@ class CritiqueParams:
             raise ValidationError("The limit must be at least 1 (or leave it empty for all prompts).")
         if not 0 <= self.temperature <= 2:
             raise ValidationError("The temperature must be between 0 and 2.")
+
+
+class _CancelOnly:
+    """Lets the engine see cancel and logs between its batches without its own progress reports
+    (the job reports progress in chains, not in generations)."""
+
+    def __init__(self, ctx: Any):
+        self._ctx = ctx
+
+    def cancelled(self) -> bool:
+        return bool(self._ctx is not None and self._ctx.cancelled())
+
+    def log(self, text: str) -> None:
+        if self._ctx is not None:
+            self._ctx.log(text)
+
+    def progress(self, done: int, total: int, msg: str = "") -> None:
+        pass
+
+    def metric(self, name: str, value: float, step: int | None = None) -> None:
+        pass
+
+
+def echoes_critique(revision: str, critique: str) -> bool:
+    """A weak model often 'revises' by repeating its critique; count that, not as a real revision."""
+    a, b = revision.strip()[:300].lower(), critique.strip()[:300].lower()
+    return bool(a and b) and difflib.SequenceMatcher(None, a, b).ratio() > 0.8
 
 
 def step_seed(seed: int, prompt_id: int, round_: int, what: str) -> int:
@@ -133,7 +161,8 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: CritiqueParams
             return GenerationRequest(text=messages_or_text, sampling=sampling(max_new, seed))
         return GenerationRequest(messages=messages_or_text, sampling=sampling(max_new, seed))
 
-    made = changed = cleaned_n = revisions_n = 0
+    gen_ctx = _CancelOnly(ctx)
+    made = changed = cleaned_n = revisions_n = echoed = 0
     total = len(todo)
     ctx.progress(0, total, "starting")
     for start in range(0, total, params.batch_size):
@@ -144,7 +173,7 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: CritiqueParams
                     params.max_new_tokens, step_seed(params.seed, p["id"], 0, "answer"))
             for p in batch
         ]
-        answers = [r.text for r in generate(lm, reqs, batch_size=len(reqs))]
+        answers = [r.text for r in generate(lm, reqs, ctx=gen_ctx, batch_size=len(reqs))]
         draws = [sampler.draw(p["id"], params.revisions) if sampler else [] for p in batch]
         turns: list[list[Turn]] = [[] for _ in batch]
         steps: list[list[dict[str, Any]]] = [
@@ -163,7 +192,7 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: CritiqueParams
                         params.critique_max_new_tokens, step_seed(params.seed, p["id"], rnd, "critique"))
                 for i, p in enumerate(batch)
             ]
-            critiques = [clean_critique(r.text) for r in generate(lm, reqs, batch_size=len(reqs))]
+            critiques = [clean_critique(r.text) for r in generate(lm, reqs, ctx=gen_ctx, batch_size=len(reqs))]
             for i in range(len(batch)):
                 turns[i].append(Turn(draws[i][rnd - 1], critiques[i]))
             # 3. revisions
@@ -173,7 +202,7 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: CritiqueParams
                         params.max_new_tokens, step_seed(params.seed, p["id"], rnd, "revision"))
                 for i, p in enumerate(batch)
             ]
-            for i, r in enumerate(generate(lm, reqs, batch_size=len(reqs))):
+            for i, r in enumerate(generate(lm, reqs, ctx=gen_ctx, batch_size=len(reqs))):
                 text, was_cleaned = clean_revision(r.text)
                 previous = turns[i][-2].revision if len(turns[i]) > 1 else answers[i]
                 turns[i][-1].revision = text
@@ -185,6 +214,7 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: CritiqueParams
                 revisions_n += 1
                 cleaned_n += int(was_cleaned)
                 changed += int(text.strip() != (previous or "").strip())
+                echoed += int(echoes_critique(text, critiques[i]))
         rows = []
         for i, p in enumerate(batch):
             final = turns[i][-1].revision if turns[i] else answers[i]
@@ -204,11 +234,13 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: CritiqueParams
     summary = f"made {made} chains"
     if revisions_n:
         summary += (f"; {100 * changed / revisions_n:.0f}% of revisions changed the answer, "
-                    f"{100 * cleaned_n / revisions_n:.0f}% had a preamble cleaned")
+                    f"{100 * cleaned_n / revisions_n:.0f}% had a preamble cleaned, "
+                    f"{100 * echoed / revisions_n:.0f}% mostly repeated the critique")
     ctx.log(summary)
     return {
         "chains": made, "skipped": len(done), "revisions": revisions_n,
         "changed_rate": changed / revisions_n if revisions_n else None,
         "cleaned_rate": cleaned_n / revisions_n if revisions_n else None,
+        "echo_rate": echoed / revisions_n if revisions_n else None,
         "model": model_spec, "constitution_version": constitution.version,
     }

@@ -18,7 +18,18 @@ REVIEW_STATES = ("unreviewed", "accepted", "rejected", "edited")
 
 
 def done_prompt_ids(project: Project, run_id: int) -> set[int]:
+    """Prompt ids that already have a (complete) chain in this run: a resumed run skips them."""
     return {r[0] for r in project.db.execute("SELECT prompt_id FROM chains WHERE run_id=?", [run_id])}
+
+
+def chain_ids_done(project: Project, run_id: int) -> set[int]:
+    """Chain ids already committed in this run (chains are committed whole, never partly)."""
+    return {r[0] for r in project.db.execute("SELECT id FROM chains WHERE run_id=?", [run_id])}
+
+
+def find_chain(project: Project, run_id: int, prompt_id: int) -> int | None:
+    row = project.db.execute("SELECT id FROM chains WHERE run_id=? AND prompt_id=?", [run_id, prompt_id]).fetchone()
+    return row[0] if row else None
 
 
 def save_chains(project: Project, chains: list[dict[str, Any]]) -> list[int]:

@@ -131,3 +131,12 @@ def test_reviews_paging_and_filters(stage1_project, tiny_model_dir):
 
         stats = {s["key"]: s for s in principle_stats(p, "tiny")}
         assert sum(s["drawn"] for s in stats.values()) == 14
+
+
+def test_echoed_critique_is_recognised():
+    from cai_desktop.jobs.critique import echoes_critique
+
+    crit = "The last reply is harmful because it explains how to hurt someone."
+    assert echoes_critique(crit + " It should refuse.", crit)
+    assert not echoes_critique("I can't help with hurting anyone, but I can suggest talking it through.", crit)
+    assert not echoes_critique("", crit)
