@@ -42,7 +42,7 @@ def register(sub: argparse._SubParsersAction, groups: dict) -> None:
     lab.add_argument("project")
     lab.add_argument("--source", choices=["pairs", "chains"], default="pairs",
                      help="pairs: response pairs; chains: original answer vs final revision")
-    lab.add_argument("--runs", type=_runs, default=[], help="source run ids, comma separated (default: the newest)")
+    lab.add_argument("--runs", type=_runs, default=[], help="source run ids, comma separated (default: every run)")
     lab.add_argument("--constitution", default="general", help="constitution whose comparison principles are drawn")
     lab.add_argument("--model", help="feedback model spec (default: the embedded model)")
     lab.add_argument("--adapter", help="LoRA adapter folder on the feedback model")
@@ -75,6 +75,7 @@ def register(sub: argparse._SubParsersAction, groups: dict) -> None:
     r.add_argument("--lora-r", type=int, default=8)
     r.add_argument("--lora-alpha", type=int, default=16)
     r.add_argument("--lora-dropout", type=float, default=0.0)
+    r.add_argument("--lora-layers", type=int, help="LoRA on the top N layers only (faster on a CPU)")
     r.add_argument("--save-steps", type=int, default=50)
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--device", help="cpu, cuda, mps (default: the best available)")
@@ -120,7 +121,7 @@ def cmd_reward(args: argparse.Namespace) -> int:
         hard_labels=args.hard_labels, min_margin=args.min_margin, eval_fraction=args.eval_fraction,
         learning_rate=args.learning_rate, epochs=args.epochs, max_steps=args.max_steps, batch_size=args.batch_size,
         grad_accum=args.grad_accum, max_length=args.max_length, lora_r=args.lora_r, lora_alpha=args.lora_alpha,
-        lora_dropout=args.lora_dropout, save_steps=args.save_steps, seed=args.seed, device=args.device,
+        lora_dropout=args.lora_dropout, lora_layers=args.lora_layers, save_steps=args.save_steps, seed=args.seed, device=args.device,
         resume_run=args.resume_run,
     )
     r = run_reward(ConsoleContext(), params)

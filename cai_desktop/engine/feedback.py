@@ -27,7 +27,7 @@ from cai_desktop.engine.generation import (
 from cai_desktop.engine.models import LoadedModel
 
 
-class _CancelOnly:
+class CancelOnly:
     """Lets the engine's helpers see the cancel flag without reporting their own progress."""
 
     def __init__(self, ctx: Any):
@@ -81,7 +81,7 @@ def question_prompt(
 def option_logprobs(lm: LoadedModel, texts: Sequence[str], *, ctx: Any = None, batch_size: int = 8) -> list[tuple[float, float]]:
     """Log-probabilities of the option letters A and B right after each text."""
     rows = next_token_logprobs(
-        lm, [GenerationRequest(text=t) for t in texts], list(fb.OPTIONS), ctx=_CancelOnly(ctx), batch_size=batch_size
+        lm, [GenerationRequest(text=t) for t in texts], list(fb.OPTIONS), ctx=CancelOnly(ctx), batch_size=batch_size
     )
     return [(r["A"], r["B"]) for r in rows]
 
@@ -140,7 +140,7 @@ def label_pairs(
                     )
                     for t, k in zip(texts, keys)
                 ]
-                gens = generate(lm, reqs, ctx=_CancelOnly(ctx), batch_size=batch_size)
+                gens = generate(lm, reqs, ctx=CancelOnly(ctx), batch_size=batch_size)
                 reasons[swapped] = [fb.clean_reasoning(g.text) for g in gens]
                 texts = [t + r + fb.COT_ANSWER_LEAD for t, r in zip(texts, reasons[swapped])]
             logps[swapped] = option_logprobs(lm, texts, ctx=ctx, batch_size=batch_size)

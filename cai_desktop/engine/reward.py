@@ -46,6 +46,7 @@ class RewardSettings:
     lora_alpha: int = 16
     lora_dropout: float = 0.0
     target_modules: str | list[str] = "all-linear"
+    lora_layers: int | None = None  # LoRA on the top N layers only (backward stops there: faster on CPU)
     hard_labels: bool = False
     center_rewards_coefficient: float | None = None
     logging_steps: int = 1
@@ -67,6 +68,8 @@ class RewardSettings:
             raise ValidationError("The LoRA rank must be at least 1.")
         if self.max_length < 8:
             raise ValidationError("The maximum length must be at least 8 tokens.")
+        if self.lora_layers is not None and self.lora_layers < 1:
+            raise ValidationError("LoRA needs at least one layer (or leave the layer count empty for all).")
         if self.eval_bins < 1:
             raise ValidationError("Calibration needs at least one bin.")
 
@@ -233,6 +236,16 @@ def load_classifier(path: str | Path, dtype: Any = None):
         raise ModelError(f"Could not load {path} as a preference model: {e}") from None
 
 
+def _linear_leaf_names(model: Any) -> list[str]:
+    """Names of the linear layers inside the transformer blocks (q_proj, up_proj, ...)."""
+    names = {
+        name.rsplit(".", 1)[-1]
+        for name, module in model.named_modules()
+        if isinstance(module, nn.Linear) and any(part.isdigit() for part in name.split("."))
+    }
+    return sorted(names - {"score", "lm_head"})
+
+
 def last_checkpoint(folder: Path) -> str | None:
     from transformers.trainer_utils import get_last_checkpoint
 
@@ -273,9 +286,17 @@ def train_reward_model(
     tokenizer.padding_side = "right"
     model = load_classifier(base_dir)
     model.config.pad_token_id = tokenizer.pad_token_id
+    layers = None
+    n_layers = getattr(model.config, "num_hidden_layers", None)
+    if settings.lora_layers and n_layers:
+        layers = list(range(max(0, n_layers - settings.lora_layers), n_layers))
+    targets = settings.target_modules
+    if layers is not None and isinstance(targets, str):
+        targets = _linear_leaf_names(model)  # peft needs names, not "all-linear", with a layer list
     peft_config = LoraConfig(
         task_type="SEQ_CLS", r=settings.lora_r, lora_alpha=settings.lora_alpha,
-        lora_dropout=settings.lora_dropout, target_modules=settings.target_modules, modules_to_save=["score"],
+        lora_dropout=settings.lora_dropout, target_modules=targets, modules_to_save=["score"],
+        layers_to_transform=layers,
     )
     train_ds = _dataset(tokenizer, train_records, settings.max_length)
     on_cuda = device.startswith("cuda")
@@ -306,6 +327,10 @@ def train_reward_model(
         data_collator=SoftPreferenceCollator(pad_token_id=tokenizer.pad_token_id),
         peft_config=peft_config, callbacks=[callback], hard_labels=settings.hard_labels,
     )
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    for noisy in (PrinterCallback, ProgressCallback):  # the job context reports instead
+        trainer.remove_callback(noisy)
     resume_from = last_checkpoint(ckpt_dir) if resume else None
     if ctx is not None:
         n_trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
@@ -321,7 +346,7 @@ def train_reward_model(
         peft_model, tokenizer, eval_records, max_length=settings.max_length, bins=settings.eval_bins, device=dev
     )
     train_eval = evaluate_preferences(
-        peft_model, tokenizer, list(train_records)[:64], max_length=settings.max_length, bins=settings.eval_bins,
+        peft_model, tokenizer, list(train_records)[:16], max_length=settings.max_length, bins=settings.eval_bins,
         device=dev,
     )
     adapter_dir = output_dir / "adapter"

@@ -19,9 +19,9 @@ from cai_desktop.jobs.runs import RunContext, execute
 from cai_desktop.store.comparisons import (
     chains_for_labelling,
     labelled_source_ids,
-    latest_run_ids,
     pairs_for_labelling,
     save_comparisons,
+    source_run_ids,
 )
 from cai_desktop.store.project import Project
 
@@ -33,7 +33,7 @@ _NOT_IDENTITY = {"project", "limit", "batch_size", "resume_run"}
 class LabelParams:
     project: str
     source: str = "pairs"  # "pairs" (response pairs) or "chains" (stage 1: original vs revision)
-    run_ids: list[int] = field(default_factory=list)  # empty = the newest run of that source
+    run_ids: list[int] = field(default_factory=list)  # empty = every run of that source
     constitution: str = "general"
     model: str | None = None  # the feedback model (default: the embedded model)
     adapter: str | None = None
@@ -106,11 +106,10 @@ def run_label(ctx: Any, params: LabelParams) -> dict[str, Any]:
     params.check()
     with Project.open(params.project) as project:
         project.get_constitution(params.constitution)  # fail early with a clear message
-        if not params.run_ids:
-            params.run_ids = latest_run_ids(project, "pairs" if params.source == "pairs" else "critique")
-            if not params.run_ids:
-                what = "response pairs (run pairs first)" if params.source == "pairs" else "chains (run critique first)"
-                raise ValidationError(f"Nothing to label: this project has no {what}.")
+        table = "response_pairs" if params.source == "pairs" else "chains"
+        if not source_run_ids(project, table):
+            what = "response pairs (run pairs first)" if params.source == "pairs" else "chains (run critique first)"
+            raise ValidationError(f"Nothing to label: this project has no {what}.")
         for rid in params.run_ids:
             project.run(rid)
         resume = params.resume_run if params.resume_run is not None else find_resumable_run(project, params)
@@ -122,7 +121,7 @@ def run_label(ctx: Any, params: LabelParams) -> dict[str, Any]:
 
 
 def _body(project: Project, ctx: RunContext, run_id: int, params: LabelParams) -> dict[str, Any]:
-    from cai_desktop.engine.feedback import label_pairs
+    from cai_desktop.engine.feedback import CancelOnly, label_pairs
     from cai_desktop.engine.models import load_model
 
     source = "pair" if params.source == "pairs" else "chain"
@@ -164,7 +163,7 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: LabelParams) -
         ]
         labels = label_pairs(
             lm, engine_items, both_orders=params.both_orders, mode=params.mode, clamp=clamp,
-            few_shot=params.few_shot, ctx=ctx, seed=params.seed, batch_size=params.batch_size,
+            few_shot=params.few_shot, ctx=CancelOnly(ctx), seed=params.seed, batch_size=params.batch_size,
             max_reasoning_tokens=params.max_reasoning_tokens,
         )
         rows = []

@@ -42,6 +42,7 @@ class RewardParams:
     lora_r: int = 8
     lora_alpha: int = 16
     lora_dropout: float = 0.0
+    lora_layers: int | None = None  # LoRA on the top N layers only (faster on a CPU)
     save_steps: int = 50
     seed: int = 0
     eval_bins: int = 5
@@ -64,7 +65,7 @@ class RewardParams:
             learning_rate=self.learning_rate, epochs=self.epochs, max_steps=self.max_steps,
             batch_size=self.batch_size, grad_accum=self.grad_accum, max_length=self.max_length,
             lora_r=self.lora_r, lora_alpha=self.lora_alpha, lora_dropout=self.lora_dropout,
-            hard_labels=self.hard_labels, save_steps=self.save_steps, seed=self.seed, eval_bins=self.eval_bins,
+            lora_layers=self.lora_layers, hard_labels=self.hard_labels, save_steps=self.save_steps, seed=self.seed, eval_bins=self.eval_bins,
             device=self.device,
         )
 

@@ -107,12 +107,11 @@ def chains_for_labelling(
     return out
 
 
-def latest_run_ids(project: Project, kind: str) -> list[int]:
-    """The newest run of ``kind`` that produced something (as a one-element list), or []."""
-    for run in project.list_runs(kind):
-        if run["status"] in ("done", "cancelled", "running", "failed"):
-            return [run["id"]]
-    return []
+def source_run_ids(project: Project, table: str) -> list[int]:
+    """Runs that have rows in ``response_pairs`` or ``chains`` (newest first)."""
+    if table not in ("response_pairs", "chains"):
+        raise ValueError(table)
+    return [r[0] for r in project.db.execute(f"SELECT DISTINCT run_id FROM {table} ORDER BY run_id DESC")]
 
 
 # -- comparisons -----------------------------------------------------------------------------------

@@ -113,3 +113,16 @@ def test_bad_inputs_raise_clear_errors(tiny_model_dir, tmp_path):
         rw.score(tmp_path, ["p"], ["r"])
     with pytest.raises(ValidationError):
         rw.score(tiny_model_dir, ["p"], [])
+
+
+def test_lora_on_top_layers_only(tiny_model_dir, tmp_path):
+    import json
+
+    out = rw.train_reward_model(
+        tiny_model_dir, _records(4), [], tmp_path / "rm", _settings(max_steps=1, lora_layers=1)
+    )
+    config = json.loads((tmp_path / "rm" / "adapter" / "adapter_config.json").read_text())
+    assert config["layers_to_transform"] == [1]  # the tiny model has layers 0 and 1
+    assert out["steps"] == 1
+    with pytest.raises(ValidationError):
+        _settings(lora_layers=0).check()
