@@ -1,0 +1,778 @@
+"""Stage 2 policy training: PPO against the preference model, and DPO on AI-labelled pairs.
+
+This is the only module that imports ``trl.experimental.ppo`` (TRL is pinned ``<1.13``; the PPO
+trainer is experimental there and may move).
+
+PPO. The policy starts from the SL-CAI adapter merged into its base in memory; a NEW LoRA goes on
+top and is the only trainable part of the policy, so the reference (the KL anchor) is that same
+model with the adapter disabled: exactly the starting policy. The reward model is the preference
+model (a one-output sequence classifier); the value model is a fresh copy of it, trained in full.
+TRL's loop neither honours ``should_training_stop`` nor resumes from a checkpoint, so this module
+saves its own checkpoints (the LoRA delta, the value model and a small state file), stops on
+cancel by raising from a callback, and resumes by loading the last checkpoint and running the
+remaining episodes with the step counter offset (the linear learning-rate decay continues where
+it stopped; the optimiser moments start afresh).
+
+DPO. TRL's ``DPOTrainer`` with a LoRA on the (merged) starting policy; checkpoints and resume are
+the Trainer's own.
+
+Both write ``output_dir/adapter``: a PEFT LoRA adapter that applies to the plain BASE model. When
+training started from an SL-CAI adapter, the SFT delta and the new delta are concatenated into
+one adapter (PEFT ``cat``, exact), so the result loads like any other adapter; the new delta alone
+is kept in ``output_dir/delta``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import resource
+import shutil
+import time
+from collections.abc import Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from cai_desktop.core.errors import Cancelled, ModelError, ValidationError
+
+os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+
+# TRL's PPO metric names → the names our runs store (the rest keep TRL's name).
+PPO_METRIC_NAMES = {
+    "objective/scores": "reward",
+    "objective/kl": "kl",
+    "objective/entropy": "entropy",
+    "objective/rlhf_reward": "rlhf_reward",
+    "objective/non_score_reward": "kl_penalty",
+    "loss/policy_avg": "policy_loss",
+    "loss/value_avg": "value_loss",
+    "policy/clipfrac_avg": "clipfrac",
+    "policy/approxkl_avg": "approx_kl",
+    "policy/entropy_avg": "policy_entropy",
+    "val/clipfrac_avg": "value_clipfrac",
+    "val/num_eos_tokens": "eos_count",
+    "val/ratio": "ratio",
+    "val/ratio_var": "ratio_var",
+    "eps": "episodes_per_s",
+}
+PAD_CANDIDATES = ("<|endoftext|>", "<pad>", "<|pad|>", "[PAD]", "<|finetune_right_pad_id|>", "<unk>")
+STATE_FILE = "state.json"
+
+
+# -- settings ------------------------------------------------------------------------------------
+@dataclass
+class PPOSettings:
+    kl_coef: float = 0.05
+    cliprange: float = 0.2
+    cliprange_value: float = 0.2
+    vf_coef: float = 0.1
+    num_ppo_epochs: int = 2
+    num_mini_batches: int = 1
+    response_length: int = 48
+    temperature: float = 0.8
+    total_episodes: int = 256
+    learning_rate: float = 3e-5
+    batch_size: int = 4  # prompts per rollout per gradient-accumulation step
+    grad_accum: int = 1
+    max_prompt_length: int = 256
+    lora_rank: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.0
+    target_modules: str = "all-linear"
+    missing_eos_penalty: float | None = 1.0
+    sample_every: int = 5  # log sample rollouts with their rewards every K steps (0: never)
+    n_samples: int = 2
+    save_every: int = 10  # checkpoint every K steps (and always on cancel and at the end)
+    kl_warn: float = 10.0  # warn when the KL to the starting policy passes this many nats
+    watch_window: int = 5
+    seed: int = 0
+
+    def check(self) -> None:
+        if self.kl_coef < 0:
+            raise ValidationError("The KL coefficient must be 0 or more (0.05 is usual).")
+        if not 0 < self.cliprange < 1 or self.cliprange_value <= 0:
+            raise ValidationError("The clip range must be between 0 and 1 (0.2 is usual).")
+        if self.num_ppo_epochs < 1 or self.num_mini_batches < 1:
+            raise ValidationError("PPO epochs and mini-batches must be at least 1.")
+        if self.batch_size < 1 or self.grad_accum < 1:
+            raise ValidationError("Batch size and gradient accumulation must be at least 1.")
+        if (self.batch_size * self.grad_accum) % self.num_mini_batches:
+            raise ValidationError(
+                f"The rollout batch ({self.batch_size * self.grad_accum}) must divide into {self.num_mini_batches} "
+                "mini-batches."
+            )
+        if self.response_length < 1:
+            raise ValidationError("The response length must be at least 1 token.")
+        if self.temperature <= 0:
+            raise ValidationError("PPO samples: the temperature must be above 0 (0.7–1.0 is usual).")
+        if self.total_episodes < 1:
+            raise ValidationError("Total episodes must be at least 1 (one episode = one prompt answered).")
+        if not 0 < self.learning_rate < 1:
+            raise ValidationError("The learning rate must be between 0 and 1 (1e-5–3e-5 is usual for PPO).")
+        if self.lora_rank < 1 or self.lora_alpha < 1 or not 0 <= self.lora_dropout < 1:
+            raise ValidationError("LoRA: rank and alpha at least 1, dropout between 0 and 1.")
+        if self.max_prompt_length < 8:
+            raise ValidationError("The maximum prompt length must be at least 8 tokens.")
+        if self.save_every < 1 or self.sample_every < 0:
+            raise ValidationError("Save at least every few steps (save_every ≥ 1); sample_every ≥ 0.")
+
+    @property
+    def rollout_batch(self) -> int:
+        return self.batch_size * self.grad_accum
+
+    @property
+    def total_steps(self) -> int:
+        return math.ceil(self.total_episodes / self.rollout_batch)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class DPOSettings:
+    beta: float = 0.1
+    learning_rate: float = 5e-5
+    epochs: float = 1.0
+    max_steps: int = -1  # > 0 overrides epochs
+    batch_size: int = 4
+    grad_accum: int = 1
+    max_length: int = 512
+    lora_rank: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    target_modules: str = "all-linear"
+    loss_type: str = "sigmoid"
+    save_steps: int = 20
+    warmup_ratio: float = 0.05
+    seed: int = 0
+
+    def check(self) -> None:
+        if self.beta <= 0:
+            raise ValidationError("DPO beta must be above 0 (0.1 is usual).")
+        if not 0 < self.learning_rate < 1:
+            raise ValidationError("The learning rate must be between 0 and 1 (5e-5 is a good LoRA default).")
+        if self.batch_size < 1 or self.grad_accum < 1:
+            raise ValidationError("Batch size and gradient accumulation must be at least 1.")
+        if self.max_steps <= 0 and self.epochs <= 0:
+            raise ValidationError("Set a positive number of epochs or steps.")
+        if self.max_length < 16:
+            raise ValidationError("The maximum length must be at least 16 tokens.")
+        if self.lora_rank < 1 or self.lora_alpha < 1 or not 0 <= self.lora_dropout < 1:
+            raise ValidationError("LoRA: rank and alpha at least 1, dropout between 0 and 1.")
+        if self.save_steps < 1:
+            raise ValidationError("Save a checkpoint at least every few steps (save_steps ≥ 1).")
+        if self.loss_type not in ("sigmoid", "ipo", "hinge", "robust"):
+            raise ValidationError(f"Unknown DPO loss {self.loss_type!r}: use sigmoid, ipo, hinge or robust.")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# -- helpers shared by PPO and DPO ------------------------------------------------------------------
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far (MiB)."""
+    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return kb / 1024.0
+
+
+def _lora_config(rank: int, alpha: int, dropout: float, target_modules: str):
+    from peft import LoraConfig
+
+    targets: Any = target_modules
+    if targets != "all-linear":
+        targets = [t.strip() for t in str(targets).split(",") if t.strip()]
+    return LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=dropout, target_modules=targets, task_type="CAUSAL_LM")
+
+
+def _check_adapter(adapter: str | Path | None) -> None:
+    if adapter and not (Path(adapter) / "adapter_config.json").is_file():
+        raise ModelError(f"{adapter} is not a LoRA adapter folder (no adapter_config.json).")
+
+
+def load_start_policy(base_dir: str | Path, adapter: str | Path | None = None, dtype: Any = None):
+    """The starting policy: the base with the SL-CAI adapter (if any) merged in."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    _check_adapter(adapter)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(str(base_dir), dtype=dtype or torch.float32)
+    except OSError as e:
+        raise ModelError(f"Could not load the policy model at {base_dir}: {e}") from None
+    if adapter:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
+    return model
+
+
+def combine_adapters(base_dir: str | Path, adapters: Sequence[str | Path], out_dir: str | Path) -> Path:
+    """One LoRA adapter on the plain base equal to applying ``adapters`` one after another.
+
+    LoRA deltas add up per linear layer, so concatenating their ranks (PEFT ``cat``) is exact.
+    """
+    from peft import PeftModel
+
+    out_dir = Path(out_dir)
+    adapters = [str(a) for a in adapters]
+    if len(adapters) == 1:
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        shutil.copytree(adapters[0], out_dir)
+        return out_dir
+    model = load_start_policy(base_dir)
+    names = [f"part{i}" for i in range(len(adapters))]
+    model = PeftModel.from_pretrained(model, adapters[0], adapter_name=names[0])
+    for name, path in zip(names[1:], adapters[1:]):
+        model.load_adapter(path, adapter_name=name)
+    model.add_weighted_adapter(names, [1.0] * len(names), adapter_name="default", combination_type="cat")
+    model.set_adapter("default")
+    for name in names:
+        model.delete_adapter(name)
+    tmp = out_dir.with_name(out_dir.name + ".tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    model.save_pretrained(str(tmp))
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    os.replace(tmp, out_dir)
+    return out_dir
+
+
+def _finish_adapter(base_dir: Path, start_adapter: str | Path | None, delta_dir: Path, output_dir: Path,
+                    tokenizer: Any) -> Path:
+    adapter_dir = combine_adapters(base_dir, [start_adapter, delta_dir] if start_adapter else [delta_dir],
+                                   output_dir / "adapter")
+    tokenizer.padding_side = "left"
+    tokenizer.save_pretrained(str(adapter_dir))
+    return adapter_dir
+
+
+def _as_messages(prompt: str | list[dict[str, str]]) -> list[dict[str, str]]:
+    if isinstance(prompt, str):
+        if not prompt.strip():
+            raise ValidationError("A PPO prompt is empty.")
+        return [{"role": "user", "content": prompt}]
+    if not prompt or not all(isinstance(m, dict) and "role" in m and "content" in m for m in prompt):
+        raise ValidationError("A PPO prompt must be text or a list of {role, content} messages.")
+    return list(prompt)
+
+
+def ppo_tokenizer(model_dir: str | Path):
+    """The policy tokenizer, padding left with a pad token that is not the end-of-turn token.
+
+    TRL's PPO treats every pad id as padding (masked out of attention, the end of a response), so
+    a pad that equals EOS (SmolLM2's ``<|im_end|>``, also inside every chat turn) would hide the
+    prompt's turn ends. An unused special token of the vocabulary becomes the pad.
+    """
+    from cai_desktop.engine.models import load_tokenizer
+
+    tok = load_tokenizer(Path(model_dir))
+    tok.padding_side = "left"
+    if tok.pad_token_id is None or tok.pad_token_id == tok.eos_token_id:
+        vocab = tok.get_vocab()
+        for cand in PAD_CANDIDATES:
+            if cand in vocab and vocab[cand] != tok.eos_token_id:
+                tok.pad_token = cand
+                break
+        else:
+            raise ModelError(
+                "PPO needs a padding token distinct from the end-of-turn token, and this tokenizer has none."
+            )
+    return tok
+
+
+def encode_prompts(tokenizer: Any, prompts: Sequence[str | list[dict[str, str]]], max_length: int) -> list[list[int]]:
+    """Chat-formatted prompts with the assistant turn opened, keeping their end when too long."""
+    out = []
+    chat = bool(getattr(tokenizer, "chat_template", None))
+    for p in prompts:
+        msgs = _as_messages(p)
+        if chat:
+            text = tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
+        else:
+            text = "".join(f"{m['role'].capitalize()}: {m['content']}\n\n" for m in msgs) + "Assistant:"
+        ids = tokenizer(text, add_special_tokens=not chat)["input_ids"]
+        out.append(ids[-max_length:])
+    return out
+
+
+# -- reward-hacking watch -------------------------------------------------------------------------
+def reward_hacking_warnings(history: Sequence[dict[str, float]], kl_warn: float = 10.0, window: int = 5) -> list[str]:
+    """Warnings for the newest step of ``history`` (dicts with step, reward, kl, entropy).
+
+    - KL above ``kl_warn`` nats: the policy has drifted far from where it started.
+    - Over the last ``window`` steps reward rose while KL at least doubled (and passed 1 nat):
+      the classic reward-hacking shape.
+    - Entropy fell below 30 % of its start: diversity is collapsing.
+    """
+    if not history:
+        return []
+    now = history[-1]
+    out = []
+    kl = now.get("kl")
+    if kl is not None and kl > kl_warn:
+        out.append(f"WARNING: KL to the starting policy is {kl:.1f} nats (above {kl_warn:g}) at step "
+                   f"{int(now['step'])}: the policy is drifting; raise the KL coefficient or stop early.")
+    if len(history) > window:
+        then = history[-1 - window]
+        k0, k1 = then.get("kl"), kl
+        r0, r1 = then.get("reward"), now.get("reward")
+        if None not in (k0, k1, r0, r1) and k1 > 1.0 and k1 >= 2 * max(k0, 1e-6) and r1 > r0:
+            out.append(f"WARNING: possible reward hacking at step {int(now['step'])}: reward {r0:.2f} → {r1:.2f} "
+                       f"while KL {k0:.2f} → {k1:.2f} over {window} steps; read the sample rollouts.")
+    e0 = next((h.get("entropy") for h in history if h.get("entropy") is not None), None)
+    e1 = now.get("entropy")
+    if e0 and e1 is not None and e0 > 0 and e1 < 0.3 * e0 and len(history) > 1:
+        out.append(f"WARNING: response entropy fell from {e0:.1f} to {e1:.1f} at step {int(now['step'])}: "
+                   "the answers are losing diversity (possible collapse).")
+    return out
+
+
+# -- PPO ---------------------------------------------------------------------------------------------
+class _StopTraining(Exception):
+    """Raised from the callback to leave TRL's PPO loop (which ignores should_training_stop)."""
+
+
+class _RolloutProbe:
+    """Wraps TRL's ``get_reward`` to see what the reward model scored: lengths and sample texts."""
+
+    def __init__(self, reward_model: Any):
+        self.reward_model = reward_model
+        self.batches: list[tuple[Any, int, Any, Any]] = []
+
+    @contextmanager
+    def installed(self):
+        import trl.experimental.ppo.ppo_trainer as ppo_module
+
+        original = ppo_module.get_reward
+
+        def probed(model, query_responses, pad_token_id, context_length):
+            out = original(model, query_responses, pad_token_id, context_length)
+            if model is self.reward_model:
+                self.batches.append((query_responses.detach().cpu(), int(context_length),
+                                     out[1].detach().float().cpu(), (out[2] - context_length + 1).detach().cpu()))
+            return out
+
+        ppo_module.get_reward = probed
+        try:
+            yield self
+        finally:
+            ppo_module.get_reward = original
+
+    def take(self) -> list[tuple[Any, int, Any, Any]]:
+        b, self.batches = self.batches, []
+        return b
+
+
+def _make_ppo_callback(ctx, settings, probe, tokenizer, save_checkpoint, step_offset, total_steps, history):
+    """The job callback for PPO (built lazily: TrainerCallback needs transformers): mapped metrics,
+    the reward-hacking watch, sample rollouts, checkpoints and cancel."""
+    from cai_desktop.engine.callbacks import JobCallback
+
+    class PPOCallback(JobCallback):
+        def __init__(self):
+            super().__init__(ctx, step_offset=step_offset)
+            self.warnings: list[str] = []
+            self._last_warned: dict[str, int] = {}
+            self.last_batch: list[tuple[Any, int, Any, Any]] = []
+            self.step_seconds: list[float] = []
+            self._t_step = time.monotonic()
+
+        def on_train_begin(self, args, state, control, **kw):
+            super().on_train_begin(args, state, control, **kw)
+            self._t_step = time.monotonic()
+
+        def on_log(self, args, state, control, logs=None, **kw):
+            if not logs:
+                return
+            self.last_batch = probe.take()
+            mapped = {PPO_METRIC_NAMES.get(k, k): v for k, v in logs.items()}
+            lengths = [float(b[3].float().mean()) for b in self.last_batch]
+            if lengths:
+                mapped["response_length"] = sum(lengths) / len(lengths)
+            step = state.global_step + step_offset
+            history.append({"step": step, "reward": mapped.get("reward"), "kl": mapped.get("kl"),
+                            "entropy": mapped.get("entropy")})
+            super().on_log(args, state, control, logs=mapped, **kw)
+
+        def on_step_end(self, args, state, control, **kw):
+            now = time.monotonic()
+            self.step_seconds.append(now - self._t_step)
+            self._t_step = now
+            step = state.global_step + step_offset
+            self._watch(step)
+            if settings.sample_every and step % settings.sample_every == 0:
+                self._log_samples(step)
+            cancelled = ctx is not None and ctx.cancelled()
+            if ctx is not None:
+                ctx.progress(step, total_steps, f"PPO step {step}/{total_steps}")
+                cancelled = cancelled or ctx.cancelled()
+            if cancelled:
+                self.cancelled = True
+                save_checkpoint(step, state.episode)
+                raise _StopTraining()
+            if step % settings.save_every == 0 and step < total_steps:
+                save_checkpoint(step, state.episode)
+            return control
+
+        def _watch(self, step: int) -> None:
+            for w in reward_hacking_warnings(history, settings.kl_warn, settings.watch_window):
+                key = w.split(" ")[1] + w.split(" ")[2]
+                if step - self._last_warned.get(key, -10**9) < settings.watch_window:
+                    continue
+                self._last_warned[key] = step
+                self.warnings.append(w)
+                if ctx is not None:
+                    ctx.log(w)
+
+        def _log_samples(self, step: int) -> None:
+            if ctx is None or not self.last_batch:
+                return
+            qr, context_length, scores, lengths = self.last_batch[0]
+            for i in range(min(settings.n_samples, qr.shape[0])):
+                query = tokenizer.decode(qr[i, :context_length], skip_special_tokens=True).strip()
+                resp = tokenizer.decode(qr[i, context_length: context_length + int(lengths[i])],
+                                        skip_special_tokens=True).strip()
+                ctx.log(f"sample step {step} · reward {float(scores[i]):+.3f} · {query[-120:]!r} → {resp[:300]!r}")
+
+    return PPOCallback()
+
+
+def _checkpoints(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    found = [p for p in folder.glob("step-*") if (p / STATE_FILE).is_file() and p.name[5:].isdigit()]
+    return sorted(found, key=lambda p: int(p.name[5:]))
+
+
+def last_ppo_checkpoint(output_dir: str | Path) -> Path | None:
+    found = _checkpoints(Path(output_dir) / "checkpoints")
+    return found[-1] if found else None
+
+
+def _load_classifier(path: str | Path, dtype: Any, what: str):
+    from transformers import AutoModelForSequenceClassification
+
+    if not (Path(path) / "config.json").is_file():
+        raise ModelError(f"{path} is not a {what} folder (no config.json).")
+    try:
+        return AutoModelForSequenceClassification.from_pretrained(str(path), num_labels=1, dtype=dtype)
+    except (OSError, ValueError) as e:
+        raise ModelError(f"Could not load {path} as a {what}: {e}") from None
+
+
+def train_ppo(
+    policy_spec: Any,
+    policy_adapter: str | Path | None,
+    reward_model_dir: str | Path,
+    prompts: Sequence[str | list[dict[str, str]]],
+    settings: PPOSettings,
+    output_dir: str | Path,
+    *,
+    ctx: Any = None,
+    resume: bool = False,
+) -> dict[str, Any]:
+    """PPO of a LoRA on the starting policy against the preference model; see the module docstring.
+
+    ``policy_spec`` is a model spec (or a model folder); ``policy_adapter`` the SL-CAI adapter the
+    policy starts from (None: the base). Returns the adapter path, steps, the reward/KL curve,
+    seconds per step, peak memory and the reward-hacking warnings.
+    """
+    import torch
+    from datasets import Dataset
+    from peft import PeftModel, get_peft_model
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+    from trl.experimental.ppo import PPOConfig, PPOTrainer
+
+    from cai_desktop.engine.models import local_model_dir, resolve_spec
+
+    settings.check()
+    if not prompts:
+        raise ValidationError("No prompts for PPO: choose a prompt set with prompts in this split.")
+    _check_adapter(policy_adapter)
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    base_dir = Path(policy_spec) if isinstance(policy_spec, Path) else local_model_dir(resolve_spec(policy_spec), ctx)
+    t_start = time.monotonic()
+    cuda = torch.cuda.is_available()
+    bf16 = cuda and torch.cuda.is_bf16_supported()
+
+    tokenizer = ppo_tokenizer(base_dir)
+    reward_model = _load_classifier(reward_model_dir, torch.float32, "preference model")
+    n_vocab = len(tokenizer)
+    if reward_model.config.vocab_size < n_vocab or reward_model.config.vocab_size > n_vocab + 1024:
+        raise ValidationError(
+            f"The preference model's vocabulary ({reward_model.config.vocab_size}) does not match the policy's "
+            f"({n_vocab}): train the preference model on the same base model as the policy."
+        )
+
+    checkpoint = last_ppo_checkpoint(output_dir) if resume else None
+    state = json.loads((checkpoint / STATE_FILE).read_text()) if checkpoint else {}
+    done_steps, done_episodes = int(state.get("step", 0)), int(state.get("episode", 0))
+    history: list[dict[str, float]] = list(state.get("history", []))
+    total_steps = settings.total_steps
+    remaining = settings.total_episodes - done_episodes
+    if ctx is not None and checkpoint:
+        ctx.log(f"resuming from {checkpoint.name}: {done_steps} steps, {done_episodes} episodes done")
+
+    base = load_start_policy(base_dir, policy_adapter)
+    base.generation_config.pad_token_id = tokenizer.pad_token_id
+    if checkpoint:
+        policy = PeftModel.from_pretrained(base, str(checkpoint / "adapter"), is_trainable=True)
+        value_model = _load_classifier(checkpoint / "value", torch.float32, "value model")
+    else:
+        policy = get_peft_model(base, _lora_config(settings.lora_rank, settings.lora_alpha, settings.lora_dropout,
+                                                   settings.target_modules))
+        value_model = _load_classifier(reward_model_dir, torch.float32, "preference model")
+    ckpt_root = output_dir / "checkpoints"
+
+    def save_checkpoint(step: int, episode: int) -> Path:
+        final = ckpt_root / f"step-{step}"
+        tmp = ckpt_root / f"step-{step}.tmp"
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir(parents=True)
+        policy.save_pretrained(str(tmp / "adapter"))
+        value_model.save_pretrained(str(tmp / "value"))
+        tokenizer.save_pretrained(str(tmp / "value"))
+        (tmp / STATE_FILE).write_text(json.dumps({
+            "step": step, "episode": done_episodes + episode, "total_episodes": settings.total_episodes,
+            "history": history, "settings": settings.to_dict(),
+        }))
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        for old in _checkpoints(ckpt_root)[:-1]:  # the new one is complete before the old one goes
+            shutil.rmtree(old, ignore_errors=True)
+        if ctx is not None:
+            ctx.log(f"checkpoint {final.name} saved")
+        return final
+
+    probe = _RolloutProbe(reward_model)
+    callback = _make_ppo_callback(ctx, settings, probe, tokenizer, save_checkpoint, done_steps, total_steps, history)
+    seconds: list[float] = []
+    if remaining > 0:
+        ids = encode_prompts(tokenizer, prompts, settings.max_prompt_length)
+        while len(ids) < settings.rollout_batch:  # the rollout loader drops a short last batch
+            ids = ids + ids
+        dataset = Dataset.from_dict({"input_ids": ids})
+        # A linear decay over the whole run: a resumed run starts where the schedule stopped.
+        lr = settings.learning_rate * (remaining / settings.total_episodes)
+        args = PPOConfig(
+            output_dir=str(output_dir / "trl"),
+            learning_rate=lr,
+            per_device_train_batch_size=settings.batch_size,
+            gradient_accumulation_steps=settings.grad_accum,
+            per_device_eval_batch_size=1,
+            num_mini_batches=settings.num_mini_batches,
+            num_ppo_epochs=settings.num_ppo_epochs,
+            total_episodes=remaining,
+            local_rollout_forward_batch_size=max(settings.rollout_batch, 1),
+            response_length=settings.response_length,
+            temperature=settings.temperature,
+            kl_coef=settings.kl_coef,
+            cliprange=settings.cliprange,
+            cliprange_value=settings.cliprange_value,
+            vf_coef=settings.vf_coef,
+            missing_eos_penalty=settings.missing_eos_penalty,
+            stop_token="eos",
+            num_sample_generations=0,
+            logging_steps=1,
+            save_strategy="no",
+            report_to=[],
+            seed=settings.seed + done_steps,
+            use_cpu=not cuda,
+            bf16=bf16,
+            fp16=False,
+            gradient_checkpointing=False,
+            disable_tqdm=True,
+            dataloader_num_workers=0,
+        )
+        trainer = PPOTrainer(
+            args=args, processing_class=tokenizer, model=policy, ref_model=None, reward_model=reward_model,
+            train_dataset=dataset, value_model=value_model, eval_dataset=dataset.select(range(1)),
+            callbacks=[callback],
+        )
+        trainer.remove_callback(PrinterCallback)
+        trainer.remove_callback(ProgressCallback)
+        if ctx is not None:
+            ctx.log(f"PPO: {len(prompts)} prompts, {remaining} episodes in "
+                    f"{math.ceil(remaining / settings.rollout_batch)} steps of {settings.rollout_batch}; "
+                    f"KL coefficient {settings.kl_coef}, response ≤ {settings.response_length} tokens")
+        try:
+            with probe.installed():
+                trainer.train()
+        except _StopTraining:
+            pass
+        except torch.OutOfMemoryError:
+            raise ModelError("Out of memory during PPO: lower the batch size or the response length.") from None
+        seconds = callback.step_seconds
+        done_now = trainer.state.global_step
+    else:
+        done_now = 0
+    steps = done_steps + done_now
+    ckpt = last_ppo_checkpoint(output_dir)
+    result: dict[str, Any] = {
+        "steps": steps, "total_steps": total_steps,
+        "episodes": min(settings.total_episodes, done_episodes + done_now * settings.rollout_batch),
+        "rewards": [h["reward"] for h in history if h.get("reward") is not None],
+        "kls": [h["kl"] for h in history if h.get("kl") is not None],
+        "reward_first": next((h["reward"] for h in history if h.get("reward") is not None), None),
+        "reward_last": next((h["reward"] for h in reversed(history) if h.get("reward") is not None), None),
+        "kl_last": next((h["kl"] for h in reversed(history) if h.get("kl") is not None), None),
+        "seconds_per_step": (sum(seconds) / len(seconds)) if seconds else None,
+        "peak_rss_mb": peak_rss_mb(),
+        "warnings": callback.warnings,
+        "checkpoint": str(ckpt) if ckpt else None,
+        "prompts": len(prompts),
+        "seconds": time.monotonic() - t_start,
+    }
+    if callback.cancelled:
+        raise Cancelled(f"cancelled at PPO step {steps}; checkpoint {result['checkpoint']}")
+    delta_dir = output_dir / "delta"
+    if done_now > 0 or not ckpt:
+        policy.save_pretrained(str(delta_dir))
+    else:  # resumed after the last step: the checkpoint holds the finished delta
+        if delta_dir.exists():
+            shutil.rmtree(delta_dir)
+        shutil.copytree(ckpt / "adapter", delta_dir)
+    result["adapter"] = str(_finish_adapter(base_dir, policy_adapter, delta_dir, output_dir, tokenizer))
+    result["delta"] = str(delta_dir)
+    # Finished: the checkpoints (a full value model each) are no longer needed.
+    shutil.rmtree(ckpt_root, ignore_errors=True)
+    result["checkpoint"] = None
+    return result
+
+
+def ppo_checkpoint_step(output_dir: str | Path) -> int:
+    """The step of the last PPO checkpoint (0: none); a resumed run continues after it."""
+    ckpt = last_ppo_checkpoint(output_dir)
+    return int(json.loads((ckpt / STATE_FILE).read_text())["step"]) if ckpt else 0
+
+
+def dpo_checkpoint_step(output_dir: str | Path) -> int:
+    """The step of the last DPO (Trainer) checkpoint (0: none)."""
+    folder = Path(output_dir) / "checkpoints"
+    steps = [int(p.name.split("-")[1]) for p in folder.glob("checkpoint-*") if p.name.split("-")[1].isdigit()] \
+        if folder.is_dir() else []
+    return max(steps, default=0)
+
+
+# -- DPO ---------------------------------------------------------------------------------------------
+def dpo_records(pairs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Preference pairs as TRL's conversational prompt/chosen/rejected records."""
+    out = []
+    for p in pairs:
+        if not all(isinstance(p.get(k), str) for k in ("prompt", "chosen", "rejected")):
+            raise ValidationError("Each DPO pair needs text fields prompt, chosen and rejected.")
+        if p["chosen"].strip() == p["rejected"].strip():
+            continue
+        out.append({"prompt": [{"role": "user", "content": p["prompt"]}],
+                    "chosen": [{"role": "assistant", "content": p["chosen"]}],
+                    "rejected": [{"role": "assistant", "content": p["rejected"]}]})
+    return out
+
+
+def train_dpo(
+    policy_spec: Any,
+    policy_adapter: str | Path | None,
+    pairs: Sequence[dict[str, Any]],
+    settings: DPOSettings,
+    output_dir: str | Path,
+    *,
+    ctx: Any = None,
+    resume: bool = False,
+) -> dict[str, Any]:
+    """DPO of a LoRA on the starting policy (the reference) with TRL's ``DPOTrainer``."""
+    import torch
+    from datasets import Dataset
+    from transformers.trainer_utils import get_last_checkpoint
+    from trl import DPOConfig, DPOTrainer
+
+    from cai_desktop.engine.callbacks import JobCallback
+    from cai_desktop.engine.models import load_tokenizer, local_model_dir, resolve_spec
+
+    settings.check()
+    records = dpo_records(pairs)
+    if not records:
+        raise ValidationError("No preference pairs for DPO: label some comparisons first (or lower the margin).")
+    _check_adapter(policy_adapter)
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    base_dir = Path(policy_spec) if isinstance(policy_spec, Path) else local_model_dir(resolve_spec(policy_spec), ctx)
+    t_start = time.monotonic()
+    cuda = torch.cuda.is_available()
+    bf16 = cuda and torch.cuda.is_bf16_supported()
+    tokenizer = load_tokenizer(base_dir)
+    model = load_start_policy(base_dir, policy_adapter)
+    args = DPOConfig(
+        output_dir=str(output_dir / "checkpoints"),
+        beta=settings.beta,
+        loss_type=[settings.loss_type],
+        learning_rate=settings.learning_rate,
+        num_train_epochs=settings.epochs,
+        max_steps=settings.max_steps if settings.max_steps > 0 else -1,
+        per_device_train_batch_size=settings.batch_size,
+        gradient_accumulation_steps=settings.grad_accum,
+        max_length=settings.max_length,
+        logging_steps=1,
+        save_steps=settings.save_steps,
+        save_total_limit=2,
+        warmup_steps=settings.warmup_ratio,
+        seed=settings.seed,
+        report_to=[],
+        use_cpu=not cuda,
+        bf16=bf16,
+        gradient_checkpointing=False,
+        dataloader_num_workers=0,
+        disable_tqdm=True,
+    )
+    callback = JobCallback(ctx)
+    trainer = DPOTrainer(
+        model=model, ref_model=None, args=args, train_dataset=Dataset.from_list(records),
+        processing_class=tokenizer, callbacks=[callback],
+        peft_config=_lora_config(settings.lora_rank, settings.lora_alpha, settings.lora_dropout,
+                                 settings.target_modules),
+    )
+    from transformers.trainer_callback import PrinterCallback
+
+    trainer.remove_callback(PrinterCallback)
+    kept = len(trainer.train_dataset)
+    if kept == 0:
+        raise ValidationError(f"Every DPO prompt is longer than the maximum length ({settings.max_length} tokens): "
+                              "raise the maximum length.")
+    if kept < len(records) and ctx is not None:
+        ctx.log(f"{len(records) - kept} pairs dropped: their prompt alone fills {settings.max_length} tokens")
+    ckpt_dir = output_dir / "checkpoints"
+    checkpoint = get_last_checkpoint(str(ckpt_dir)) if resume and ckpt_dir.is_dir() else None
+    if ctx is not None:
+        ctx.log(f"DPO on {len(records)} pairs (beta {settings.beta})"
+                + (f"; resuming from {Path(checkpoint).name}" if checkpoint else ""))
+    try:
+        out = trainer.train(resume_from_checkpoint=checkpoint)
+    except torch.OutOfMemoryError:
+        raise ModelError("Out of memory during DPO: lower the batch size or the maximum length.") from None
+    logs = trainer.state.log_history
+    losses = [h["loss"] for h in logs if "loss" in h]
+    accs = [h["rewards/accuracies"] for h in logs if "rewards/accuracies" in h]
+    margins = [h["rewards/margins"] for h in logs if "rewards/margins" in h]
+    result: dict[str, Any] = {
+        "steps": trainer.state.global_step, "max_steps": trainer.state.max_steps,
+        "pairs": len(records),
+        "loss_first": losses[0] if losses else None, "loss_last": losses[-1] if losses else None,
+        "accuracy_last": accs[-1] if accs else None, "margin_last": margins[-1] if margins else None,
+        "checkpoint": get_last_checkpoint(str(ckpt_dir)) if ckpt_dir.is_dir() else None,
+        "peak_rss_mb": peak_rss_mb(), "seconds": time.monotonic() - t_start,
+        "train_loss": float(out.training_loss) if out is not None else None,
+    }
+    if callback.cancelled:
+        raise Cancelled(f"cancelled at DPO step {trainer.state.global_step}; checkpoint {result['checkpoint']}")
+    delta_dir = output_dir / "delta"
+    trainer.model.save_pretrained(str(delta_dir))
+    result["adapter"] = str(_finish_adapter(base_dir, policy_adapter, delta_dir, output_dir, tokenizer))
+    result["delta"] = str(delta_dir)
+    return result
