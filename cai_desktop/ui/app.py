@@ -1,8 +1,52 @@
-"""Application entry: QApplication, the main window, and the event loop."""
+"""Application entry: QApplication, the style, the main window, and the event loop."""
 
 from __future__ import annotations
 
 import sys
+
+#: a calm, light look; kept inline so it ships with the package without data files
+STYLE = """
+QMainWindow, QDialog { background: #f6f7f9; }
+QListWidget#navigation {
+    background: #eceff3; border: none; border-right: 1px solid #d7dbe0; padding-top: 8px;
+    font-size: 13px; outline: 0;
+}
+QListWidget#navigation::item { padding: 9px 14px; border-radius: 6px; margin: 1px 6px; color: #2b2f36; }
+QListWidget#navigation::item:selected { background: #2f6fb3; color: white; }
+QListWidget#navigation::item:disabled { color: #a0a6ae; }
+QListWidget#navigation::item:hover:!selected { background: #dde3ea; }
+QPushButton {
+    background: white; border: 1px solid #c9ced6; border-radius: 6px; padding: 5px 12px; color: #1f2328;
+}
+QPushButton:hover { background: #f0f4f9; border-color: #9fb3cc; }
+QPushButton:pressed { background: #e1e8f1; }
+QPushButton:disabled { color: #a0a6ae; background: #f3f4f6; border-color: #e0e3e7; }
+QPushButton#primary { background: #2f6fb3; color: white; border-color: #2a64a3; }
+QPushButton#primary:hover { background: #2a64a3; }
+QTableView, QTreeWidget, QListWidget, QPlainTextEdit, QTextBrowser, QLineEdit, QComboBox, QSpinBox {
+    background: white; border: 1px solid #d7dbe0; border-radius: 4px;
+    selection-background-color: #cfe0f5; selection-color: #1f2328;
+}
+QTableView { alternate-background-color: #f8f9fb; gridline-color: #eceff3; }
+QHeaderView::section { background: #eef1f5; border: none; border-bottom: 1px solid #d7dbe0; padding: 4px 6px; }
+QGroupBox { border: 1px solid #d7dbe0; border-radius: 6px; margin-top: 12px; padding-top: 8px; background: #fbfcfd; }
+QGroupBox::title { subcontrol-origin: margin; left: 10px; padding: 0 4px; color: #4a5361; }
+QFrame#card { background: white; border: 1px solid #dde1e6; border-radius: 8px; }
+QLabel#subtitle { color: #4a5361; font-size: 13px; }
+QLabel#validationMessage { color: #b3261e; }
+QProgressBar { border: 1px solid #c9ced6; border-radius: 4px; background: white; text-align: center; height: 14px; }
+QProgressBar::chunk { background: #3a8fd6; border-radius: 3px; }
+QStatusBar { background: #eceff3; border-top: 1px solid #d7dbe0; }
+QTabWidget::pane { border: 1px solid #d7dbe0; border-radius: 4px; background: white; }
+QTabBar::tab { padding: 5px 12px; border: 1px solid transparent; }
+QTabBar::tab:selected { background: white; border: 1px solid #d7dbe0; border-bottom-color: white; }
+"""
+
+
+def apply_style(app) -> None:
+    """Fusion with a light stylesheet, the same on every platform."""
+    app.setStyle("Fusion")
+    app.setStyleSheet(STYLE)
 
 
 def run_app(project: str | None = None) -> int:
@@ -13,6 +57,7 @@ def run_app(project: str | None = None) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("CAI Desktop")
     app.setOrganizationName("CAI Desktop")
+    apply_style(app)
     window = MainWindow()
     if project:
         window.open_project(project)

@@ -1,0 +1,163 @@
+"""Start: recent projects, new / open / sample project, and the workflow in five steps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cai_desktop.ui.pages import Page
+
+WORKFLOW = (
+    ("constitution", "1. Write the constitution",
+     "Principles in your own words: a critique request, a revision request and a comparison question."),
+    ("prompts", "2. Choose prompts", "Red-team prompts to answer and critique; helpful prompts to keep helpfulness."),
+    ("runs", "3. Critique & revise (SL-CAI)",
+     "The model answers, critiques its answer under a drawn principle and revises it, round after round."),
+    ("inspector", "4. Review", "Read original and revision side by side; accept, reject or edit."),
+    ("runs", "5. Train", "LoRA SFT on the revisions; then AI feedback labels, a preference model and PPO."),
+    ("comparisons", "6. Check the AI's judgement", "Compare answers blind and see how often you agree with its soft labels."),
+)
+
+
+class StartPage(Page):
+    title = "Start"
+    #: ask the window to show another page (key)
+    navigate_requested = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.window_ref = None
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(32, 24, 32, 24)
+        outer.setSpacing(14)
+
+        head = QLabel("<h1 style='margin:0'>CAI Desktop</h1>")
+        sub = QLabel(
+            "Constitutional AI on your own machine: write principles, let a model critique and revise "
+            "its own answers, review them, and train on them."
+        )
+        sub.setWordWrap(True)
+        sub.setObjectName("subtitle")
+        outer.addWidget(head)
+        outer.addWidget(sub)
+        self.project_label = QLabel("No project open.")
+        self.project_label.setObjectName("projectLabel")
+        outer.addWidget(self.project_label)
+
+        row = QHBoxLayout()
+        row.setSpacing(24)
+        outer.addLayout(row, 1)
+
+        # left: project actions and recent projects
+        left = QVBoxLayout()
+        row.addLayout(left, 2)
+        buttons = QHBoxLayout()
+        self.btn_new = QPushButton("New project…")
+        self.btn_open = QPushButton("Open project…")
+        self.btn_sample = QPushButton("Create sample project…")
+        self.btn_sample.setObjectName("primary")
+        self.btn_sample.setToolTip(
+            "A new project with the starter constitutions and the red-team and helpful prompt sets, "
+            "ready to run on the embedded model."
+        )
+        for b in (self.btn_sample, self.btn_new, self.btn_open):
+            buttons.addWidget(b)
+        buttons.addStretch(1)
+        left.addLayout(buttons)
+        left.addWidget(QLabel("<b>Recent projects</b>"))
+        self.recent = QListWidget()
+        self.recent.setObjectName("recentProjects")
+        self.recent.itemActivated.connect(self._open_recent)
+        self.recent.itemDoubleClicked.connect(self._open_recent)
+        left.addWidget(self.recent, 1)
+
+        # right: the workflow
+        right = QVBoxLayout()
+        row.addLayout(right, 3)
+        right.addWidget(QLabel("<b>The workflow</b>"))
+        grid = QGridLayout()
+        grid.setVerticalSpacing(8)
+        self.step_buttons: list[QPushButton] = []
+        for i, (key, title, text) in enumerate(WORKFLOW):
+            card = QFrame()
+            card.setObjectName("card")
+            card.setFrameShape(QFrame.Shape.StyledPanel)
+            cl = QHBoxLayout(card)
+            lab = QLabel(f"<b>{title}</b><br><span>{text}</span>")
+            lab.setWordWrap(True)
+            cl.addWidget(lab, 1)
+            btn = QPushButton("Open")
+            btn.setProperty("target", key)
+            btn.clicked.connect(lambda *_, k=key: self.navigate_requested.emit(k))
+            btn.setEnabled(False)
+            cl.addWidget(btn, 0, Qt.AlignmentFlag.AlignVCenter)
+            self.step_buttons.append(btn)
+            grid.addWidget(card, i, 0)
+        right.addLayout(grid)
+        right.addStretch(1)
+
+        self.btn_new.clicked.connect(lambda: self._call("new_project_dialog"))
+        self.btn_open.clicked.connect(lambda: self._call("open_project_dialog"))
+        self.btn_sample.clicked.connect(lambda: self._call("sample_project_dialog"))
+
+    def set_window(self, window) -> None:
+        self.window_ref = window
+        self.refresh_recent()
+
+    def _call(self, name: str) -> None:
+        if self.window_ref is not None:
+            getattr(self.window_ref, name)()
+
+    def _open_recent(self, item: QListWidgetItem) -> None:
+        path = item.data(Qt.ItemDataRole.UserRole)
+        if self.window_ref is not None and path:
+            self.window_ref.open_project(path)
+
+    def refresh_recent(self) -> None:
+        self.recent.clear()
+        paths = self.window_ref.recent_projects() if self.window_ref is not None else []
+        for p in paths:
+            exists = Path(p).exists()
+            item = QListWidgetItem(f"{Path(p).name}    —    {Path(p).parent}" + ("" if exists else "  (missing)"))
+            item.setData(Qt.ItemDataRole.UserRole, p)
+            item.setToolTip(p)
+            if not exists:
+                item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEnabled)
+            self.recent.addItem(item)
+        if not paths:
+            item = QListWidgetItem("No recent projects yet. Create the sample project to start.")
+            item.setFlags(Qt.ItemFlag.NoItemFlags)
+            self.recent.addItem(item)
+
+    def refresh(self) -> None:
+        has = self.project is not None
+        for b in self.step_buttons:
+            b.setEnabled(has)
+        if has:
+            p = self.project
+            try:
+                n = p.query(
+                    "SELECT (SELECT COUNT(*) FROM constitutions) AS c, (SELECT COUNT(*) FROM prompts) AS p, "
+                    "(SELECT COUNT(*) FROM chains) AS ch, (SELECT COUNT(*) FROM runs) AS r"
+                )[0]
+                self.project_label.setText(
+                    f"Open: <b>{p.path.name}</b> — {n['c']} constitutions, {n['p']} prompts, "
+                    f"{n['ch']} chains, {n['r']} runs"
+                )
+            except Exception:  # noqa: BLE001
+                self.project_label.setText(f"Open: <b>{p.path.name}</b>")
+        else:
+            self.project_label.setText("No project open.")
+        self.refresh_recent()

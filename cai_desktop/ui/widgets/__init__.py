@@ -1,0 +1,1 @@
+"""Reusable widgets: paged table model, line chart, dataclass form, error dialog."""
