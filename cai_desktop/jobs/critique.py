@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -28,7 +27,7 @@ from cai_desktop.core.prompting import (
     clean_critique,
     clean_revision,
 )
-from cai_desktop.jobs.runs import RunContext, execute
+from cai_desktop.jobs.runs import RunContext, execute, find_matching_run
 from cai_desktop.store.chains import done_prompt_ids, save_chains
 from cai_desktop.store.project import Project
 from cai_desktop.store.prompts import prompts_of
@@ -103,18 +102,9 @@ def step_seed(seed: int, prompt_id: int, round_: int, what: str) -> int:
     return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
 
 
-def _identity(params: CritiqueParams) -> dict[str, Any]:
-    return {k: v for k, v in asdict(params).items() if k not in _NOT_IDENTITY}
-
-
 def find_resumable_run(project: Project, params: CritiqueParams) -> int | None:
     """The latest critique run made with the same settings (any status), to continue it."""
-    want = _identity(params)
-    for run in project.list_runs(KIND):
-        config = json.loads(run["config_json"] or "{}")
-        if {k: v for k, v in config.items() if k not in _NOT_IDENTITY} == want:
-            return run["id"]
-    return None
+    return find_matching_run(project, KIND, asdict(params), _NOT_IDENTITY)
 
 
 def run_critique(ctx: Any, params: CritiqueParams) -> dict[str, Any]:
@@ -167,6 +157,8 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: CritiqueParams
     ctx.progress(0, total, "starting")
     for start in range(0, total, params.batch_size):
         batch = todo[start: start + params.batch_size]
+        where = f"batch {start // params.batch_size + 1} of {-(-total // params.batch_size)}"
+        ctx.log(f"{where}: answering {len(batch)} prompts")
         # 1. initial answers
         reqs = [
             request(answer_transcript(p["text"]) if transcript else answer_messages(constitution, p["text"]),
@@ -185,6 +177,7 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: CritiqueParams
         for rnd in range(1, params.revisions + 1):
             if ctx.cancelled():
                 raise Cancelled("cancelled by the user")
+            ctx.log(f"{where}: critiques and revisions, round {rnd} of {params.revisions}")
             # 2. critiques
             reqs = [
                 request(build(constitution, p["text"], answers[i], turns[i], draws[i][rnd - 1], "critique",

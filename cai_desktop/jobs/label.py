@@ -8,14 +8,13 @@ committed; running the same job again continues the matching earlier run without
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from cai_desktop.core.constitution import Constitution, PrincipleSampler
 from cai_desktop.core.errors import ValidationError
 from cai_desktop.core.feedback import CLAMPS, MODES, default_clamp
-from cai_desktop.jobs.runs import RunContext, execute
+from cai_desktop.jobs.runs import RunContext, execute, find_matching_run
 from cai_desktop.store.comparisons import (
     chains_for_labelling,
     labelled_source_ids,
@@ -76,20 +75,12 @@ class LabelParams:
         return self.clamp or default_clamp(self.mode)
 
 
-def _identity(params: LabelParams) -> dict[str, Any]:
-    d = {k: v for k, v in asdict(params).items() if k not in _NOT_IDENTITY}
-    d["clamp"] = params.effective_clamp
-    return d
+def _config(params: LabelParams) -> dict[str, Any]:
+    return {**asdict(params), "clamp": params.effective_clamp}
 
 
 def find_resumable_run(project: Project, params: LabelParams) -> int | None:
-    want = _identity(params)
-    for run in project.list_runs(KIND):
-        config = json.loads(run["config_json"] or "{}")
-        have = {k: v for k, v in config.items() if k not in _NOT_IDENTITY}
-        if have == want:
-            return run["id"]
-    return None
+    return find_matching_run(project, KIND, _config(params), _NOT_IDENTITY)
 
 
 def comparison_constitution(c: Constitution) -> Constitution:
@@ -113,9 +104,8 @@ def run_label(ctx: Any, params: LabelParams) -> dict[str, Any]:
         for rid in params.run_ids:
             project.run(rid)
         resume = params.resume_run if params.resume_run is not None else find_resumable_run(project, params)
-    config = {**asdict(params), "clamp": params.effective_clamp}
     return execute(
-        ctx, params.project, KIND, config, lambda p, rc, rid: _body(p, rc, rid, params),
+        ctx, params.project, KIND, _config(params), lambda p, rc, rid: _body(p, rc, rid, params),
         resume_run=resume, name=f"label {params.source} {params.mode}",
     )
 

@@ -8,13 +8,12 @@ matching earlier run and skips prompts that already have a pair.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from cai_desktop.core.errors import ValidationError
 from cai_desktop.jobs.critique import step_seed
-from cai_desktop.jobs.runs import RunContext, execute
+from cai_desktop.jobs.runs import RunContext, execute, find_matching_run
 from cai_desktop.store.comparisons import done_pair_prompt_ids, save_pairs
 from cai_desktop.store.project import Project
 from cai_desktop.store.prompts import prompts_of
@@ -52,17 +51,8 @@ class PairsParams:
             raise ValidationError("The limit must be at least 1 (or leave it empty for all prompts).")
 
 
-def _identity(params: PairsParams) -> dict[str, Any]:
-    return {k: v for k, v in asdict(params).items() if k not in _NOT_IDENTITY}
-
-
 def find_resumable_run(project: Project, params: PairsParams) -> int | None:
-    want = _identity(params)
-    for run in project.list_runs(KIND):
-        config = json.loads(run["config_json"] or "{}")
-        if {k: v for k, v in config.items() if k not in _NOT_IDENTITY} == want:
-            return run["id"]
-    return None
+    return find_matching_run(project, KIND, asdict(params), _NOT_IDENTITY)
 
 
 def run_pairs(ctx: Any, params: PairsParams) -> dict[str, Any]:

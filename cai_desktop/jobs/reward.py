@@ -10,13 +10,12 @@ load it as its reward model and as its value model's starting point.
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from cai_desktop.core.errors import ValidationError
-from cai_desktop.jobs.runs import RunContext, execute
+from cai_desktop.jobs.runs import RunContext, execute, find_matching_run
 from cai_desktop.store.comparisons import preference_pairs
 from cai_desktop.store.project import Project
 
@@ -70,20 +69,9 @@ class RewardParams:
         )
 
 
-def _identity(params: RewardParams) -> dict[str, Any]:
-    return {k: v for k, v in asdict(params).items() if k not in _NOT_IDENTITY}
-
-
 def find_resumable_run(project: Project, params: RewardParams) -> int | None:
     """The latest unfinished (cancelled, failed or killed) reward run with the same settings."""
-    want = _identity(params)
-    for run in project.list_runs(KIND):
-        if run["status"] not in ("cancelled", "failed", "running"):
-            continue
-        config = json.loads(run["config_json"] or "{}")
-        if {k: v for k, v in config.items() if k not in _NOT_IDENTITY} == want:
-            return run["id"]
-    return None
+    return find_matching_run(project, KIND, asdict(params), _NOT_IDENTITY, ("cancelled", "failed", "running"))
 
 
 def _held_out(record: dict[str, Any], seed: int, fraction: float) -> bool:

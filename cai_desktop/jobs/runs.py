@@ -9,6 +9,7 @@ a ``RunContext`` that stores metrics/logs in the project and forwards them to th
 
 from __future__ import annotations
 
+import json
 import time
 import traceback
 from collections.abc import Callable
@@ -88,3 +89,20 @@ def execute(
         project.set_run_result(run_id, result, lineage=result.get("lineage"))
         project.set_run_status(run_id, "done")
         return result
+
+
+def find_matching_run(
+    project: Project, kind: str, config: dict[str, Any], ignore: set[str],
+    statuses: tuple[str, ...] | None = None,
+) -> int | None:
+    """The newest run of ``kind`` whose stored config equals ``config`` apart from the ``ignore``
+    keys (limit, batch size and the like), optionally only in ``statuses``: the run to continue
+    when the same job is started again."""
+    want = {k: v for k, v in config.items() if k not in ignore}
+    for run in project.list_runs(kind):
+        if statuses is not None and run["status"] not in statuses:
+            continue
+        have = json.loads(run["config_json"] or "{}")
+        if {k: v for k, v in have.items() if k not in ignore} == want:
+            return run["id"]
+    return None
