@@ -34,7 +34,7 @@ from cai_desktop.core.errors import CaiError
 from cai_desktop.ui.pages import Page
 from cai_desktop.ui.pages.inspector import pane, reviewer_name, text_browser
 from cai_desktop.ui.widgets.errors import show_error
-from cai_desktop.ui.widgets.paged import PagedTableModel
+from cai_desktop.ui.widgets.paged import PagedTableModel, refill_combo
 
 CHOICES = {"A": "A is better", "B": "B is better", "tie": "Tie", "both-bad": "Both bad"}
 COLUMNS = [("id", "#"), ("prompt", "Prompt"), ("principle_key", "Principle"), ("kind", "Kind"),
@@ -253,18 +253,10 @@ class ComparisonsPage(Page):
         self.refresh()
 
     def refresh(self) -> None:
-        keep = self.principle_filter.currentData()
-        self.principle_filter.blockSignals(True)
-        self.principle_filter.clear()
-        self.principle_filter.addItem("any principle", None)
-        if self.project is not None:
-            for r in self.project.query(
-                "SELECT DISTINCT ps.key FROM comparisons c JOIN principle_snapshots ps "
-                "ON ps.id = c.principle_snapshot_id ORDER BY ps.key"
-            ):
-                self.principle_filter.addItem(r["key"], r["key"])
-        self.principle_filter.setCurrentIndex(max(0, self.principle_filter.findData(keep)) if keep else 0)
-        self.principle_filter.blockSignals(False)
+        keys = [] if self.project is None else [r["key"] for r in self.project.query(
+            "SELECT DISTINCT ps.key FROM comparisons c JOIN principle_snapshots ps "
+            "ON ps.id = c.principle_snapshot_id ORDER BY ps.key")]
+        refill_combo(self.principle_filter, [(k, k) for k in keys], first=("any principle", None))
         self.reload(keep_id=self.comparison["id"] if self.comparison else None)
 
     def filters(self) -> dict[str, Any]:
@@ -290,8 +282,7 @@ class ComparisonsPage(Page):
         n = self.model.rowCount()
         row = select_row
         if row is None and keep_id is not None:
-            row = next((i for i in range(min(n, 2 * self.model.page_size))
-                        if self.model.row_data(i).get("id") == keep_id), None)
+            row = self.model.row_of(keep_id)
         if n:
             self.select_row(min(max(0, row or 0), n - 1))
         else:

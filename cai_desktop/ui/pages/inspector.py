@@ -41,7 +41,7 @@ from cai_desktop.core.diff import html_pair, similarity
 from cai_desktop.core.errors import CaiError
 from cai_desktop.ui.pages import Page
 from cai_desktop.ui.widgets.errors import show_error
-from cai_desktop.ui.widgets.paged import PagedTableModel
+from cai_desktop.ui.widgets.paged import PagedTableModel, refill_combo
 
 REVIEW_LABELS = {
     "unreviewed": ("Unreviewed", "#4a5361"),
@@ -306,18 +306,10 @@ class InspectorPage(Page):
         self.refresh()
 
     def refresh(self) -> None:
-        keep = self.principle_filter.currentData()
-        self.principle_filter.blockSignals(True)
-        self.principle_filter.clear()
-        self.principle_filter.addItem("any principle", None)
-        if self.project is not None:
-            for r in self.project.query(
-                "SELECT key, MAX(title) AS title FROM principle_snapshots GROUP BY key ORDER BY key"
-            ):
-                self.principle_filter.addItem(r["title"] or r["key"], r["key"])
-        i = self.principle_filter.findData(keep) if keep else 0
-        self.principle_filter.setCurrentIndex(max(0, i))
-        self.principle_filter.blockSignals(False)
+        rows = [] if self.project is None else self.project.query(
+            "SELECT key, MAX(title) AS title FROM principle_snapshots GROUP BY key ORDER BY key")
+        refill_combo(self.principle_filter, [(r["title"] or r["key"], r["key"]) for r in rows],
+                     first=("any principle", None))
         self.reload(keep_id=self.chain["id"] if self.chain else None)
 
     def filters(self) -> dict[str, Any]:
@@ -342,7 +334,7 @@ class InspectorPage(Page):
         self.count_label.setText(f"{n:,} chain{'s' if n != 1 else ''}")
         row = select_row
         if row is None and keep_id is not None:
-            row = self._row_of(keep_id)
+            row = self.model.row_of(keep_id)
         if row is None:
             row = 0
         if n:
@@ -350,12 +342,6 @@ class InspectorPage(Page):
         else:
             self._show_chain(None)
 
-    def _row_of(self, chain_id: int) -> int | None:
-        # only look in pages already read: never scan a large table for the selection
-        for row in range(min(self.model.rowCount(), self.model.page_size * 2)):
-            if self.model.row_data(row).get("id") == chain_id:
-                return row
-        return None
 
     def select_row(self, row: int) -> None:
         index = self.model.index(row, 0)

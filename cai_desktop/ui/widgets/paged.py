@@ -97,6 +97,14 @@ class PagedTableModel(QAbstractTableModel):
         i = row % self.page_size
         return rows[i] if i < len(rows) else {}
 
+    def row_of(self, value: Any, key: str = "id") -> int | None:
+        """The row whose ``key`` is ``value``, looked for in the first two pages only (keeping a
+        selection after a reload must never scan a large table)."""
+        for row in range(min(self._n, self.page_size * 2)):
+            if self.row_data(row).get(key) == value:
+                return row
+        return None
+
     # -- Qt model API --------------------------------------------------------------------------
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else self._n
@@ -157,3 +165,16 @@ def sql_source(project, select_sql: str, count_sql: str, params: tuple | list = 
         return int(project.db.execute(count_sql, list(params)).fetchone()[0])
 
     return fetch, count
+
+
+def refill_combo(combo, items: list[tuple[str, Any]], first: tuple[str, Any] | None = None) -> None:
+    """Replace a filter combo's entries with ``(text, data)`` items, keeping the chosen data
+    where it still exists, without emitting change signals."""
+    keep = combo.currentData()
+    combo.blockSignals(True)
+    combo.clear()
+    for text, data in ([first] if first else []) + list(items):
+        combo.addItem(text, data)
+    i = combo.findData(keep) if keep is not None else 0
+    combo.setCurrentIndex(max(0, i))
+    combo.blockSignals(False)
