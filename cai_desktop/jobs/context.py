@@ -88,20 +88,32 @@ class ConsoleContext(BaseContext):
         self.stream = stream or sys.stderr
         self.quiet = quiet
         self._last = 0.0
-        self._started = time.monotonic()
+        self._base: tuple[float, int, int] | None = None  # (time, done, total) the ETA counts from
+        self._prev_done = 0
         self.metrics: list[tuple[str, float, int]] = []
+
+    def eta(self, done: int, total: int, now: float) -> float | None:
+        """Seconds left, from the rate since this job's first progress report (a new job, a
+        restarted count or a changed total starts the count again, so one context can serve
+        several jobs in a row, as the demo does)."""
+        if self._base is None or done < self._prev_done or total != self._base[2]:
+            self._base = (now, done, total)
+        self._prev_done = done
+        t0, d0, _ = self._base
+        if done <= d0 or done >= total or now <= t0:
+            return None
+        return (now - t0) / (done - d0) * (total - done)
 
     def progress(self, done: int, total: int, message: str = "") -> None:
         now = time.monotonic()
+        left = self.eta(done, total, now)
         if self.quiet or (now - self._last < 0.2 and done < total):
             return
         self._last = now
         width = 30
         frac = done / total if total else 0.0
         bar = "#" * int(frac * width) + "-" * (width - int(frac * width))
-        eta = ""
-        if 0 < done < total:
-            eta = f" eta {((now - self._started) / done) * (total - done):.0f}s"
+        eta = "" if left is None else f" eta {left:.0f}s"
         self.stream.write(f"\r[{bar}] {done}/{total}{eta} {message[:50]:<50}")
         if done >= total:
             self.stream.write("\n")
