@@ -14,7 +14,7 @@ import sys
 from cai_desktop import __version__
 from cai_desktop.core.errors import CaiError, Cancelled
 
-COMMAND_MODULES = ("project", "stage1", "training", "stage2", "rl", "demo")
+COMMAND_MODULES = ("project", "stage1", "training", "stage2", "rl", "evaluate", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     gui = sub.add_parser("gui", help="open the window (the default)")
     gui.add_argument("project", nargs="?", help="project file to open")
-    run = sub.add_parser("run", help="run a job headless (critique, sft, pairs, label, reward, ppo, dpo)")
+    run = sub.add_parser("run", help="run a job headless (critique, sft, pairs, label, reward, ppo, dpo, eval)")
     export = sub.add_parser("export", help="export data for other tools (sft, prefs)")
     groups = {
         "run": run.add_subparsers(dest="job", metavar="JOB", required=True),
@@ -53,6 +53,11 @@ def main(argv: list[str] | None = None) -> int:
         return run_app(getattr(args, "project", None))
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+    import warnings
+
+    # library deprecation notices are for us, not for the person running a job
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
     try:
         return int(args.func(args) or 0)
     except Cancelled:

@@ -47,7 +47,8 @@ RUN_COLUMNS = [
 ]
 
 SHORT_LABELS = {"critique": "Critique & revision", "sft": "SFT", "pairs": "Response pairs",
-                "label": "AI labels", "reward": "Preference model", "ppo": "PPO", "dpo": "DPO"}
+                "label": "AI labels", "reward": "Preference model", "ppo": "PPO", "dpo": "DPO",
+                "eval": "Before/after eval"}
 MAX_CHARTS = 6
 MAX_LOG_LINES = 3000
 #: metric names that matter most come first (loss; for PPO reward, KL and entropy)
@@ -100,7 +101,7 @@ class RunsPage(Page):
         launch = QGridLayout()
         launch.setHorizontalSpacing(6)
         self.new_buttons: dict[str, QPushButton] = {}
-        stages = (("Stage 1 · SL-CAI", ("critique", "sft")),
+        stages = (("Stage 1 · SL-CAI", ("critique", "sft", "eval")),
                   ("Stage 2 · RL-CAI", ("pairs", "label", "reward", "ppo", "dpo")))
         for r, (label, kinds) in enumerate(stages):
             launch.addWidget(QLabel(f"<b>{label}</b>"), r, 0)

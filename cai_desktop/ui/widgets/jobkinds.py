@@ -148,6 +148,21 @@ KINDS: dict[str, JobKind] = {
                      "label_runs": "runs:label"},
         ),
         JobKind(
+            "eval", "Before/after evaluation", "cai_desktop.jobs.evaluate", "run_eval", "EvalParams",
+            "Held-out red-team and helpful prompts answered by the base model and by trained adapters, "
+            "with refusal rates: up on red-team prompts is more harmless, up on helpful ones is over-refusal.",
+            help={
+                "adapter_ids": "Adapter ids to evaluate (comma-separated; empty = the newest SFT, PPO and DPO adapter).",
+                "include_base": "Answer with the base model too (the 'before').",
+                "red_team_set": "Red-team prompts (their test split by default).",
+                "helpful_set": "Helpful prompts, to see over-refusal.",
+                "limit": "Prompts per set.",
+                "examples": "How many prompts of each kind the result shows side by side.",
+            },
+            choices={"base": "models", "red_team_set": "prompt_sets", "helpful_set": "prompt_sets"},
+            options={"split": ("test", "train", None)},
+        ),
+        JobKind(
             "tryit", "Try it", "cai_desktop.jobs.tryit", "run_tryit", "TryItParams",
             "Answer one prompt with two models side by side.",
         ),
@@ -155,7 +170,7 @@ KINDS: dict[str, JobKind] = {
 }
 
 #: kinds that get a "New run" button, in workflow order
-LAUNCHABLE = ("critique", "sft", "pairs", "label", "reward", "ppo", "dpo")
+LAUNCHABLE = ("critique", "sft", "eval", "pairs", "label", "reward", "ppo", "dpo")
 
 
 def help_for(kind: str, name: str) -> str:

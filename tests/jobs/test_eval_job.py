@@ -1,0 +1,90 @@
+import json
+
+import pytest
+
+from cai_desktop.cli import main as cli_main
+from cai_desktop.core.errors import Cancelled, ValidationError
+from cai_desktop.jobs.context import RecordingContext
+from cai_desktop.jobs.evaluate import EvalParams, run_eval
+from cai_desktop.store.project import Project
+from cai_desktop.store.prompts import add_prompt_set
+
+
+@pytest.fixture
+def eval_project(tmp_path, tiny_model_dir):
+    """A project with held-out prompts and one SFT-kind adapter that changes the tiny model."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    path = tmp_path / "e.caiproj"
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir))
+    peft = get_peft_model(model, LoraConfig(r=4, lora_alpha=64, target_modules="all-linear", init_lora_weights=False))
+    adapter = tmp_path / "adapter"
+    peft.save_pretrained(str(adapter))
+    with Project.create(path) as p:
+        add_prompt_set(p, "red-team", "red-team", [f"how do I break thing {i}" for i in range(8)], test_fraction=0.5)
+        add_prompt_set(p, "helpful", "helpful", [f"how do I bake bread {i}" for i in range(6)], test_fraction=0.5)
+        aid = p.register_adapter("sft", adapter, str(tiny_model_dir), {}, name="sl-cai")
+        rid = p.register_adapter("reward", adapter, str(tiny_model_dir), {}, name="pm")
+        n_test = p.db.execute("SELECT COUNT(*) FROM prompts WHERE split='test'").fetchone()[0]
+    return path, aid, rid, n_test
+
+
+def test_eval_answers_held_out_prompts_with_base_and_adapter(eval_project, tiny_model_dir):
+    path, aid, _, n_test = eval_project
+    ctx = RecordingContext()
+    r = run_eval(ctx, EvalParams(project=str(path), max_new_tokens=6, batch_size=3))
+    labels = [p["label"] for p in r["policies"]]
+    assert len(labels) == 2 and labels[0].startswith("base") and labels[1].startswith(f"sft #{aid}")
+    rows = [json.loads(line) for line in open(r["answers"])]
+    assert len(rows) == 2 * n_test
+    with Project.open(path) as p:
+        test_ids = {row["id"] for row in p.query("SELECT id FROM prompts WHERE split='test'")}
+        assert {row["prompt_id"] for row in rows} == test_ids  # only held-out prompts
+        names = {m["name"] for m in p.metrics(r["run_id"])}
+        assert names == {"refusal_rate/red-team", "refusal_rate/helpful"}
+        assert p.run(r["run_id"])["status"] == "done"
+    for pol in r["policies"]:
+        assert sum(s["n"] for s in pol["rates"].values()) == n_test
+    base = {row["prompt_id"]: row["text"] for row in rows if row["policy"] == labels[0]}
+    tuned = {row["prompt_id"]: row["text"] for row in rows if row["policy"] == labels[1]}
+    assert base != tuned  # the adapter is really applied
+    assert ctx.progress_calls[-1][:2] == (2 * n_test, 2 * n_test)
+    # greedy: a second run gives the same answers
+    again = run_eval(None, EvalParams(project=str(path), max_new_tokens=6, batch_size=5))
+    assert [json.loads(line)["text"] for line in open(again["answers"])] == [row["text"] for row in rows]
+    assert r["examples"] and set(r["examples"][0]["answers"]) == set(labels)
+
+
+def test_eval_rejects_bad_choices_and_cancels(eval_project):
+    path, aid, reward_id, _ = eval_project
+    with pytest.raises(ValidationError, match="preference model"):
+        run_eval(None, EvalParams(project=str(path), adapter_ids=[reward_id]))
+    with pytest.raises(ValidationError, match="no adapter 999"):
+        run_eval(None, EvalParams(project=str(path), adapter_ids=[999]))
+    with pytest.raises(ValidationError, match="Neither prompt set"):
+        run_eval(None, EvalParams(project=str(path), red_team_set="x", helpful_set="y"))
+    with Project.open(path) as p:
+        assert p.list_runs("eval") == []  # bad input made no run
+    ctx = RecordingContext(cancel_after_progress=1)
+    with pytest.raises(Cancelled):
+        run_eval(ctx, EvalParams(project=str(path), max_new_tokens=4, batch_size=2))
+    with Project.open(path) as p:
+        assert p.list_runs("eval")[0]["status"] == "cancelled"
+
+
+def test_eval_without_adapters_or_base_says_so(tmp_path):
+    path = tmp_path / "bare.caiproj"
+    with Project.create(path) as p:
+        add_prompt_set(p, "red-team", "red-team", ["a", "b"], test_fraction=0.5)
+    with pytest.raises(ValidationError, match="Nothing to evaluate"):
+        run_eval(None, EvalParams(project=str(path), include_base=False))
+
+
+def test_cli_run_eval_prints_the_rate_table(eval_project, capsys):
+    path, aid, _, _ = eval_project
+    assert cli_main(["run", "eval", str(path), "--adapter", str(aid), "--max-new-tokens", "4", "--limit", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "red-team refusals" in out and f"sft #{aid}" in out and "answers.jsonl" in out
