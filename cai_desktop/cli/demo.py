@@ -11,10 +11,13 @@ import argparse
 import time
 from pathlib import Path
 
+from cai_desktop.core.errors import ValidationError
 from cai_desktop.jobs.context import ConsoleContext
 
-QUICK = dict(red_team=12, helpful=8, revisions=2, sft_steps=24, pairs=16, reward_steps=24, ppo_episodes=32)
-FULL = dict(red_team=120, helpful=80, revisions=4, sft_steps=300, pairs=160, reward_steps=200, ppo_episodes=512)
+QUICK = dict(red_team=12, helpful=8, revisions=2, sft_steps=24, pairs=24, reward_steps=24, ppo_episodes=32,
+             max_new_tokens=128, critique_max_new_tokens=96, eval_limit=8)
+FULL = dict(red_team=120, helpful=80, revisions=4, sft_steps=300, pairs=160, reward_steps=200, ppo_episodes=512,
+            max_new_tokens=200, critique_max_new_tokens=160, eval_limit=40)
 
 
 def register(sub: argparse._SubParsersAction, groups: dict) -> None:
@@ -22,7 +25,8 @@ def register(sub: argparse._SubParsersAction, groups: dict) -> None:
     p.add_argument("project", help="project file to create (or continue)")
     p.add_argument("--quick", action="store_true", help="a size that finishes in minutes on a CPU")
     p.add_argument("--model", default=None, help="model spec (default: the embedded SmolLM2-135M)")
-    p.add_argument("--stage", choices=["1", "2", "all"], default="all")
+    p.add_argument("--stage", choices=["1", "2", "all"], default="all",
+                   help="2: only stage 2, on a project whose stage 1 is done")
     p.set_defaults(func=cmd_demo)
 
 
@@ -52,42 +56,52 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"\n== {name}")
         t = time.monotonic()
         result = fn(ctx, params)
-        timings[name] = time.monotonic() - t
+        timings[fn.__name__.removeprefix("run_") + ("-helpful" if name.startswith("helpful") else "")] = (
+            time.monotonic() - t)
         return result
 
     # ---- Stage 1 -------------------------------------------------------------------------------
     from cai_desktop.jobs.critique import CritiqueParams, run_critique
     from cai_desktop.jobs.sft import SFTParams, run_sft
 
-    crit = step(
-        "critique → revision chains (red-team)",
-        run_critique,
-        CritiqueParams(project=str(path), constitution="general", prompt_set="red-team",
-                       revisions=size["revisions"], limit=size["red_team"], model=args.model, split="train"),
-    )
-    helpful = step(
-        "helpful answers (helpful set, no revisions)",
-        run_critique,
-        CritiqueParams(project=str(path), constitution="general", prompt_set="helpful",
-                       revisions=0, limit=size["helpful"], model=args.model, split="train"),
-    )
-    sft = step(
-        "LoRA SFT on the revisions",
-        run_sft,
-        SFTParams(project=str(path), base=args.model, max_steps=size["sft_steps"]),
-    )
-    with Project.open(path) as project:
-        losses = [m["value"] for m in project.metrics(sft["run_id"], "loss")]
-        n_chains = project.db.execute("SELECT COUNT(*) FROM chains WHERE run_id=?", [crit["run_id"]]).fetchone()[0]
-        changed = project.db.execute(
-            "SELECT AVG(final_text != initial_text) FROM chains WHERE run_id=?", [crit["run_id"]]
-        ).fetchone()[0]
-    summary += [
-        f"chains made: {n_chains} red-team (+{helpful.get('chains', 0)} helpful answers); "
-        f"revision changed the answer in {100 * (changed or 0):.0f}% of chains",
-        f"SFT loss: {losses[0]:.3f} → {losses[-1]:.3f}  {_sparkline(losses)}" if losses else "SFT: no loss logged",
-        f"SL-CAI adapter: {sft.get('adapter')}",
-    ]
+    sampling = dict(model=args.model, split="train", max_new_tokens=size["max_new_tokens"],
+                    critique_max_new_tokens=size["critique_max_new_tokens"])
+    if args.stage == "2":
+        with Project.open(path) as project:
+            adapters = project.list_adapters("sft")
+        if not adapters:
+            raise ValidationError(f"{path} has no SL-CAI adapter yet: run the demo with --stage 1 (or all) first.")
+        sft = {"adapter": adapters[0]["path"]}
+    else:
+        crit = step(
+            "critique → revision chains (red-team)",
+            run_critique,
+            CritiqueParams(project=str(path), constitution="general", prompt_set="red-team",
+                           revisions=size["revisions"], limit=size["red_team"], **sampling),
+        )
+        helpful = step(
+            "helpful answers (helpful set, no revisions)",
+            run_critique,
+            CritiqueParams(project=str(path), constitution="general", prompt_set="helpful",
+                           revisions=0, limit=size["helpful"], **sampling),
+        )
+        sft = step(
+            "LoRA SFT on the revisions",
+            run_sft,
+            SFTParams(project=str(path), base=args.model, max_steps=size["sft_steps"]),
+        )
+        with Project.open(path) as project:
+            losses = [m["value"] for m in project.metrics(sft["run_id"], "loss")]
+            n_chains = project.db.execute("SELECT COUNT(*) FROM chains WHERE run_id=?", [crit["run_id"]]).fetchone()[0]
+            changed = project.db.execute(
+                "SELECT AVG(final_text != initial_text) FROM chains WHERE run_id=?", [crit["run_id"]]
+            ).fetchone()[0]
+        summary += [
+            f"chains made: {n_chains} red-team (+{helpful.get('chains', 0)} helpful answers); "
+            f"revision changed the answer in {100 * (changed or 0):.0f}% of chains",
+            f"SFT loss: {losses[0]:.3f} → {losses[-1]:.3f}  {_sparkline(losses)}" if losses else "SFT: no loss logged",
+            f"SL-CAI adapter: {sft.get('adapter')}",
+        ]
 
     if args.stage in ("2", "all"):
         from cai_desktop.jobs.label import LabelParams, run_label
@@ -132,10 +146,27 @@ def cmd_demo(args: argparse.Namespace) -> int:
             f"RL-CAI adapter: {ppo.get('adapter')}",
         ]
 
+    from cai_desktop.jobs.evaluate import EvalParams, run_eval
+
+    evaluation = step(
+        "before/after: held-out test prompts, base vs trained adapters",
+        run_eval,
+        EvalParams(project=str(path), base=args.model, limit=size["eval_limit"], examples=2),
+    )
+    for pol in evaluation["policies"]:
+        r = pol["rates"]
+        summary.append(f"refusal rate, {pol['label']}: " + ", ".join(
+            f"{k} {100 * s['refusal_rate']:.0f}% of {s['n']}" for k, s in r.items()))
+    summary.append(f"held-out answers side by side: {evaluation['answers']}")
+    from cai_desktop.cli.evaluate import print_eval
+
+    print("\n== before/after on held-out prompts (refusal rate: see cai_desktop/core/evaluation.py)")
+    print_eval(evaluation)
+
     print("\n== summary")
     for line in summary:
         print("  " + line)
-    print("  timings: " + ", ".join(f"{k.split(' ')[0]} {v:.0f}s" for k, v in timings.items()))
+    print("  timings: " + ", ".join(f"{k} {v:.0f}s" for k, v in timings.items()))
     print(f"  total: {time.monotonic() - t0:.0f}s; project: {path}; artifacts: {path.with_name(path.stem + '_artifacts')}")
     print(f"  open it in the window: cai-desktop gui {path}")
     return 0
