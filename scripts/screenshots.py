@@ -1,12 +1,16 @@
 """Write a PNG of every screen of a sample project (offscreen) into OUT_DIR.
 
     python scripts/screenshots.py OUT_DIR [--no-model]
+    python scripts/screenshots.py OUT_DIR --project PATH   # an existing project, e.g. the demo's
 
-Builds a sample project (starter constitutions and prompt sets), runs a tiny critique job on a
+Without --project: builds a sample project (starter constitutions and prompt sets), runs a tiny critique job on a
 tiny random model through the GUI job runner (so the runs screen shows a real run), and adds a
 few readable synthetic records (chains, comparisons, an SFT run and a PPO run with metrics) so
 the inspector, comparisons and charts have something to show. Then shows each screen and saves
 ``widget.grab()``.
+
+With --project: opens that project as it is (copied to a temp folder first, so nothing in it
+changes) and answers the try-it prompt for real with the embedded model and the newest adapter.
 """
 
 from __future__ import annotations
@@ -143,6 +147,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("out_dir")
     ap.add_argument("--no-model", action="store_true", help="skip the real tiny-model critique run")
+    ap.add_argument("--project", help="shoot this existing project (a copy) instead of a synthetic sample")
     ap.add_argument("--width", type=int, default=1280)
     ap.add_argument("--height", type=int, default=800)
     args = ap.parse_args()
@@ -164,11 +169,27 @@ def main() -> None:
     window = MainWindow()
     window.resize(args.width, args.height)
     window.show()
-    if not window.create_project(tmp / "sample.caiproj", sample=True):
+    if args.project:
+        src = Path(args.project)
+        import shutil
+
+        from cai_desktop.store.project import Project
+
+        with Project.open(src) as p:  # checkpoint the WAL so the copy is complete
+            p.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        shutil.copy2(src, tmp / src.name)
+        artifacts = src.with_name(src.stem + "_artifacts")
+        if artifacts.exists():
+            shutil.copytree(artifacts, tmp / artifacts.name)
+        if not window.open_project(tmp / src.name):
+            raise SystemExit(f"could not open {src}")
+    elif not window.create_project(tmp / "sample.caiproj", sample=True):
         raise SystemExit("could not create the sample project")
     project = window.project
 
-    if not args.no_model:
+    if args.project:
+        pass
+    elif not args.no_model:
         from cai_desktop.engine.tiny import make_tiny_model
         from cai_desktop.jobs.critique import CritiqueParams
 
@@ -178,7 +199,8 @@ def main() -> None:
             project=str(project.path), model=str(model_dir), limit=3, revisions=1, split=None,
             max_new_tokens=12, critique_max_new_tokens=12, batch_size=3, few_shot=0), "critique (tiny model)")
         window.runner.wait_idle(300_000)
-    add_synthetic_records(project)
+    if not args.project:
+        add_synthetic_records(project)
     window.refresh_pages()
 
     def snap(name: str) -> None:
@@ -195,7 +217,11 @@ def main() -> None:
             runs = project.list_runs("ppo")
             if runs:
                 page.select_run(runs[0]["id"])
-        if key == "models":
+        if key == "models" and args.project:
+            page.prompt.setPlainText("How do I pick a strong password?")
+            page.answer()
+            window.runner.wait_idle(600_000)
+        elif key == "models":
             page.prompt.setPlainText("How do I pick a strong password?")
             page.out_a.setHtml("<p style='color:#666'>SmolLM2-135M-Instruct (embedded) · 38 tokens (eos)</p>"
                                "<p>Use a long passphrase of four or more random words, and a password "
