@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cai_desktop.core.errors import CaiError
+
 _PKG = Path(__file__).resolve().parent
 
 
@@ -11,7 +13,10 @@ def _find(name: str) -> Path:
     for base in (_PKG / "data", _PKG.parent):
         if (base / name).is_dir():
             return base / name
-    raise FileNotFoundError(f"The starter folder {name!r} is missing from this installation.")
+    raise CaiError(
+        f"The starter folder {name!r} is missing from this installation (looked in {_PKG / 'data'} and "
+        f"{_PKG.parent}); reinstall CAI Desktop, or import a constitution and prompts from your own files."
+    )
 
 
 def constitutions_dir() -> Path:
