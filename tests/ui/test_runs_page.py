@@ -233,3 +233,21 @@ def test_adding_a_non_model_is_refused(window, tmp_path):
     (tmp_path / "empty").mkdir()
     assert not page.add_model(str(tmp_path / "empty"))
     assert not [m for m in window.project.list_models() if "empty" in m["spec"]]
+
+
+def test_every_launchable_job_has_a_dialog_and_eval_takes_adapter_ids(window):
+    from cai_desktop.ui.widgets.jobkinds import LAUNCHABLE
+
+    page = window.pages["runs"]
+    for kind in LAUNCHABLE:
+        assert page.new_buttons[kind].isEnabled(), kind
+        dlg = page.open_new_run_dialog(kind)
+        assert dlg is not None and "project" not in dlg.form.widgets, kind
+        dlg.reject()
+    dlg = page.open_new_run_dialog("eval")
+    assert dlg.message.text() == ""
+    dlg.form.set_value("adapter_ids", "3, 5")
+    dlg.form.set_value("limit", "4")
+    params = dlg.params()
+    assert params.adapter_ids == [3, 5] and params.limit == 4 and params.split == "test"
+    dlg.reject()
