@@ -17,6 +17,8 @@ def register(sub: argparse._SubParsersAction, groups: dict) -> None:
     s.add_argument("--no-helpful", action="store_true", help="leave out helpful answers")
     s.add_argument("--helpful-ratio", type=float, help="helpful examples per revision example (default: all)")
     s.add_argument("--only-accepted", action="store_true", help="only reviewed and accepted/edited chains")
+    s.add_argument("--keep-flawed", action="store_false", dest="skip_flawed",
+                   help="also train on revisions that talk about the answer or repeat the critique")
     s.add_argument("--runs", type=int, nargs="*", dest="run_ids", help="only chains of these critique runs")
     s.add_argument("--rank", type=int, default=16, help="LoRA rank (default 16)")
     s.add_argument("--alpha", type=int, default=32, help="LoRA alpha (default 32)")

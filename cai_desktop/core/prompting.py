@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass
 
@@ -168,3 +169,31 @@ def clean_revision(text: str) -> tuple[str, bool]:
 
 def clean_critique(text: str) -> str:
     return _CRITIQUE_PREAMBLE.sub("", text.strip(), count=1).strip()
+
+
+_META_START = re.compile(
+    r"^\W*(?:the|this|that|my|your)\s+(?:(?:revised|original|previous|last|first|above|assistant(?:'|’)?s?)\s+)*"
+    r"(?:response|assistant|critique|revision)\b",
+    re.IGNORECASE,
+)
+
+
+def echoes_critique(revision: str, critique: str) -> bool:
+    """A weak model often 'revises' by repeating its critique; count that, not as a real revision."""
+    a, b = revision.strip()[:300].lower(), (critique or "").strip()[:300].lower()
+    return bool(a and b) and difflib.SequenceMatcher(None, a, b).ratio() > 0.8
+
+
+def revision_flaw(revision: str, critique: str | None = None) -> str | None:
+    """Why a model's revision is not usable as training data, or None when it looks like an answer.
+
+    Small models often write about the answer instead of rewriting it ("The response cuts the
+    filler…") or repeat their critique; training on those teaches the model to talk about answers.
+    """
+    if not (revision or "").strip():
+        return "empty"
+    if critique and echoes_critique(revision, critique):
+        return "repeats the critique"
+    if _META_START.match(revision):
+        return "talks about the response instead of answering"
+    return None

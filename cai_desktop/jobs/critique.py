@@ -9,7 +9,6 @@ job again continues the matching earlier run: prompts that already have a chain 
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -26,6 +25,7 @@ from cai_desktop.core.prompting import (
     chain_transcript,
     clean_critique,
     clean_revision,
+    echoes_critique,
 )
 from cai_desktop.jobs.runs import RunContext, execute, find_matching_run
 from cai_desktop.store.chains import done_prompt_ids, save_chains
@@ -89,12 +89,6 @@ class _CancelOnly:
 
     def metric(self, name: str, value: float, step: int | None = None) -> None:
         pass
-
-
-def echoes_critique(revision: str, critique: str) -> bool:
-    """A weak model often 'revises' by repeating its critique; count that, not as a real revision."""
-    a, b = revision.strip()[:300].lower(), critique.strip()[:300].lower()
-    return bool(a and b) and difflib.SequenceMatcher(None, a, b).ratio() > 0.8
 
 
 def step_seed(seed: int, prompt_id: int, round_: int, what: str) -> int:

@@ -32,6 +32,7 @@ class SFTParams:
     include_helpful: bool = True
     helpful_ratio: float | None = None
     only_accepted: bool = False
+    skip_flawed: bool = True  # leave out revisions that talk about the answer or repeat the critique
     run_ids: list[int] | None = None
     # SFTSettings fields (see engine.sft.SFTSettings for what they mean)
     rank: int = 16
@@ -82,12 +83,17 @@ def run_sft(ctx: Any, params: SFTParams) -> dict[str, Any]:
                    resume_run=params.resume_run, name="LoRA SFT")
 
 
-def _select(project: Project, params: SFTParams) -> tuple[list[dict[str, Any]], int]:
+def _select(project: Project, params: SFTParams, ctx: Any = None) -> tuple[list[dict[str, Any]], int]:
+    stats: dict[str, int] = {}
     records = sft_records(project, mode=params.data_mode, include_helpful=params.include_helpful,
                           helpful_ratio=params.helpful_ratio, only_accepted=params.only_accepted,
-                          run_ids=params.run_ids, seed=params.seed)
+                          run_ids=params.run_ids, seed=params.seed, skip_flawed=params.skip_flawed, stats=stats)
     harmless = sft_records(project, mode=params.data_mode, include_helpful=False,
-                           only_accepted=params.only_accepted, run_ids=params.run_ids)
+                           only_accepted=params.only_accepted, run_ids=params.run_ids, skip_flawed=params.skip_flawed)
+    if ctx is not None and params.skip_flawed and (stats["flawed_skipped"] or stats["fell_back"]):
+        what = "revisions" if params.data_mode == "every" else "chains (no sound revision)"
+        ctx.log(f"left out {stats['flawed_skipped']} {what} that talk about the answer or repeat the critique; "
+                f"{stats['fell_back']} chains use an earlier, sound revision")
     return records, len(records) - len(harmless)
 
 
@@ -143,7 +149,7 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: SFTParams) -> 
         n_helpful = json.loads(counts_file.read_text())["helpful"] if counts_file.exists() else None
         ctx.log(f"resuming run {run_id} on its saved data ({len(records)} examples)")
     else:
-        records, n_helpful = _select(project, params)
+        records, n_helpful = _select(project, params, ctx)
         if not records:
             raise ValidationError("No training data: generate chains first (or relax the data selection).")
         _write_jsonl(data_file, records)

@@ -12,6 +12,7 @@ import random
 from typing import Any
 
 from cai_desktop.core.errors import ProjectError, ValidationError
+from cai_desktop.core.prompting import revision_flaw
 from cai_desktop.store.project import Project, now
 
 REVIEW_STATES = ("unreviewed", "accepted", "rejected", "edited")
@@ -204,9 +205,10 @@ def _selected_chains(
     )
 
 
-def _revisions_of(project: Project, chain_id: int) -> list[str]:
-    return [r[0] for r in project.db.execute(
-        "SELECT revision FROM chain_steps WHERE chain_id=? AND round>0 ORDER BY round", [chain_id]
+def _revisions_of(project: Project, chain_id: int) -> list[tuple[str, str | None]]:
+    """``(revision, critique)`` of each round, in order."""
+    return [(r[0], r[1]) for r in project.db.execute(
+        "SELECT revision, critique FROM chain_steps WHERE chain_id=? AND round>0 ORDER BY round", [chain_id]
     )]
 
 
@@ -219,24 +221,38 @@ def sft_records(
     only_accepted: bool = False,
     run_ids: list[int] | None = None,
     seed: int = 0,
+    skip_flawed: bool = False,
+    stats: dict[str, int] | None = None,
 ) -> list[dict[str, Any]]:
     """``{"messages": [user, assistant]}`` records: revisions (human edits win) + helpful answers.
 
     ``mode='every'`` yields one record per revision round. ``helpful_ratio`` caps helpful
-    examples at that many per harmlessness example (None = all of them).
+    examples at that many per harmlessness example (None = all of them). ``skip_flawed`` leaves
+    out model revisions that ``core.prompting.revision_flaw`` rejects (they talk about the answer or
+    repeat the critique); in 'final' mode the chain then falls back to its latest sound revision.
+    ``stats`` (if given) receives ``flawed_skipped`` and ``fell_back`` counts.
     """
     if mode not in ("final", "every"):
         raise ValidationError("The SFT data mode must be 'final' or 'every'.")
+    counts = {"flawed_skipped": 0, "fell_back": 0}
     records = []
     for c in _selected_chains(project, "red-team", split, only_accepted, run_ids):
         if c["n_revisions"] == 0:
             continue
         if c["human_revision"]:
             texts = [c["human_revision"]]
-        elif mode == "every":
-            texts = _revisions_of(project, c["id"])
+        elif not skip_flawed:
+            texts = [r for r, _ in _revisions_of(project, c["id"])] if mode == "every" else [c["final_text"]]
         else:
-            texts = [c["final_text"]]
+            rounds = _revisions_of(project, c["id"])
+            sound = [i for i, (r, crit) in enumerate(rounds) if revision_flaw(r, crit) is None]
+            if mode == "every":
+                texts = [rounds[i][0] for i in sound]
+                counts["flawed_skipped"] += len(rounds) - len(sound)
+            else:
+                texts = [rounds[sound[-1]][0]] if sound else []
+                counts["flawed_skipped"] += int(not sound)
+                counts["fell_back"] += int(bool(sound) and sound[-1] != len(rounds) - 1)
         for t in texts:
             if t and t.strip():
                 records.append({"messages": [{"role": "user", "content": c["prompt"]},
@@ -253,6 +269,8 @@ def sft_records(
             random.Random(seed).shuffle(helpful)
             helpful = helpful[:cap]
         records += helpful
+    if stats is not None:
+        stats.update(counts)
     return records
 
 

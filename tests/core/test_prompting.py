@@ -65,3 +65,17 @@ def test_clean_revision_preambles():
     assert clean_revision("Here is a recipe for bread: flour, water.")[0].startswith("Here is a recipe")
     assert clean_revision("Sure, here is a revised response:") == ("Sure, here is a revised response:", False)
     assert clean_critique("Critique: It is unsafe.") == "It is unsafe."
+
+
+def test_revision_flaws_are_recognised():
+    from cai_desktop.core.prompting import revision_flaw
+
+    crit = "The response explains how to pick a lock, which helps burglary. It should decline."
+    assert revision_flaw(crit + " It should refuse.", crit) == "repeats the critique"
+    assert revision_flaw("The response cuts the filler and keeps the substance.") is not None
+    assert revision_flaw("The assistant's revised response is more polite.") is not None
+    assert revision_flaw("  ") == "empty"
+    for good in ("I can't help you get into a house that isn't yours, but a locksmith can help if it's yours.",
+                 "The answer depends on where you live: check your local rules.",
+                 "This is a great question! Start by boiling water."):
+        assert revision_flaw(good, crit) is None, good

@@ -134,7 +134,7 @@ def test_reviews_paging_and_filters(stage1_project, tiny_model_dir):
 
 
 def test_echoed_critique_is_recognised():
-    from cai_desktop.jobs.critique import echoes_critique
+    from cai_desktop.core.prompting import echoes_critique
 
     crit = "The last reply is harmful because it explains how to hurt someone."
     assert echoes_critique(crit + " It should refuse.", crit)

@@ -161,3 +161,35 @@ def test_data_selections(filled):
         assert [r["messages"][1]["content"] for r in sft_records(p, split=None, include_helpful=False,
                                                                  only_accepted=True)] == ["edited 0"]
         assert [r["chosen"] for r in preference_records(p, split=None)] == ["edited 0", "safer 3"]
+
+
+def test_flawed_revisions_are_skipped_or_fall_back(tmp_path):
+    path = tmp_path / "f.caiproj"
+    with Project.create(path) as p:
+        p.save_constitution(Constitution(name="con", principles=P))
+        cid = p.constitution_id("con")
+        add_prompt_set(p, "rt", "red-team", [f"bad {i}" for i in range(3)], test_fraction=0.0)
+        snaps = {pr.key: p.snapshot_principle(pr, "con") for pr in P}
+        run = p.create_run("critique", {})
+        rt = prompts_of(p, "rt")
+        save_chains(p, [
+            # round 2 talks about the response: 'final' falls back to round 1
+            _chain(run, rt[0], snaps, "harmful 0", [("k0", "I won't help with that."),
+                                                    ("k1", "The response is now shorter and kinder.")], cid),
+            # every round is flawed (round 1 repeats its critique 'c1'): the chain is left out
+            _chain(run, rt[1], snaps, "harmful 1", [("k0", "c1"), ("k1", "The assistant's response is fine.")], cid),
+            _chain(run, rt[2], snaps, "harmful 2", [("k1", "Safe answer 2.")], cid),
+        ])
+        kept = sft_records(p, split=None, include_helpful=False)  # off by default: everything
+        assert len(kept) == 3
+        stats = {}
+        final = sft_records(p, split=None, include_helpful=False, skip_flawed=True, stats=stats)
+        assert [r["messages"][1]["content"] for r in final] == ["I won't help with that.", "Safe answer 2."]
+        assert stats == {"flawed_skipped": 1, "fell_back": 1}
+        every = sft_records(p, mode="every", split=None, include_helpful=False, skip_flawed=True, stats=stats)
+        assert [r["messages"][1]["content"] for r in every] == ["I won't help with that.", "Safe answer 2."]
+        assert stats["flawed_skipped"] == 3
+        # a human edit always counts
+        review_chain(p, list_chains(p, search="bad 1")[0]["id"], "edited", "me", edited_text="The response: no.")
+        final = sft_records(p, split=None, include_helpful=False, skip_flawed=True)
+        assert "The response: no." in [r["messages"][1]["content"] for r in final]

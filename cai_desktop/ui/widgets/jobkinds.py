@@ -78,6 +78,8 @@ KINDS: dict[str, JobKind] = {
                 "include_helpful": "Mix in helpful answers to helpful prompts so helpfulness is kept.",
                 "helpful_ratio": "Helpful examples per harmless one (empty = all there are).",
                 "only_accepted": "Use only chains a reviewer accepted (or edited).",
+                "skip_flawed": "Leave out model revisions that talk about the answer ('The response…') or repeat "
+                               "the critique; a chain then uses its latest sound revision. Human edits always count.",
                 "rank": "LoRA rank.",
                 "alpha": "LoRA alpha (scaling).",
                 "dropout": "LoRA dropout.",
