@@ -217,6 +217,10 @@ def main() -> None:
             runs = project.list_runs("ppo")
             if runs:
                 page.select_run(runs[0]["id"])
+        if key == "inspector" and args.project:  # show a chain with rounds (the newest may be a helpful answer)
+            rows = (page.model.row_data(i) for i in range(min(page.model.rowCount(), 200)))
+            row = next((i for i, r in enumerate(rows) if (r.get("n_revisions") or 0) > 0), 0)
+            page.select_row(row)
         if key == "models" and args.project:
             page.prompt.setPlainText("How do I pick a strong password?")
             page.answer()

@@ -56,11 +56,15 @@ PRIORITY = ("loss", "reward", "kl", "entropy", "accuracy", "learning_rate")
 
 
 def metric_priority(name: str) -> tuple[int, str]:
+    """Charts in this order: exact names of PRIORITY first (so PPO shows reward, KL and entropy
+    before policy_loss), then names that contain one of them, then the rest."""
     low = name.lower()
+    if low in PRIORITY:
+        return PRIORITY.index(low), name
     for i, key in enumerate(PRIORITY):
         if key in low:
-            return i, name
-    return len(PRIORITY), name
+            return len(PRIORITY) + i, name
+    return 2 * len(PRIORITY), name
 
 
 def format_eta(seconds: float) -> str:

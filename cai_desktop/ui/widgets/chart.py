@@ -101,6 +101,9 @@ class LineChart(QWidget):
         else:
             pad = (y1 - y0) * 0.05
             y0, y1 = y0 - pad, y1 + pad
+        # the left margin fits the widest y label (small values print as 6.40e-05)
+        left = max(left, 10 + max(fm.horizontalAdvance(_nice(y0 + (y1 - y0) * i / 4)) for i in range(5)))
+        plot = QRectF(left, top, max(10, self.width() - left - right), max(10, self.height() - top - bottom))
 
         def to_px(x: float, y: float) -> QPointF:
             return QPointF(
