@@ -9,6 +9,7 @@ would; the engine picks its own (see ``generation.cpu_threads``). Last line: rat
 
     .venv/bin/python benchmarks/generation.py                       # the full 32 x 64 workload
     .venv/bin/python benchmarks/generation.py --naive-prompts 8     # time the slow loop on 8
+    .venv/bin/python benchmarks/generation.py --dtype auto          # the app's own dtype choice
 """
 
 from __future__ import annotations
@@ -52,7 +53,9 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=None, help="engine batch size (default: the engine's)")
     ap.add_argument("--naive-prompts", type=int, default=None, help="time the naive loop on the first N prompts only")
     ap.add_argument("--device", default=None)
-    ap.add_argument("--dtype", default=None, help="float32 (CPU default), bfloat16, float16")
+    ap.add_argument("--dtype", default=None,
+                    help="float32 (the default on a CPU, as the targets are stated), bfloat16, float16, or auto "
+                         "(the app's choice: bfloat16 on a CPU with native bf16)")
     ap.add_argument("--skip-naive", action="store_true")
     args = ap.parse_args()
 
@@ -61,7 +64,9 @@ def main() -> None:
     from cai_desktop.engine import generation as gen
     from cai_desktop.engine.models import load_model
 
-    lm = load_model(args.model, device=args.device, dtype=args.dtype)
+    on_cpu = (args.device or ("cuda" if torch.cuda.is_available() else "cpu")) == "cpu"
+    dtype = args.dtype or ("float32" if on_cpu else None)
+    lm = load_model(args.model, device=args.device, dtype=None if dtype == "auto" else dtype)
     print(f"model: {lm.spec.display_name} on {lm.device} ({lm.dtype}); torch threads={torch.get_num_threads()}, "
           f"engine threads={gen.cpu_threads(lm) if lm.device == 'cpu' else '-'}; load avg={os.getloadavg()[0]:.1f}")
     prompts = (PROMPTS * (args.prompts // len(PROMPTS) + 1))[: args.prompts]

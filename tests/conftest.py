@@ -4,6 +4,10 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# Tests compare batched with one-at-a-time outputs: keep them on float32 and one thread, whatever
+# the CPU offers (tests/engine/test_models.py covers the automatic choice itself).
+os.environ.setdefault("CAI_DESKTOP_CPU_DTYPE", "float32")
+os.environ.setdefault("CAI_DESKTOP_THREADS", "1")
 
 import pytest  # noqa: E402
 

@@ -53,6 +53,9 @@ def main(argv: list[str] | None = None) -> int:
         return run_app(getattr(args, "project", None))
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+    # headless, no window needs a free core: CPU inference may use them all (the window leaves one)
+    os.environ.setdefault("CAI_DESKTOP_THREADS", str(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                                                     else os.cpu_count() or 1))
     import warnings
 
     # library deprecation notices are for us, not for the person running a job

@@ -158,3 +158,26 @@ def test_real_embedded_model_answers():
                                           sampling=SamplingSettings(temperature=0, max_new_tokens=24))])
     assert out[0].text.strip()
     assert out[0].n_new_tokens > 0
+
+
+def test_inference_dtype_prefers_native_bf16_on_a_cpu(monkeypatch):
+    monkeypatch.setenv("CAI_DESKTOP_CPU_DTYPE", "auto")
+    monkeypatch.setattr(models, "cpu_has_native_bf16", lambda: True)
+    assert models.inference_dtype("cpu", None) == "bfloat16"
+    assert models.inference_dtype("cpu", "float32") == "float32"  # an explicit choice wins
+    assert models.inference_dtype("cuda", None) is None  # the GPU keeps pick_device's choice
+    monkeypatch.setattr(models, "cpu_has_native_bf16", lambda: False)
+    assert models.inference_dtype("cpu", None) is None  # float32 then
+    monkeypatch.setenv("CAI_DESKTOP_CPU_DTYPE", "bfloat16")
+    assert models.inference_dtype("cpu", None) == "bfloat16"
+
+
+def test_bf16_generation_on_the_cpu(tiny_model_dir):
+    from cai_desktop.engine.generation import GenerationRequest, SamplingSettings, generate
+
+    lm = models.load_model(str(tiny_model_dir), device="cpu", dtype="bfloat16")
+    assert lm.dtype == "bfloat16" and next(lm.model.parameters()).dtype.is_floating_point
+    out = generate(lm, [GenerationRequest(messages=[{"role": "user", "content": "hi"}],
+                                          sampling=SamplingSettings(temperature=0, max_new_tokens=5))] * 3)
+    assert all(r.n_new_tokens == 5 or r.finish_reason != "length" for r in out)
+    assert len({r.text for r in out}) == 1  # the same prompt greedily: the same answer
