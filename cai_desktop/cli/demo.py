@@ -139,8 +139,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
             kls = [m["value"] for m in project.metrics(ppo["run_id"], "kl")]
         summary += [
             f"response pairs: {pairs.get('pairs', '?')}; labelled comparisons: {label.get('comparisons', '?')}",
-            f"preference model held-out accuracy: {reward.get('accuracy', float('nan')):.2f} "
-            f"(n={reward.get('eval_n', '?')})",
+            "preference model held-out accuracy: "
+            + (f"{reward['accuracy']:.2f} (on {reward.get('eval_scored', '?')} of {reward.get('eval_n', '?')} "
+               "held-out pairs; ties left out)" if reward.get("accuracy") is not None
+               else f"- (no decided pair among {reward.get('eval_n', 0)} held out)"),
             f"PPO reward: {' '.join(f'{r:.2f}' for r in rewards)}  {_sparkline(rewards)}",
             f"PPO KL: {' '.join(f'{k:.3f}' for k in kls)}",
             f"RL-CAI adapter: {ppo.get('adapter')}",

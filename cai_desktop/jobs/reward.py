@@ -163,5 +163,5 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: RewardParams, 
         "model_dir": result["model_dir"], "adapter_id": adapter_id, "steps": steps,
         "train_loss": result["train_loss"], "heldout_accuracy": ev["accuracy"], "heldout_ece": ev["ece"],
         "calibration": ev["calibration"], "train_accuracy": result["train_eval"]["accuracy"], **info,
-        "lineage": lineage, "accuracy": ev["accuracy"], "eval_n": info["n_eval"],
+        "lineage": lineage, "accuracy": ev["accuracy"], "eval_n": info["n_eval"], "eval_scored": ev["n_scored"],
     }
