@@ -12,7 +12,7 @@ import html
 import sys
 from typing import Any
 
-from PySide6.QtCore import QRectF, Qt, QTimer
+from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QKeySequence, QPainter, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QLineEdit,
     QPushButton,
     QSizePolicy,
     QSplitter,
@@ -34,7 +33,7 @@ from cai_desktop.core.errors import CaiError
 from cai_desktop.ui.pages import Page
 from cai_desktop.ui.pages.inspector import pane, reviewer_name, text_browser
 from cai_desktop.ui.widgets.errors import show_error
-from cai_desktop.ui.widgets.paged import PagedTableModel, refill_combo
+from cai_desktop.ui.widgets.paged import PagedTableModel, refill_combo, search_field
 
 CHOICES = {"A": "A is better", "B": "B is better", "tie": "Tie", "both-bad": "Both bad"}
 COLUMNS = [("id", "#"), ("prompt", "Prompt"), ("principle_key", "Principle"), ("kind", "Kind"),
@@ -111,12 +110,7 @@ class ComparisonsPage(Page):
         self.kind_filter.addItem("any kind", None)
         self.kind_filter.addItem("harmless", "harmless")
         self.kind_filter.addItem("helpful", "helpful")
-        self.search = QLineEdit()
-        self.search.setPlaceholderText("Search prompts and answers…")
-        self.search.setClearButtonEnabled(True)
-        self._search_timer = QTimer(self, singleShot=True, interval=250)
-        self._search_timer.timeout.connect(self.reload)
-        self.search.textChanged.connect(lambda _t: self._search_timer.start())
+        self.search = search_field(self, "Search prompts and answers…", self.reload)
         for combo in (self.reviewed_filter, self.principle_filter, self.kind_filter):
             combo.currentIndexChanged.connect(lambda _i: self.reload())
             bar.addWidget(combo)

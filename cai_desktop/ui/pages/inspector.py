@@ -14,7 +14,7 @@ import html
 import sys
 from typing import Any
 
-from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -41,7 +41,7 @@ from cai_desktop.core.diff import html_pair, similarity
 from cai_desktop.core.errors import CaiError
 from cai_desktop.ui.pages import Page
 from cai_desktop.ui.widgets.errors import show_error
-from cai_desktop.ui.widgets.paged import PagedTableModel, refill_combo
+from cai_desktop.ui.widgets.paged import PagedTableModel, refill_combo, search_field
 
 REVIEW_LABELS = {
     "unreviewed": ("Unreviewed", "#4a5361"),
@@ -137,13 +137,7 @@ class InspectorPage(Page):
         self.status_filter.addItem("any review status", None)
         for key, (label, _) in REVIEW_LABELS.items():
             self.status_filter.addItem(label.lower(), key)
-        self.search = QLineEdit()
-        self.search.setObjectName("chainSearch")
-        self.search.setPlaceholderText("Search prompts and answers…")
-        self.search.setClearButtonEnabled(True)
-        self._search_timer = QTimer(self, singleShot=True, interval=250)
-        self._search_timer.timeout.connect(self.reload)
-        self.search.textChanged.connect(lambda _t: self._search_timer.start())
+        self.search = search_field(self, "Search prompts and answers…", self.reload, "chainSearch")
         self.principle_filter.currentIndexChanged.connect(lambda _i: self.reload())
         self.status_filter.currentIndexChanged.connect(lambda _i: self.reload())
         bar.addWidget(self.principle_filter)

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
 from cai_desktop.core.errors import CaiError
 from cai_desktop.ui.pages import Page
 from cai_desktop.ui.widgets.errors import show_error
-from cai_desktop.ui.widgets.paged import PagedTableModel
+from cai_desktop.ui.widgets.paged import PagedTableModel, search_field
 
 SET_KINDS = ("red-team", "helpful", "other")
 FILE_FORMATS = ("auto", "jsonl", "csv", "txt", "transcripts", "hf-disk")
@@ -201,14 +201,8 @@ class PromptsPage(Page):
         self.split_filter.addItem("test only", "test")
         self.split_filter.currentIndexChanged.connect(lambda _i: self.reload_prompts())
         bar.addWidget(self.split_filter)
-        self.search = QLineEdit()
-        self.search.setObjectName("promptSearch")
-        self.search.setPlaceholderText("Search prompts…")
-        self.search.setClearButtonEnabled(True)
+        self.search = search_field(self, "Search prompts…", self.reload_prompts, "promptSearch")
         self.search.setMinimumWidth(260)
-        self._search_timer = QTimer(self, singleShot=True, interval=250)
-        self._search_timer.timeout.connect(self.reload_prompts)
-        self.search.textChanged.connect(lambda _t: self._search_timer.start())
         bar.addWidget(self.search)
         rl.addLayout(bar)
         self.model = PagedTableModel(PROMPT_COLUMNS, lambda o, n: [], lambda: 0, parent=self,

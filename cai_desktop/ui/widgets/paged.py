@@ -178,3 +178,20 @@ def refill_combo(combo, items: list[tuple[str, Any]], first: tuple[str, Any] | N
     i = combo.findData(keep) if keep is not None else 0
     combo.setCurrentIndex(max(0, i))
     combo.blockSignals(False)
+
+
+def search_field(owner, placeholder: str, on_search: Callable[[], None], object_name: str = "", delay_ms: int = 250):
+    """A search box that calls ``on_search`` once typing pauses for ``delay_ms`` (one query per
+    pause, not one per key). The timer lives on the box as ``box.timer``."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QLineEdit
+
+    box = QLineEdit(owner)
+    if object_name:
+        box.setObjectName(object_name)
+    box.setPlaceholderText(placeholder)
+    box.setClearButtonEnabled(True)
+    box.timer = QTimer(box, singleShot=True, interval=delay_ms)
+    box.timer.timeout.connect(on_search)
+    box.textChanged.connect(lambda _t: box.timer.start())
+    return box
