@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import textwrap
 
+from cai_desktop.core.evaluation import format_eval
 from cai_desktop.jobs.context import ConsoleContext
 
 
@@ -25,20 +25,8 @@ def register(sub: argparse._SubParsersAction, groups: dict) -> None:
     p.set_defaults(func=cmd_eval)
 
 
-def print_eval(result: dict, width: int = 100) -> None:
-    """The refusal-rate table and the side-by-side examples of an eval run's result."""
-    print(f"{'policy':<40} {'red-team refusals':>18} {'helpful refusals':>17} {'mean chars':>11}")
-    for pol in result["policies"]:
-        r = pol["rates"]
-        cells = [f"{100 * r[k]['refusal_rate']:.0f}% of {r[k]['n']}" if k in r else "-" for k in ("red-team", "helpful")]
-        chars = sum(s["mean_chars"] * s["n"] for s in r.values()) / max(1, sum(s["n"] for s in r.values()))
-        print(f"{pol['label'][:40]:<40} {cells[0]:>18} {cells[1]:>17} {chars:>11.0f}")
-    for e in result.get("examples") or []:
-        print(f"\n[{e['kind']}] {e['prompt']}")
-        for label, text in e["answers"].items():
-            short = textwrap.shorten(" ".join(text.split()), width=width - 6, placeholder=" …")
-            print(f"  {label}:\n      {short}")
-    print(f"\nall answers: {result['answers']}")
+def print_eval(result: dict) -> None:
+    print(format_eval(result))
 
 
 def cmd_eval(args: argparse.Namespace) -> int:

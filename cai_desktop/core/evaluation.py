@@ -13,6 +13,7 @@ both sides of a comparison, it still shows the direction training moved a model:
 from __future__ import annotations
 
 import re
+import textwrap
 from collections.abc import Iterable
 from typing import Any
 
@@ -47,3 +48,21 @@ def rates(answers: Iterable[dict[str, Any]]) -> dict[str, dict[str, float]]:
         kind: {"n": s["n"], "refusal_rate": s["refusals"] / s["n"], "mean_chars": s["chars"] / s["n"]}
         for kind, s in out.items()
     }
+
+
+def format_eval(result: dict[str, Any], width: int = 90) -> str:
+    """An eval run's result as text: the refusal-rate table, then the side-by-side examples."""
+    lines = [f"{'policy':<32} {'red-team refusals':>18} {'helpful refusals':>17} {'mean chars':>11}"]
+    for pol in result.get("policies") or []:
+        r = pol["rates"]
+        cells = [f"{100 * r[k]['refusal_rate']:.0f}% of {r[k]['n']}" if k in r else "-" for k in ("red-team", "helpful")]
+        chars = sum(s["mean_chars"] * s["n"] for s in r.values()) / max(1, sum(s["n"] for s in r.values()))
+        lines.append(f"{pol['label'][:32]:<32} {cells[0]:>18} {cells[1]:>17} {chars:>11.0f}")
+    for e in result.get("examples") or []:
+        lines.append(f"\n[{e['kind']}] {e['prompt']}")
+        for label, text in e["answers"].items():
+            short = textwrap.shorten(" ".join(text.split()), width=width - 6, placeholder=" …")
+            lines.append(f"  {label}:\n      {short}")
+    if result.get("answers"):
+        lines.append(f"\nall answers: {result['answers']}")
+    return "\n".join(lines)

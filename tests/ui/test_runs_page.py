@@ -251,3 +251,21 @@ def test_every_launchable_job_has_a_dialog_and_eval_takes_adapter_ids(window):
     params = dlg.params()
     assert params.adapter_ids == [3, 5] and params.limit == 4 and params.split == "test"
     dlg.reject()
+
+
+def test_eval_run_result_shows_the_rate_table(window):
+    from cai_desktop.store.project import Project
+
+    result = {"policies": [{"label": "base (default)", "rates": {"red-team": {"n": 4, "refusal_rate": 0.25,
+                                                                             "mean_chars": 100.0}}}],
+              "examples": [{"kind": "red-team", "prompt": "p?", "answers": {"base (default)": "I can't."}}],
+              "answers": "/x/answers.jsonl"}
+    with Project.open(window.project.path) as p:
+        rid = p.create_run("eval", {}, name="before/after evaluation")
+        p.set_run_result(rid, result)
+        p.set_run_status(rid, "done")
+    page = window.pages["runs"]
+    page.refresh()
+    page.select_run(rid)
+    text = page.result_view.toPlainText()
+    assert text.startswith("policy") and "25% of 4" in text and "I can't." in text

@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from PySide6.QtCore import QItemSelectionModel, Qt, QTimer, Signal
+from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -32,6 +33,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cai_desktop.core.evaluation import format_eval
 from cai_desktop.ui.pages import Page
 from cai_desktop.ui.widgets.chart import LineChart
 from cai_desktop.ui.widgets.paged import PagedTableModel
@@ -217,6 +219,8 @@ class RunsPage(Page):
         self.settings_view.setReadOnly(True)
         self.result_view = QPlainTextEdit()
         self.result_view.setReadOnly(True)
+        self.result_view.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))  # tables line up
+        self.result_view.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
         self.tabs.addTab(self.log_view, "Log")
         self.tabs.addTab(self.settings_view, "Settings && lineage")
         self.tabs.addTab(self.result_view, "Result")
@@ -351,7 +355,11 @@ class RunsPage(Page):
                     "parent_run": run.get("parent_run_id"), "created_at": run.get("created_at"),
                     "started_at": run.get("started_at"), "finished_at": run.get("finished_at")}
         self.settings_view.setPlainText(json.dumps(settings, indent=2, ensure_ascii=False, default=str))
-        self.result_view.setPlainText(json.dumps(run.get("result") or {}, indent=2, ensure_ascii=False, default=str))
+        result = run.get("result") or {}
+        text = json.dumps(result, indent=2, ensure_ascii=False, default=str)
+        if run.get("kind") == "eval" and result.get("policies"):
+            text = format_eval(result) + "\n\n" + text
+        self.result_view.setPlainText(text)
         self._update_buttons()
 
     def _set_progress(self, done: int, total: int, eta: float = -1.0, message: str = "") -> None:
