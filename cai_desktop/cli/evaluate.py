@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from cai_desktop.cli.args import split_arg
 from cai_desktop.core.evaluation import format_eval
 from cai_desktop.jobs.context import ConsoleContext
 
@@ -33,7 +34,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from cai_desktop.jobs.evaluate import EvalParams, run_eval
 
     fields = {k: v for k, v in vars(args).items() if k in EvalParams.__dataclass_fields__}
-    fields["split"] = None if args.split == "all" else args.split
+    fields["split"] = split_arg(args.split)
     r = run_eval(ConsoleContext(), EvalParams(**fields))
     print(f"run {r['run_id']}: refusal rate = share of answers whose first 300 characters decline "
           "(phrase list in cai_desktop/core/evaluation.py)")

@@ -4,20 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from cai_desktop.cli.args import run_ids_arg, split_arg
 from cai_desktop.jobs.context import ConsoleContext
-
-
-def _runs(value: str | None) -> list[int]:
-    if not value:
-        return []
-    try:
-        return [int(x) for x in value.split(",") if x.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"run ids must be numbers separated by commas, not {value!r}") from None
-
-
-def _split(value: str) -> str | None:
-    return None if value == "all" else value
 
 
 def _add_policy(p: argparse.ArgumentParser) -> None:
@@ -62,7 +50,7 @@ def register(sub: argparse._SubParsersAction, groups: dict) -> None:
 
     d = run.add_parser("dpo", help="DPO of the policy on the AI-labelled comparisons (lighter than PPO)")
     _add_policy(d)
-    d.add_argument("--runs", type=_runs, default=[], dest="label_runs",
+    d.add_argument("--runs", type=run_ids_arg, default=[], dest="label_runs",
                    help="label run ids, comma separated (default: all comparisons)")
     d.add_argument("--min-margin", type=float, default=0.1, help="drop pairs with |label - 0.5| below this")
     d.add_argument("--split", choices=["train", "test", "all"], default="train")
@@ -86,7 +74,7 @@ def cmd_ppo(args: argparse.Namespace) -> int:
     from cai_desktop.jobs.ppo import PPOParams, run_ppo
 
     fields = _fields(args, PPOParams)
-    fields["split"] = _split(args.split)
+    fields["split"] = split_arg(args.split)
     if args.missing_eos_penalty is not None and args.missing_eos_penalty < 0:
         fields["missing_eos_penalty"] = None
     r = run_ppo(ConsoleContext(), PPOParams(**fields))
@@ -104,7 +92,7 @@ def cmd_dpo(args: argparse.Namespace) -> int:
     from cai_desktop.jobs.dpo import DPOParams, run_dpo
 
     fields = _fields(args, DPOParams)
-    fields["split"] = _split(args.split)
+    fields["split"] = split_arg(args.split)
     r = run_dpo(ConsoleContext(), DPOParams(**fields))
     loss = (f", loss {r['loss_first']:.3f} → {r['loss_last']:.3f}" if r.get("loss_first") is not None else "")
     print(f"run {r['run_id']}: {r['steps']} DPO steps on {r['pairs']} pairs{loss}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from cai_desktop.cli.args import split_arg
 from cai_desktop.jobs.context import ConsoleContext
 
 
@@ -60,9 +61,6 @@ def register(sub: argparse._SubParsersAction, groups: dict) -> None:
     pr.set_defaults(func=cmd_export_prefs)
 
 
-def _split(value: str) -> str | None:
-    return None if value == "all" else value
-
 
 def cmd_prompts_import(args: argparse.Namespace) -> int:
     from cai_desktop.core.prompt_files import read_prompts
@@ -93,7 +91,7 @@ def cmd_run_critique(args: argparse.Namespace) -> int:
     params = CritiqueParams(
         project=args.project, constitution=args.constitution, prompt_set=args.prompt_set,
         revisions=args.revisions, limit=args.limit, model=args.model, adapter=args.adapter, style=args.style,
-        split=_split(args.split), seed=args.seed, batch_size=args.batch_size, temperature=args.temperature,
+        split=split_arg(args.split), seed=args.seed, batch_size=args.batch_size, temperature=args.temperature,
         max_new_tokens=args.max_new_tokens, few_shot=args.few_shot, resume_run=args.resume_run,
     )
     r = run_critique(ConsoleContext(), params)
@@ -107,7 +105,7 @@ def cmd_export_sft(args: argparse.Namespace) -> int:
     from cai_desktop.jobs.exports import export_sft
 
     n = export_sft(args.project, args.out, mode=args.mode, include_helpful=not args.no_helpful,
-                   split=_split(args.split), only_accepted=args.only_accepted)
+                   split=split_arg(args.split), only_accepted=args.only_accepted)
     print(f"wrote {n} SFT records to {args.out}")
     return 0
 
@@ -115,7 +113,7 @@ def cmd_export_sft(args: argparse.Namespace) -> int:
 def cmd_export_prefs(args: argparse.Namespace) -> int:
     from cai_desktop.jobs.exports import export_prefs
 
-    n = export_prefs(args.project, args.out, split=_split(args.split), only_accepted=args.only_accepted,
+    n = export_prefs(args.project, args.out, split=split_arg(args.split), only_accepted=args.only_accepted,
                      source=args.source)
     print(f"wrote {n} preference records to {args.out}")
     return 0

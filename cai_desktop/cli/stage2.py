@@ -4,20 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from cai_desktop.cli.args import run_ids_arg, split_arg
 from cai_desktop.jobs.context import ConsoleContext
-
-
-def _split(value: str) -> str | None:
-    return None if value == "all" else value
-
-
-def _runs(value: str | None) -> list[int]:
-    if not value:
-        return []
-    try:
-        return [int(x) for x in value.split(",") if x.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"run ids must be numbers separated by commas, not {value!r}") from None
 
 
 def register(sub: argparse._SubParsersAction, groups: dict) -> None:
@@ -42,7 +30,7 @@ def register(sub: argparse._SubParsersAction, groups: dict) -> None:
     lab.add_argument("project")
     lab.add_argument("--source", choices=["pairs", "chains"], default="pairs",
                      help="pairs: response pairs; chains: original answer vs final revision")
-    lab.add_argument("--runs", type=_runs, default=[], help="source run ids, comma separated (default: every run)")
+    lab.add_argument("--runs", type=run_ids_arg, default=[], help="source run ids, comma separated (default: every run)")
     lab.add_argument("--constitution", default="general", help="constitution whose comparison principles are drawn")
     lab.add_argument("--model", help="feedback model spec (default: the embedded model)")
     lab.add_argument("--adapter", help="LoRA adapter folder on the feedback model")
@@ -61,7 +49,7 @@ def register(sub: argparse._SubParsersAction, groups: dict) -> None:
     r = run.add_parser("reward", help="train the preference model on labelled comparisons")
     r.add_argument("project")
     r.add_argument("--base", help="base model spec (default: the embedded model)")
-    r.add_argument("--runs", type=_runs, default=[], help="label run ids, comma separated (default: all comparisons)")
+    r.add_argument("--runs", type=run_ids_arg, default=[], help="label run ids, comma separated (default: all comparisons)")
     r.add_argument("--helpful-mix", type=float, help="helpful comparisons per harmless one (default: all there are)")
     r.add_argument("--hard-labels", action="store_true", help="train on 0/1 labels instead of soft ones")
     r.add_argument("--min-margin", type=float, default=0.0, help="drop comparisons with |label - 0.5| below this")
@@ -89,7 +77,7 @@ def cmd_pairs(args: argparse.Namespace) -> int:
     params = PairsParams(
         project=args.project, prompt_set=args.prompt_set, model=args.model, adapter=args.adapter,
         temperature=args.temperature, top_p=args.top_p, max_new_tokens=args.max_new_tokens, limit=args.limit,
-        split=_split(args.split), seed=args.seed, batch_size=args.batch_size, resume_run=args.resume_run,
+        split=split_arg(args.split), seed=args.seed, batch_size=args.batch_size, resume_run=args.resume_run,
     )
     r = run_pairs(ConsoleContext(), params)
     print(f"run {r['run_id']}: {r['pairs']} new response pairs, {r['skipped']} already there")
@@ -102,7 +90,7 @@ def cmd_label(args: argparse.Namespace) -> int:
     params = LabelParams(
         project=args.project, source=args.source, run_ids=args.runs, constitution=args.constitution,
         model=args.model, adapter=args.adapter, both_orders=not args.one_order, mode=args.mode, clamp=args.clamp,
-        few_shot=args.few_shot, seed=args.seed, limit=args.limit, split=_split(args.split),
+        few_shot=args.few_shot, seed=args.seed, limit=args.limit, split=split_arg(args.split),
         batch_size=args.batch_size, max_reasoning_tokens=args.max_reasoning_tokens, resume_run=args.resume_run,
     )
     r = run_label(ConsoleContext(), params)
