@@ -192,6 +192,18 @@ def _check_adapter(adapter: str | Path | None) -> None:
         raise ModelError(f"{adapter} is not a LoRA adapter folder (no adapter_config.json).")
 
 
+def _prepare(policy_spec: Any, policy_adapter: str | Path | None, output_dir: str | Path, ctx: Any) -> tuple[Path, Path]:
+    """Checks shared by PPO and DPO: the start adapter is real; the output folder exists; the base
+    model is a local folder (converted/cached if it is a GGUF file or the embedded model)."""
+    from cai_desktop.engine.models import local_model_dir, resolve_spec
+
+    _check_adapter(policy_adapter)
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    base_dir = Path(policy_spec) if isinstance(policy_spec, Path) else local_model_dir(resolve_spec(policy_spec), ctx)
+    return output_dir, base_dir
+
+
 def load_start_policy(base_dir: str | Path, adapter: str | Path | None = None, dtype: Any = None):
     """The starting policy: the base with the SL-CAI adapter (if any) merged in."""
     import torch
@@ -488,15 +500,11 @@ def train_ppo(
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
     from trl.experimental.ppo import PPOConfig, PPOTrainer
 
-    from cai_desktop.engine.models import local_model_dir, resolve_spec
 
     settings.check()
     if not prompts:
         raise ValidationError("No prompts for PPO: choose a prompt set with prompts in this split.")
-    _check_adapter(policy_adapter)
-    output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    base_dir = Path(policy_spec) if isinstance(policy_spec, Path) else local_model_dir(resolve_spec(policy_spec), ctx)
+    output_dir, base_dir = _prepare(policy_spec, policy_adapter, output_dir, ctx)
     t_start = time.monotonic()
     cuda = torch.cuda.is_available()
     bf16 = cuda and torch.cuda.is_bf16_supported()
@@ -694,16 +702,13 @@ def train_dpo(
     from trl import DPOConfig, DPOTrainer
 
     from cai_desktop.engine.callbacks import JobCallback
-    from cai_desktop.engine.models import load_tokenizer, local_model_dir, resolve_spec
+    from cai_desktop.engine.models import load_tokenizer
 
     settings.check()
     records = dpo_records(pairs)
     if not records:
         raise ValidationError("No preference pairs for DPO: label some comparisons first (or lower the margin).")
-    _check_adapter(policy_adapter)
-    output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    base_dir = Path(policy_spec) if isinstance(policy_spec, Path) else local_model_dir(resolve_spec(policy_spec), ctx)
+    output_dir, base_dir = _prepare(policy_spec, policy_adapter, output_dir, ctx)
     t_start = time.monotonic()
     cuda = torch.cuda.is_available()
     bf16 = cuda and torch.cuda.is_bf16_supported()
