@@ -1,7 +1,8 @@
 """Reading prompt sets from the files people have: JSONL, CSV, plain text, Human:/Assistant:
 transcripts, and a Hugging Face ``datasets`` folder saved with ``save_to_disk``.
 
-Every reader returns ``[{"text", "category"}]`` and raises ``FormatError`` with one line.
+Every reader returns ``[{"text", "category"}]`` and raises ``FormatError`` with one line. The
+messages name no command-line option or widget: the CLI and the import dialog both show them.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def _pick_column(columns: list[str], column: str | None, where: str) -> str:
         if key in columns:
             return key
     raise FormatError(
-        f"{where}: cannot tell which column holds the prompt; choose one with --column "
+        f"{where}: cannot tell which column holds the prompt; choose the column that holds it "
         f"(columns: {', '.join(columns) or 'none'})."
     )
 
@@ -70,6 +71,8 @@ def read_prompts(path: str | Path, fmt: str = "auto", column: str | None = None)
         raise FormatError(f"No such file or folder: {path}")
     if fmt not in FORMATS:
         raise FormatError(f"Unknown prompt file format {fmt!r}; choose one of {', '.join(FORMATS)}.")
+    if path.is_file() and _is_empty(path):
+        raise FormatError(f"{path.name} is empty.")
     if fmt == "auto":
         fmt = detect(path)
     try:
@@ -80,6 +83,13 @@ def read_prompts(path: str | Path, fmt: str = "auto", column: str | None = None)
     if not rows:
         raise FormatError(f"No prompts found in {path.name}.")
     return rows
+
+
+def _is_empty(path: Path) -> bool:
+    """Nothing but white space (read no more than 64 KiB: a big file is never empty)."""
+    with open(path, "rb") as fh:
+        head = fh.read(65536)
+    return not head.strip() and path.stat().st_size <= len(head)
 
 
 def _jsonl(path: Path, column: str | None) -> list[dict[str, str]]:
@@ -120,7 +130,10 @@ def _csv(path: Path, column: str | None) -> list[dict[str, str]]:
         reader = csv.DictReader(fh, dialect=dialect)
         columns = list(reader.fieldnames or [])
         col = _pick_column(columns, column, path.name)
-        return [_row(r, col) for r in reader]
+        rows = [_row(r, col) for r in reader]
+    if not rows:
+        raise FormatError(f"{path.name} has a header row ({', '.join(columns)}) but no prompts under it.")
+    return rows
 
 
 def _txt(path: Path, column: str | None) -> list[dict[str, str]]:

@@ -27,8 +27,9 @@ def test_csv_choose_column_and_errors(tmp_path):
         read_prompts(f, column="nope")
     g = tmp_path / "q.csv"
     g.write_text("a,b\n1,2\n")
-    with pytest.raises(FormatError, match="--column"):
+    with pytest.raises(FormatError, match=r"choose the column that holds it \(columns: a, b\)") as e:
         read_prompts(g)
+    assert "--" not in str(e.value)  # the GUI shows this message too: no command-line flags
 
 
 def test_plain_text_and_transcripts(tmp_path):
@@ -56,7 +57,32 @@ def test_bad_inputs(tmp_path):
     bad.write_text('{"prompt": "ok"}\n{broken\n')
     with pytest.raises(FormatError, match="line 2"):
         read_prompts(bad)
-    empty = tmp_path / "e.txt"
-    empty.write_text("\n\n")
+    blank = tmp_path / "e.txt"
+    blank.write_text("\n\n")
+    with pytest.raises(FormatError, match="e.txt is empty"):
+        read_prompts(blank)
+    no_text = tmp_path / "n.txt"
+    no_text.write_text("   \n\t\n" * 30_000)  # over 64 KiB of white space
     with pytest.raises(FormatError, match="No prompts"):
-        read_prompts(empty)
+        read_prompts(no_text)
+
+
+@pytest.mark.parametrize("name", ["empty.csv", "empty.jsonl", "empty.txt", "empty.tsv"])
+def test_empty_file_says_it_is_empty(tmp_path, name):
+    f = tmp_path / name
+    f.write_text("")
+    with pytest.raises(FormatError) as e:
+        read_prompts(f)
+    assert str(e.value) == f"{name} is empty."
+
+
+def test_header_only_csv_and_no_flags_in_messages(tmp_path):
+    f = tmp_path / "h.csv"
+    f.write_text("prompt,category\n")
+    with pytest.raises(FormatError, match="header row .*prompt, category.* but no prompts"):
+        read_prompts(f)
+    j = tmp_path / "o.jsonl"
+    j.write_text('{"a": 1}\n')
+    with pytest.raises(FormatError, match=r"columns: a\)") as e:
+        read_prompts(j)
+    assert "--" not in str(e.value)
