@@ -4,7 +4,9 @@ Requests are sorted by prompt length and cut into batches (bounded by a token bu
 padding stays small. Sampling happens per row with the row's own seeded generator, inside a logits
 processor, so a request with a seed gives the same text whatever else shares its batch, and each
 row may have its own temperature, top-p, length and stop strings. An out-of-memory error halves
-the batch and retries; cancel is honoured between batches.
+the batch and retries. Cancel is honoured between decoding steps (a stopping criterion ends every
+row of the batch at the next token when ``ctx.cancelled()`` turns true) and between batches; a
+batch stopped that way raises ``Cancelled``, so half-made text is never returned as a result.
 """
 
 from __future__ import annotations
@@ -225,10 +227,33 @@ class _RowStopper:
         return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
 
 
+class _CancelStopper:
+    """Stopping criterion: every row stops at the next decoding step once ``ctx.cancelled()``.
+
+    A batch of long answers takes tens of seconds; checking only between batches made Cancel
+    (and quitting) wait that long. ``fired`` tells the caller the rows were cut short, so it
+    raises ``Cancelled`` instead of returning them.
+    """
+
+    def __init__(self, ctx: Any):
+        self.ctx = ctx
+        self.fired = False
+        self.checks = 0
+
+    def __call__(self, input_ids: torch.Tensor, scores: Any, **kw: Any) -> torch.Tensor:
+        self.checks += 1
+        if not self.fired and self.ctx.cancelled():
+            self.fired = True
+        return torch.full((input_ids.shape[0],), self.fired, dtype=torch.bool, device=input_ids.device)
+
+
 def _generate_batch(
-    lm: LoadedModel, batch: list[tuple[list[int], SamplingSettings]], ignore_eos: bool = False
+    lm: LoadedModel, batch: list[tuple[list[int], SamplingSettings]], ignore_eos: bool = False, ctx: Any = None
 ) -> list[GenerationResult]:
-    """One ``model.generate`` call over a left-padded batch; per-row sampling and stopping."""
+    """One ``model.generate`` call over a left-padded batch; per-row sampling and stopping.
+
+    With a ``ctx`` the call stops at the next decoding step after cancel and raises ``Cancelled``.
+    """
     from transformers import LogitsProcessorList, StoppingCriteriaList
 
     tok = lm.tokenizer
@@ -249,6 +274,10 @@ def _generate_batch(
     processors = LogitsProcessorList()
     if any(s.temperature and s.temperature > 0 for s in settings):
         processors.append(_RowSampler(settings, lm.device))
+    criteria = StoppingCriteriaList([stopper])
+    cancel = _CancelStopper(ctx) if ctx is not None and hasattr(ctx, "cancelled") else None
+    if cancel is not None:
+        criteria.append(cancel)
     extra: dict[str, Any] = {}
     if ignore_eos:
         extra["min_new_tokens"] = max_new
@@ -262,11 +291,13 @@ def _generate_batch(
             top_p=None,
             top_k=None,
             logits_processor=processors,
-            stopping_criteria=StoppingCriteriaList([stopper]),
+            stopping_criteria=criteria,
             pad_token_id=pad,
             eos_token_id=list(eos_ids) or None,
             **extra,
         )
+    if cancel is not None and cancel.fired:
+        raise Cancelled("cancelled by the user")
     new_rows = out[:, width:].tolist()
     results = []
     for i, s in enumerate(settings):
@@ -303,7 +334,8 @@ def generate_iter(
     Requests are sorted by prompt length (longest first) and cut into batches of at most
     ``batch_size`` rows and ``token_budget`` tokens, so padding stays small. Out of memory halves
     the batch and retries it; the smaller size is remembered on ``lm``. Cancel is checked between
-    batches (raises ``Cancelled``; every batch already yielded is complete). ``ignore_eos`` forces
+    decoding steps and between batches (raises ``Cancelled``; every batch already yielded is
+    complete, a batch cut short is never yielded). ``ignore_eos`` forces
     every row to its full ``max_new_tokens`` (throughput measurements only).
     """
     encoded = [_encode(lm, prompt_text(lm, r)) for r in requests]
@@ -319,7 +351,7 @@ def generate_iter(
         n = max(1, min(bs, budget // max(1, longest)))
         chunk = order[pos: pos + n]
         try:
-            results = _generate_batch(lm, [(encoded[i], requests[i].sampling) for i in chunk], ignore_eos)
+            results = _generate_batch(lm, [(encoded[i], requests[i].sampling) for i in chunk], ignore_eos, ctx)
         except (RuntimeError, MemoryError) as e:
             if not _is_oom(e) and not isinstance(e, MemoryError):
                 raise

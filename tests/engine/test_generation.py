@@ -197,3 +197,48 @@ def test_cancel_before_scoring(lm):
     ctx.cancel()
     with pytest.raises(Cancelled):
         score_continuations(lm, [chat("hi")], [" ok"], ctx=ctx)
+
+
+class FlipAfter(RecordingContext):
+    """A ctx whose ``cancelled()`` turns true on its n-th call (as if the user pressed Cancel)."""
+
+    def __init__(self, n):
+        super().__init__()
+        self.n = n
+        self.calls = 0
+
+    def cancelled(self):
+        self.calls += 1
+        return self.calls >= self.n
+
+
+def test_cancel_stops_generation_between_decoding_steps(lm):
+    forwards = []
+    handle = lm.model.register_forward_hook(lambda *a: forwards.append(1))
+    ctx = FlipAfter(5)
+    seen = []
+    long_ = SamplingSettings(temperature=0, max_new_tokens=400)
+    try:
+        with pytest.raises(Cancelled):
+            for idx, _results in generate_iter(lm, [chat(p, long_) for p in PROMPTS[:2]], ctx=ctx,
+                                               batch_size=2, ignore_eos=True):
+                seen.extend(idx)
+    finally:
+        handle.remove()
+    assert seen == []  # the cut batch is never delivered as a result
+    # one check before the batch, then one per decoding step: it stopped right after the flip
+    assert ctx.calls == 5
+    assert len(forwards) <= 6, "kept decoding after cancel"
+
+
+def test_cancel_inside_generate_raises_and_returns_nothing(lm):
+    ctx = FlipAfter(3)
+    with pytest.raises(Cancelled):
+        generate(lm, [chat("hi", SamplingSettings(temperature=0.7, max_new_tokens=300, seed=1))], ctx=ctx)
+    assert ctx.calls == 3 and ctx.progress_calls == []
+
+
+def test_uncancelled_ctx_changes_nothing(lm):
+    reqs = [chat(p) for p in PROMPTS]
+    assert [r.text for r in generate(lm, reqs, batch_size=2, ctx=RecordingContext())] == [
+        r.text for r in generate(lm, reqs, batch_size=2)]
