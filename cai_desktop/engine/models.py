@@ -228,28 +228,91 @@ def local_model_dir(spec: ModelSpec, ctx: Any = None) -> Path:
     return _hub_dir(spec)
 
 
-def _hub_dir(spec: ModelSpec) -> Path:
-    """The local snapshot of a hub model; downloads it when the hub can be reached."""
+#: Seconds to wait for the hub before saying it cannot be reached (huggingface_hub waits 10 s a
+#: request by default, and a blocked network repeats that; a user waiting on try-it saw ~26 s).
+HUB_TIMEOUT_S = 8.0
+
+
+def hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+
+
+def _hub_error(ref: str, e: BaseException) -> ModelError:
+    """One clear line for a failed hub look-up: not found, gated, or the hub out of reach."""
+    from huggingface_hub import errors
+
+    if isinstance(e, errors.GatedRepoError):
+        return ModelError(f"Model {ref!r} is gated on the hub: accept its licence there and log in "
+                          "(huggingface-cli login), or choose another model.")
+    if isinstance(e, (errors.RepositoryNotFoundError, errors.RevisionNotFoundError)):
+        return ModelError(f"Model {ref!r} was not found on the hub; check the id (org/name).")
+    cause = e.__cause__ or e.__context__ or e
+    why = f"{type(cause).__name__}: {str(cause).strip().splitlines()[0][:120]}" if str(cause).strip() else type(cause).__name__
+    return ModelError(
+        f"Model {ref!r} is not on this machine and the hub cannot be reached ({why}). "
+        "Download it first or choose a local folder."
+    )
+
+
+def _hub_cached(ref: str) -> Path | None:
+    """The local snapshot of a hub model, if one is complete on this machine (no network)."""
     from huggingface_hub import snapshot_download
 
-    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
     try:
-        return Path(snapshot_download(spec.ref, local_files_only=True))
-    except Exception:
-        pass
-    reason = "offline"
-    if not offline:
-        try:
-            return Path(snapshot_download(spec.ref))
-        except Exception as e:
-            name = type(e).__name__
-            if "NotFound" in name or "Repository" in name or "Gated" in name:
-                raise ModelError(f"Model {spec.ref!r} was not found on the hub ({name}); check the id.") from None
-            reason = f"offline: {name}"
-    raise ModelError(
-        f"Model {spec.ref!r} is not on this machine and the hub cannot be reached ({reason}). "
-        "Download it first or choose a local folder."
-    ) from None
+        return Path(snapshot_download(ref, local_files_only=True))
+    except Exception:  # noqa: BLE001 - any failure means "not here"
+        return None
+
+
+def _hub_dir(spec: ModelSpec) -> Path:
+    """The local snapshot of a hub model; downloads it when the hub can be reached.
+
+    Runs in a job's worker thread (never the GUI thread): the look-up may wait for the network.
+    """
+    from huggingface_hub import snapshot_download
+
+    cached = _hub_cached(spec.ref)
+    if cached is not None:
+        return cached
+    if hub_offline():
+        raise ModelError(
+            f"Model {spec.ref!r} is not on this machine and the hub cannot be reached (offline: "
+            "HF_HUB_OFFLINE is set). Download it first or choose a local folder."
+        )
+    try:
+        return Path(snapshot_download(spec.ref, etag_timeout=HUB_TIMEOUT_S))
+    except Exception as e:  # noqa: BLE001 - turned into one clear line
+        raise _hub_error(spec.ref, e) from None
+
+
+def check_model(spec: str) -> dict[str, str]:
+    """Check that ``spec`` names a usable model without loading it: ``{spec, kind, display_name,
+    note}``. A hub id is looked up (local cache first, then the hub with a short timeout), so this
+    belongs in a worker thread; a hub that cannot be reached only adds a ``note``. Raises
+    ``ModelError`` (one clear line) for something that is not a model or not on the hub.
+    """
+    ms = resolve_spec(spec)
+    out = {"spec": ms.to_str(), "kind": ms.kind, "display_name": ms.display_name, "note": ""}
+    if ms.kind != "hub":
+        return out
+    if _hub_cached(ms.ref) is not None:
+        out["note"] = "downloaded on this machine"
+        return out
+    if hub_offline():
+        out["note"] = "not downloaded yet; the hub is off (HF_HUB_OFFLINE), so it could not be checked"
+        return out
+    try:
+        from huggingface_hub import HfApi
+
+        HfApi().model_info(ms.ref, timeout=HUB_TIMEOUT_S)
+    except Exception as e:  # noqa: BLE001
+        err = _hub_error(ms.ref, e)
+        if "cannot be reached" not in str(err):
+            raise err from None
+        out["note"] = "not downloaded yet; the hub could not be reached to check it"
+        return out
+    out["note"] = "on the hub; downloaded when first used"
+    return out
 
 
 # -- loading -------------------------------------------------------------------------------------
@@ -343,14 +406,19 @@ def load_model(
     ctx: Any = None,
     adapter: str | None = None,
 ) -> LoadedModel:
-    """Load (or reuse) a model for inference, with an optional LoRA adapter on top."""
+    """Load (or reuse) a model for inference, with an optional LoRA adapter on top.
+
+    A hub model is located first, before torch is imported: a missing one fails in moments with
+    one clear line, and the worker never holds the interpreter lock importing torch for nothing.
+    """
     ms = resolve_spec(spec)
+    if adapter is not None and not (Path(str(adapter)) / "adapter_config.json").is_file():
+        raise ModelError(f"{adapter} is not a LoRA adapter folder (no adapter_config.json).")
+    hub_path = _hub_dir(ms) if ms.kind == "hub" else None
     device, _ = pick_device(device, None)
     device, dtype = pick_device(device, inference_dtype(device, dtype))
     if adapter is not None:
         adapter = str(adapter)
-        if not (Path(adapter) / "adapter_config.json").is_file():
-            raise ModelError(f"{adapter} is not a LoRA adapter folder (no adapter_config.json).")
     key = (ms.to_str(), device, dtype, adapter)
     with _cache_lock:
         if key in _cache:
@@ -358,7 +426,7 @@ def load_model(
     import torch
     from transformers import AutoModelForCausalLM
 
-    path = local_model_dir(ms, ctx)
+    path = hub_path or local_model_dir(ms, ctx)
     if ctx is not None:
         ctx.log(f"loading {ms.display_name} on {device} ({dtype})" + (f" with adapter {adapter}" if adapter else ""))
     try:

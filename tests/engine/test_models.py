@@ -181,3 +181,94 @@ def test_bf16_generation_on_the_cpu(tiny_model_dir):
                                           sampling=SamplingSettings(temperature=0, max_new_tokens=5))] * 3)
     assert all(r.n_new_tokens == 5 or r.finish_reason != "length" for r in out)
     assert len({r.text for r in out}) == 1  # the same prompt greedily: the same answer
+
+
+# -- hub look-ups: one clear line, in moments, without torch ---------------------------------------
+def _hub_errors():
+    import httpx2
+    from huggingface_hub import errors
+
+    response = httpx2.Response(404, request=httpx2.Request("GET", "https://huggingface.co/api/models/x/y"))
+    return errors.RepositoryNotFoundError("404 Repository Not Found", response=response), errors
+
+
+def test_missing_hub_model_says_not_found(monkeypatch, tmp_path):
+    import huggingface_hub
+
+    not_found, _ = _hub_errors()
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path))
+    calls = []
+
+    def fake_download(ref, local_files_only=False, **kw):
+        calls.append((ref, local_files_only, kw.get("etag_timeout")))
+        raise not_found
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_download)
+    with pytest.raises(ModelError, match=r"^Model 'someorg/missing' was not found on the hub; check the id"):
+        models.load_model("someorg/missing")
+    assert calls == [("someorg/missing", True, None), ("someorg/missing", False, models.HUB_TIMEOUT_S)]
+
+
+def test_unreachable_hub_is_not_reported_as_not_found(monkeypatch, tmp_path):
+    import huggingface_hub
+
+    _, errors = _hub_errors()
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+
+    def fake_download(ref, local_files_only=False, **kw):
+        try:
+            raise OSError("[Errno -2] Name or service not known")
+        except OSError as cause:
+            raise errors.LocalEntryNotFoundError("An error happened while trying to locate the files") from cause
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_download)
+    with pytest.raises(ModelError, match="cannot be reached .*Name or service not known") as info:
+        models.load_model("someorg/missing")
+    assert "not found" not in str(info.value) and "\n" not in str(info.value)
+
+
+def test_missing_hub_model_fails_before_torch_is_imported(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from cai_desktop.core.errors import ModelError\n"
+        "from cai_desktop.engine.models import load_model\n"
+        "try:\n    load_model('someorg/not-downloaded')\nexcept ModelError as e:\n    print('ERR', e)\n"
+        "print('torch' in sys.modules)\n"
+    )
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120).stdout
+    assert "ERR Model 'someorg/not-downloaded' is not on this machine" in out
+    assert out.strip().endswith("False")
+
+
+def test_check_model_looks_up_a_hub_id_and_notes_an_unreachable_hub(monkeypatch, tmp_path, tiny_model_dir):
+    import huggingface_hub
+
+    not_found, _ = _hub_errors()
+    assert models.check_model(str(tiny_model_dir))["kind"] == "folder"
+    monkeypatch.setenv("HF_HOME", str(tmp_path))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert "could not be checked" in models.check_model("org/name")["note"]
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    seen = []
+
+    def info(self, ref, timeout=None, **kw):
+        seen.append(timeout)
+        if ref == "org/missing":
+            raise not_found
+        if ref == "org/far":
+            raise OSError("Name or service not known")
+        return object()
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "model_info", info)
+    with pytest.raises(ModelError, match="not found on the hub"):
+        models.check_model("org/missing")
+    assert "could not be reached" in models.check_model("org/far")["note"]
+    assert models.check_model("org/name") == {"spec": "org/name", "kind": "hub", "display_name": "org/name",
+                                              "note": "on the hub; downloaded when first used"}
+    assert seen == [models.HUB_TIMEOUT_S] * 3
