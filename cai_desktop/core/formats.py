@@ -20,6 +20,15 @@ from cai_desktop.core.constitution import Constitution, FewShotExample, Principl
 from cai_desktop.core.errors import FormatError, ValidationError
 
 FORMATS = ("native", "anthropic", "hf")
+#: what a user may choose when reading a file: ``auto`` detects the shape
+READ_FORMATS = ("auto", *FORMATS)
+#: how each format is named to people (the GUI's choices; the codes are what the CLI takes)
+FORMAT_LABELS = {
+    "auto": "Detect automatically",
+    "native": "CAI Desktop JSON or YAML",
+    "anthropic": "Anthropic paper repository",
+    "hf": "Hugging Face open reproduction",
+}
 NATIVE_TAG = "cai-desktop/constitution"
 NATIVE_VERSION = 1
 
@@ -36,17 +45,30 @@ def detect_format(data: Any) -> str:
             isinstance(v, dict) and ("prompt" in v or "edit_request" in v) for v in entries
         ):
             return "anthropic"
+    # Place-neutral on purpose: the GUI and the CLI both show this sentence.
     raise FormatError(
-        "Cannot tell which constitution format this is: expected our JSON/YAML (with "
+        "Cannot tell which constitution format this is: expected CAI Desktop's (with "
         "'principles'), Anthropic's ({name: {prompt, edit_request}}) or Hugging Face's "
-        "({constitutions: [...]}). Pass --format to say which."
+        "({constitutions: [...]}); choose the format (native, anthropic or hf)."
     )
 
 
+def check_format(fmt: str, allowed: tuple[str, ...] = READ_FORMATS) -> None:
+    """Refuse an unknown format code before any file is touched, naming the choices."""
+    if fmt not in allowed:
+        raise FormatError(f"Unknown constitution format {fmt!r}; choose the format ({', '.join(allowed)}).")
+
+
 def parse_text(text: str, suffix: str = ".json") -> Any:
+    """Parse JSON or YAML (by ``suffix``); an empty text says so instead of a parser's offset."""
+    if not text.strip():
+        raise FormatError("The file is empty: there is no constitution in it.")
     try:
         if suffix.lower() in (".yaml", ".yml"):
-            return yaml.safe_load(text)
+            data = yaml.safe_load(text)
+            if data is None:
+                raise FormatError("The file is empty: it holds only YAML comments, no constitution.")
+            return data
         return json.loads(text)
     except json.JSONDecodeError as e:
         raise FormatError(f"Not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}.") from None
@@ -58,6 +80,7 @@ def parse_text(text: str, suffix: str = ".json") -> Any:
 
 def load_file(path: str | Path, fmt: str = "auto", name: str | None = None) -> Constitution:
     """Read and validate a constitution file. Raises FormatError/ValidationError with one line."""
+    check_format(fmt, READ_FORMATS)
     path = Path(path)
     if not path.is_file():
         raise FormatError(f"No such file: {path}")
@@ -65,6 +88,8 @@ def load_file(path: str | Path, fmt: str = "auto", name: str | None = None) -> C
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise FormatError(f"{path.name} is not a UTF-8 text file.") from None
+    if not text.strip():
+        raise FormatError(f"The file {path.name} is empty: there is no constitution in it.")
     data = parse_text(text, path.suffix)
     default_name = slugify(path.stem, "constitution")
     return from_data(data, fmt, name=name, default_name=default_name)
@@ -73,10 +98,9 @@ def load_file(path: str | Path, fmt: str = "auto", name: str | None = None) -> C
 def from_data(
     data: Any, fmt: str = "auto", name: str | None = None, default_name: str = "constitution"
 ) -> Constitution:
+    check_format(fmt, READ_FORMATS)
     if fmt == "auto":
         fmt = detect_format(data)
-    if fmt not in FORMATS:
-        raise FormatError(f"Unknown format {fmt!r}; choose one of auto, {', '.join(FORMATS)}.")
     reader = {"native": read_native, "anthropic": read_anthropic, "hf": read_hf}[fmt]
     c = reader(data, default_name)
     if name:
@@ -88,8 +112,7 @@ def dump_file(c: Constitution, path: str | Path, fmt: str = "native") -> None:
     path = Path(path)
     if fmt == "auto":
         fmt = "native"
-    if fmt not in FORMATS:
-        raise FormatError(f"Unknown format {fmt!r}; choose one of {', '.join(FORMATS)}.")
+    check_format(fmt, FORMATS)
     data = {"native": write_native, "anthropic": write_anthropic, "hf": write_hf}[fmt](c)
     path.write_text(dump_text(data, path.suffix), encoding="utf-8")
 

@@ -119,3 +119,39 @@ def test_starter_constitutions_are_valid_and_rich():
         assert all(p.comparison_question for p in c.principles)
         # our native format round-trips exactly
         assert Constitution.from_dict(json.loads(json.dumps(c.to_dict()))) == c
+
+
+@pytest.mark.parametrize("name, body", [("e.json", ""), ("e.json", "  \n"), ("e.yaml", ""), ("e.yaml", "# only a comment\n")])
+def test_empty_file_says_so(tmp_path, name, body):
+    path = tmp_path / name
+    path.write_text(body)
+    with pytest.raises(FormatError, match="empty") as info:
+        formats.load_file(path)
+    assert "Expecting value" not in str(info.value)
+    with pytest.raises(FormatError, match="empty"):
+        formats.parse_text(body, path.suffix)
+
+
+def test_unknown_format_names_the_choices_without_cli_flags(tmp_path):
+    path = tmp_path / "c.json"
+    formats.dump_file(sample(), path, "native")
+    with pytest.raises(FormatError) as info:
+        formats.load_file(path, "xml")
+    assert str(info.value) == "Unknown constitution format 'xml'; choose the format (auto, native, anthropic, hf)."
+    with pytest.raises(FormatError, match="choose the format"):
+        formats.from_data({}, "yaml")
+    with pytest.raises(FormatError, match=r"choose the format \(native, anthropic, hf\)"):
+        formats.dump_file(sample(), tmp_path / "out.json", "auto-ish")
+
+
+def test_undetectable_shape_says_choose_the_format_not_a_flag():
+    with pytest.raises(FormatError) as info:
+        formats.detect_format({"rules": ["be nice"]})
+    message = str(info.value)
+    assert "choose the format" in message
+    assert "--" not in message and "Pass" not in message
+
+
+def test_format_labels_cover_every_readable_format():
+    assert formats.READ_FORMATS == ("auto", *formats.FORMATS)
+    assert set(formats.FORMAT_LABELS) == set(formats.READ_FORMATS)
