@@ -171,14 +171,41 @@ class Constitution:
         return c
 
     def new_key(self, base: str = "principle") -> str:
-        keys = {p.key for p in self.principles}
-        base = slugify(base)
-        if base not in keys:
-            return base
-        n = 2
-        while f"{base}-{n}" in keys:
-            n += 1
-        return f"{base}-{n}"
+        return _unique(slugify(base), {p.key for p in self.principles})
+
+    def key_for_title(self, index: int, title: str) -> str:
+        """The key principle ``index`` gets from ``title``: its slug, unique among the others."""
+        others = {p.key for j, p in enumerate(self.principles) if j != index}
+        return _unique(slugify(title, NEW_KEY), others)
+
+    def key_follows_title(self, index: int, saved_keys: frozenset[str] | set[str] = frozenset()) -> bool:
+        """Whether principle ``index`` still has the key its title gave it (so a new title should
+        give it a new key). A key typed by hand, or one already saved (records are stored under
+        it), stays put."""
+        p = self.principles[index]
+        if p.key in saved_keys:
+            return False
+        base = re.escape(slugify(p.title, NEW_KEY))
+        return re.fullmatch(rf"{base}(-[0-9]+)?", p.key) is not None
+
+    def with_title(self, index: int, title: str, follow_key: bool = False) -> Constitution:
+        """Retitle principle ``index``; with ``follow_key`` its key becomes the title's slug."""
+        p = self.principles[index]
+        key = self.key_for_title(index, title) if follow_key else p.key
+        return self.with_principle(index, replace(p, title=title, key=key))
+
+
+#: the key of a principle that has no title yet (``Principle`` added in the editor)
+NEW_KEY = "new-principle"
+
+
+def _unique(base: str, taken: set[str]) -> str:
+    if base not in taken:
+        return base
+    n = 2
+    while f"{base}-{n}" in taken:
+        n += 1
+    return f"{base}-{n}"
 
 
 def _check_fields(cls: type, data: dict[str, Any], where: str) -> None:

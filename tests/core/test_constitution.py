@@ -90,3 +90,29 @@ def test_pure_edits_do_not_mutate_original():
     assert [p.key for p in c.principles] == ["p0", "p1", "p2"]
     assert c.new_key("p1") == "p1-2"
     assert len(c.without(0).principles) == 2 and len(c.principles) == 3
+
+
+def test_key_for_title_is_a_unique_slug():
+    c = make(3)  # keys p0, p1, p2
+    assert c.key_for_title(0, "Avoid Flattery!") == "avoid-flattery"
+    assert c.key_for_title(0, "P1") == "p1-2"  # taken by another principle
+    assert c.key_for_title(1, "P1") == "p1"  # its own key is not "taken"
+    assert c.key_for_title(0, "") == "new-principle"
+
+
+def test_key_follows_title_only_while_unsaved_and_untyped():
+    c = make(2)
+    c.principles.append(Principle(key="new-principle", title="New principle"))
+    assert c.key_follows_title(2)
+    renamed = c.with_title(2, "Be brief", follow_key=True)
+    assert renamed.principles[2].key == "be-brief" and renamed.principles[2].title == "Be brief"
+    assert c.principles[2].key == "new-principle"  # pure
+    assert renamed.key_follows_title(2)
+    # a suffix to stay unique still counts as following
+    clash = c.with_title(2, "P0", follow_key=True)
+    assert clash.principles[2].key == "p0-2" and clash.key_follows_title(2)
+    # a key typed by hand, or one already saved, stays
+    typed = renamed.with_principle(2, Principle(key="short", title="Be brief"))
+    assert not typed.key_follows_title(2)
+    assert not renamed.key_follows_title(2, saved_keys={"be-brief"})
+    assert renamed.with_title(2, "Be concise", follow_key=False).principles[2].key == "be-brief"
