@@ -134,6 +134,9 @@ def get_chain(project: Project, chain_id: int) -> dict[str, Any]:
     return chain
 
 
+REVIEW_FIELDS = ("review_status", "human_revision", "reviewer", "reviewed_at", "note")
+
+
 def review_chain(
     project: Project,
     chain_id: int,
@@ -141,26 +144,100 @@ def review_chain(
     reviewer: str = "",
     edited_text: str | None = None,
     note: str | None = None,
-) -> None:
-    """Record a review. An edit keeps the model's revision and stores the human one beside it."""
+) -> int:
+    """Record a review; returns its id in the review log (what an undo removes).
+
+    An edit keeps the model's revision and stores the human one beside it.
+    """
     if decision not in REVIEW_STATES:
         raise ValidationError(f"Unknown review decision {decision!r}; use one of {', '.join(REVIEW_STATES)}.")
     if decision == "edited" and not (edited_text or "").strip():
         raise ValidationError("An edited revision cannot be empty.")
     ts = now()
     with project.db.atomic():
-        if not project.db.execute("SELECT 1 FROM chains WHERE id=?", [chain_id]).fetchone():
-            raise ProjectError(f"No chain {chain_id} in this project.")
+        _require_chain(project, chain_id)
         fields: dict[str, Any] = {"review_status": decision, "reviewer": reviewer, "reviewed_at": ts}
         if decision == "edited":
             fields["human_revision"] = edited_text
         if note is not None:
             fields["note"] = note
         project.db["chains"].update(chain_id, fields)
-        project.db["reviews"].insert(
+        return project.db["reviews"].insert(
             {"target_kind": "chain", "target_id": chain_id, "reviewer": reviewer, "decision": decision,
              "edited_text": edited_text, "note": note, "created_at": ts}
-        )
+        ).last_pk
+
+
+def reset_chain_review(project: Project, chain_id: int, reviewer: str = "", note: str | None = None) -> int:
+    """Back to unreviewed: the decision and any human revision leave the chain, so training no
+    longer uses them; the review log keeps both (the edit stays readable there)."""
+    ts = now()
+    with project.db.atomic():
+        _require_chain(project, chain_id)
+        fields: dict[str, Any] = {"review_status": "unreviewed", "human_revision": None, "reviewer": reviewer,
+                                  "reviewed_at": ts}
+        if note is not None:
+            fields["note"] = note
+        project.db["chains"].update(chain_id, fields)
+        return project.db["reviews"].insert(
+            {"target_kind": "chain", "target_id": chain_id, "reviewer": reviewer, "decision": "unreviewed",
+             "edited_text": None, "note": note, "created_at": ts}
+        ).last_pk
+
+
+def chain_review_state(project: Project, chain_id: int) -> dict[str, Any]:
+    """The chain's review fields now (kept by an undoable review to put them back)."""
+    rows = project.query(f"SELECT {', '.join(REVIEW_FIELDS)} FROM chains WHERE id=?", [chain_id])
+    if not rows:
+        raise ProjectError(f"No chain {chain_id} in this project.")
+    return rows[0]
+
+
+def undo_chain_review(project: Project, chain_id: int, review_id: int, before: dict[str, Any]) -> None:
+    """Take back review ``review_id``: remove it from the log and restore the fields ``before`` it.
+
+    Only the latest review of the chain can be taken back, so an undo never erases a decision
+    someone (or another window) made since.
+    """
+    with project.db.atomic():
+        _require_chain(project, chain_id)
+        latest = project.db.execute(
+            "SELECT id, reviewer FROM reviews WHERE target_kind='chain' AND target_id=? ORDER BY id DESC LIMIT 1",
+            [chain_id],
+        ).fetchone()
+        if latest is None or latest[0] != review_id:
+            by = f" by {latest[1]}" if latest and latest[1] else ""
+            raise ProjectError(f"Chain #{chain_id} was reviewed again since{by}; that later review is kept.")
+        project.db.execute("DELETE FROM reviews WHERE id=?", [review_id])
+        project.db["chains"].update(chain_id, {k: before.get(k) for k in REVIEW_FIELDS})
+
+
+def _require_chain(project: Project, chain_id: int) -> None:
+    if not project.db.execute("SELECT 1 FROM chains WHERE id=?", [chain_id]).fetchone():
+        raise ProjectError(f"No chain {chain_id} in this project.")
+
+
+def principle_keys(project: Project) -> list[dict[str, Any]]:
+    """``{"key", "title"}`` of every principle ever drawn (for a filter): snapshots, not the live
+    constitution, so principles since renamed or deleted still filter their chains."""
+    return project.query("SELECT key, MAX(title) AS title FROM principle_snapshots GROUP BY key ORDER BY key")
+
+
+def chain_runs(project: Project) -> list[dict[str, Any]]:
+    """Runs that made chains, newest first: ``{"id", "name", "n"}`` (for the inspector's run filter)."""
+    return project.query(
+        """SELECT r.id, r.name, x.n FROM (SELECT run_id, COUNT(*) AS n FROM chains GROUP BY run_id) x
+           JOIN runs r ON r.id = x.run_id ORDER BY r.id DESC"""
+    )
+
+
+def chain_prompt_sets(project: Project) -> list[str]:
+    """Names of the prompt sets that have chains (for the inspector's prompt-set filter)."""
+    return [r[0] for r in project.db.execute(
+        """SELECT s.name FROM prompt_sets s
+           WHERE s.id IN (SELECT DISTINCT p.set_id FROM chains c JOIN prompts p ON p.id = c.prompt_id)
+           ORDER BY s.name"""
+    )]
 
 
 def principle_stats(project: Project, constitution_name: str | None = None) -> list[dict[str, Any]]:

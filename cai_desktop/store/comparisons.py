@@ -227,23 +227,91 @@ def get_comparison(project: Project, comparison_id: int) -> dict[str, Any]:
     return c
 
 
+REVIEW_FIELDS = ("human_choice", "reviewer", "reviewed_at")
+
+
 def review_comparison(
     project: Project, comparison_id: int, choice: str, reviewer: str = "", note: str | None = None
-) -> None:
-    """Record a human judgement (A, B, tie or both-bad) beside the AI label."""
+) -> int:
+    """Record a human judgement (A, B, tie or both-bad) beside the AI label; returns the id of
+    its entry in the review log (what an undo removes)."""
     if choice not in REVIEW_CHOICES:
         raise ValidationError(f"Unknown choice {choice!r}; use one of {', '.join(REVIEW_CHOICES)}.")
+    return _record(project, comparison_id, choice, reviewer, note)
+
+
+def reset_comparison_review(project: Project, comparison_id: int, reviewer: str = "", note: str | None = None) -> int:
+    """Clear the human choice (the AI label counts again); the log keeps the earlier choice."""
+    return _record(project, comparison_id, None, reviewer, note)
+
+
+def _record(project: Project, comparison_id: int, choice: str | None, reviewer: str, note: str | None) -> int:
     ts = now()
     with project.db.atomic():
-        if not project.db.execute("SELECT 1 FROM comparisons WHERE id=?", [comparison_id]).fetchone():
-            raise ProjectError(f"No comparison {comparison_id} in this project.")
+        _require_comparison(project, comparison_id)
         project.db["comparisons"].update(
             comparison_id, {"human_choice": choice, "reviewer": reviewer, "reviewed_at": ts}
         )
-        project.db["reviews"].insert(
-            {"target_kind": "comparison", "target_id": comparison_id, "reviewer": reviewer, "decision": choice,
-             "edited_text": None, "note": note, "created_at": ts}
-        )
+        return project.db["reviews"].insert(
+            {"target_kind": "comparison", "target_id": comparison_id, "reviewer": reviewer,
+             "decision": choice or "unreviewed", "edited_text": None, "note": note, "created_at": ts}
+        ).last_pk
+
+
+def comparison_review_state(project: Project, comparison_id: int) -> dict[str, Any]:
+    """The comparison's review fields now (kept by an undoable choice to put them back)."""
+    rows = project.query(f"SELECT {', '.join(REVIEW_FIELDS)} FROM comparisons WHERE id=?", [comparison_id])
+    if not rows:
+        raise ProjectError(f"No comparison {comparison_id} in this project.")
+    return rows[0]
+
+
+def undo_comparison_review(project: Project, comparison_id: int, review_id: int, before: dict[str, Any]) -> None:
+    """Take back review ``review_id``: remove it from the log and restore the fields ``before`` it.
+
+    Only the latest review can be taken back, so an undo never erases a later decision.
+    """
+    with project.db.atomic():
+        _require_comparison(project, comparison_id)
+        latest = project.db.execute(
+            "SELECT id, reviewer FROM reviews WHERE target_kind='comparison' AND target_id=? ORDER BY id DESC LIMIT 1",
+            [comparison_id],
+        ).fetchone()
+        if latest is None or latest[0] != review_id:
+            by = f" by {latest[1]}" if latest and latest[1] else ""
+            raise ProjectError(f"Comparison #{comparison_id} was reviewed again since{by}; that later review is kept.")
+        project.db.execute("DELETE FROM reviews WHERE id=?", [review_id])
+        project.db["comparisons"].update(comparison_id, {k: before.get(k) for k in REVIEW_FIELDS})
+
+
+def _require_comparison(project: Project, comparison_id: int) -> None:
+    if not project.db.execute("SELECT 1 FROM comparisons WHERE id=?", [comparison_id]).fetchone():
+        raise ProjectError(f"No comparison {comparison_id} in this project.")
+
+
+def comparison_principle_keys(project: Project) -> list[str]:
+    """Keys of the principles that decided some comparison (for a filter)."""
+    return [r[0] for r in project.db.execute(
+        "SELECT DISTINCT ps.key FROM comparisons c JOIN principle_snapshots ps "
+        "ON ps.id = c.principle_snapshot_id ORDER BY ps.key"
+    )]
+
+
+def agreement(project: Project) -> dict[str, Any]:
+    """How often reviewers agreed with the AI label, among A/B choices on decided AI labels
+    (ties and both-bad say nothing about which side the AI should have picked)."""
+    r = project.query(
+        """SELECT COUNT(*) AS total,
+                  SUM(CASE WHEN human_choice IS NOT NULL THEN 1 ELSE 0 END) AS any_review,
+                  SUM(CASE WHEN human_choice IN ('A', 'B') AND label IS NOT NULL AND label != 0.5
+                           THEN 1 ELSE 0 END) AS reviewed,
+                  SUM(CASE WHEN (human_choice = 'A' AND label > 0.5) OR (human_choice = 'B' AND label < 0.5)
+                           THEN 1 ELSE 0 END) AS agree
+           FROM comparisons"""
+    )[0]
+    reviewed, agree = int(r["reviewed"] or 0), int(r["agree"] or 0)
+    return {"total": int(r["total"] or 0), "any_review": int(r["any_review"] or 0), "reviewed": reviewed,
+            "agree": agree, "rate": agree / reviewed if reviewed else None}
 
 
 def _effective_label(label: float | None, human: str | None) -> float | None:

@@ -433,6 +433,14 @@ class Project:
             return self.query("SELECT * FROM adapters WHERE kind=? ORDER BY id DESC", [kind])
         return self.query("SELECT * FROM adapters ORDER BY id DESC")
 
+    def counts(self) -> dict[str, int]:
+        """How many constitutions, prompts, chains and runs the project holds (a one-line summary)."""
+        row = self.db.execute(
+            "SELECT (SELECT COUNT(*) FROM constitutions), (SELECT COUNT(*) FROM prompts), "
+            "(SELECT COUNT(*) FROM chains), (SELECT COUNT(*) FROM runs)"
+        ).fetchone()
+        return dict(zip(("constitutions", "prompts", "chains", "runs"), (int(x) for x in row), strict=True))
+
 
 def _few_json(c: Constitution) -> str:
     return json.dumps([f.to_dict() for f in c.few_shot], ensure_ascii=False)

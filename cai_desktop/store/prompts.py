@@ -107,3 +107,92 @@ def resplit(project: Project, set_name: str, seed: int, test_fraction: float) ->
         )
         for pid, text in project.db.execute("SELECT id, text FROM prompts WHERE set_id=?", [set_id]).fetchall():
             project.db.execute("UPDATE prompts SET split=? WHERE id=?", [split_of(text, seed, test_fraction), pid])
+
+
+def _prompt_filters(set_id: int, split: str | None, search: str | None) -> tuple[str, list[Any]]:
+    where, params = ["set_id = ?"], [set_id]
+    if split:
+        where.append("split = ?")
+        params.append(split)
+    if search:
+        where.append("(text LIKE ? OR category LIKE ?)")
+        params += [f"%{search}%", f"%{search}%"]
+    return " AND ".join(where), params
+
+
+def list_prompts(
+    project: Project, set_id: int, offset: int = 0, limit: int = 200, *,
+    split: str | None = None, search: str | None = None,
+) -> list[dict[str, Any]]:
+    """One page of a set's prompts in their stored order (for a paged table)."""
+    where, params = _prompt_filters(set_id, split, search)
+    return project.query(
+        f"SELECT id, position, text, category, split FROM prompts WHERE {where} ORDER BY position LIMIT ? OFFSET ?",
+        [*params, int(limit), int(offset)],
+    )
+
+
+def count_prompts(project: Project, set_id: int, *, split: str | None = None, search: str | None = None) -> int:
+    where, params = _prompt_filters(set_id, split, search)
+    return int(project.db.execute(f"SELECT COUNT(*) FROM prompts WHERE {where}", params).fetchone()[0])
+
+
+def prompt_set_usage(project: Project, name: str) -> dict[str, int]:
+    """How much depends on a set: its prompts, and the chains, response pairs and comparisons
+    made from them (what a delete would orphan)."""
+    set_id = prompt_set_id(project, name)
+    inner = "SELECT id FROM prompts WHERE set_id = ?"
+
+    def one(sql: str) -> int:
+        return int(project.db.execute(sql, [set_id]).fetchone()[0])
+
+    return {
+        "prompts": one("SELECT COUNT(*) FROM prompts WHERE set_id = ?"),
+        "chains": one(f"SELECT COUNT(*) FROM chains WHERE prompt_id IN ({inner})"),
+        "response_pairs": one(f"SELECT COUNT(*) FROM response_pairs WHERE prompt_id IN ({inner})"),
+        "comparisons": one(f"SELECT COUNT(*) FROM comparisons WHERE prompt_id IN ({inner})"),
+    }
+
+
+def rename_prompt_set(project: Project, name: str, new_name: str) -> None:
+    """Give a set another name. Chains and comparisons point at prompts by id, so they follow;
+    past runs keep the name they were launched with in their settings (history is not rewritten),
+    so resuming such a run asks for the set by its new name."""
+    new_name = new_name.strip()
+    if not new_name:
+        raise ValidationError("A prompt set needs a name.")
+    set_id = prompt_set_id(project, name)
+    if new_name == name:
+        return
+    with project.db.atomic():
+        if project.db.execute("SELECT 1 FROM prompt_sets WHERE name=?", [new_name]).fetchone():
+            raise ValidationError(f"There is already a prompt set named {new_name!r}; choose another name.")
+        project.db.execute("UPDATE prompt_sets SET name=? WHERE id=?", [new_name, set_id])
+
+
+def delete_prompt_set(project: Project, name: str) -> int:
+    """Delete a set and its prompts; returns how many prompts went.
+
+    A set whose prompts have chains, response pairs or comparisons is refused, never deleted with
+    them: those hold reviewed work and training data (human judgement is data), and runs record
+    which prompts they used. Deleting that work must be a separate, deliberate step.
+    """
+    usage = prompt_set_usage(project, name)
+    made = describe_usage(usage)
+    if made:
+        raise ProjectError(
+            f"The prompt set {name!r} is kept: deleting it would lose the work made from its prompts "
+            f"({made}). Rename it instead if the name is in the way."
+        )
+    set_id = prompt_set_id(project, name)
+    with project.db.atomic():
+        project.db.execute("DELETE FROM prompts WHERE set_id=?", [set_id])
+        project.db.execute("DELETE FROM prompt_sets WHERE id=?", [set_id])
+    return usage["prompts"]
+
+
+def describe_usage(usage: dict[str, int]) -> str:
+    """"3 chains and 1 comparison" (what was made from a set's prompts), or "" when nothing."""
+    nouns = (("chains", "chain"), ("response_pairs", "response pair"), ("comparisons", "comparison"))
+    parts = [f"{usage[k]:,} {one if usage[k] == 1 else one + 's'}" for k, one in nouns if usage.get(k)]
+    return ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1] if parts else ""

@@ -193,3 +193,43 @@ def test_flawed_revisions_are_skipped_or_fall_back(tmp_path):
         review_chain(p, list_chains(p, search="bad 1")[0]["id"], "edited", "me", edited_text="The response: no.")
         final = sft_records(p, split=None, include_helpful=False, skip_flawed=True)
         assert "The response: no." in [r["messages"][1]["content"] for r in final]
+
+
+def test_review_undo_restores_and_refuses_over_a_later_review(filled):
+    from cai_desktop.store.chains import chain_review_state, reset_chain_review, undo_chain_review
+
+    path, run, _ = filled
+    with Project.open(path) as p:
+        cid = list_chains(p, run_id=run)[-1]["id"]
+        before = chain_review_state(p, cid)
+        assert before["review_status"] == "unreviewed"
+        rid = review_chain(p, cid, "edited", reviewer="ann", edited_text="mine", note="n")
+        mid = chain_review_state(p, cid)
+        rid2 = reset_chain_review(p, cid, reviewer="ann")
+        c = get_chain(p, cid)
+        assert c["review_status"] == "unreviewed" and c["human_revision"] is None
+        assert [r["edited_text"] for r in c["reviews"]] == ["mine", None]  # the log keeps the edit
+        with pytest.raises(ProjectError, match="reviewed again since by ann"):
+            undo_chain_review(p, cid, rid, before)  # not the latest review
+        undo_chain_review(p, cid, rid2, mid)
+        c = get_chain(p, cid)
+        assert (c["review_status"], c["human_revision"], c["note"]) == ("edited", "mine", "n")
+        undo_chain_review(p, cid, rid, before)
+        assert chain_review_state(p, cid) == before
+        assert get_chain(p, cid)["reviews"] == []
+        with pytest.raises(ProjectError, match="No chain 999"):
+            reset_chain_review(p, 999)
+
+
+def test_filter_choices_runs_sets_principles(filled):
+    from cai_desktop.store.chains import chain_prompt_sets, chain_runs, principle_keys
+
+    path, run, run2 = filled
+    with Project.open(path) as p:
+        assert [(r["id"], r["n"]) for r in chain_runs(p)] == [(run2, 3), (run, 4)]
+        assert chain_prompt_sets(p) == ["hp", "rt"]
+        add_prompt_set(p, "unused", "red-team", ["x"])
+        assert chain_prompt_sets(p) == ["hp", "rt"]  # only sets that have chains
+        assert [r["key"] for r in principle_keys(p)] == ["k0", "k1"]
+        assert count_chains(p, run_id=run2, prompt_set="rt") == 0
+        assert count_chains(p, run_id=run, prompt_set="rt") == 4
