@@ -88,6 +88,7 @@ def test_shortcuts_choose_and_move(page, project, qtbot):
 
 
 def test_blind_mode_hides_label_until_choice(page, project):
+    page.advance.setChecked(False)
     page.blind.setChecked(True)
     assert not page.label_bar.isVisible()
     assert page.hidden_note.isVisible()
@@ -124,3 +125,66 @@ def test_empty_project(qtbot, project_path):
     assert not w.choose("A")
     w.set_project(None)
     p.close()
+
+
+def test_blind_mode_next_after_choosing_moves_on(page, project):
+    messages = []
+    page.status_message.connect(messages.append)
+    page.blind.setChecked(True)
+    page.advance.setChecked(True)
+    assert page.comparison["id"] == 3
+    assert page.choose("A")
+    assert page.comparison["id"] == 2  # the next comparison is selected
+    assert not page.label_bar.isVisible()  # and its label is hidden: not answered yet
+    assert "the AI gave A 60%: you agree" in messages[-1]  # the answered one's label is told
+    assert page.model.data(page.model.index(0, 4)) == "0.60"  # and shown in its row
+    assert page.model.data(page.model.index(1, 4)) == "hidden"
+
+
+def test_choices_undo_redo_and_clear(page, project, qtbot):
+    from PySide6.QtCore import Qt
+
+    from cai_desktop.store.comparisons import get_comparison
+
+    page.advance.setChecked(False)
+    qtbot.waitUntil(page.table.hasFocus, timeout=2000)  # the list has the keys on arrival
+    qtbot.keyClick(page.table, Qt.Key.Key_A)
+    qtbot.keyClick(page.table, Qt.Key.Key_T)
+    assert get_comparison(project, 3)["human_choice"] == "tie"
+    page.undo_stack.undo()
+    assert get_comparison(project, 3)["human_choice"] == "A"
+    assert page.choice_buttons["A"].isChecked()
+    page.undo_stack.undo()
+    c = get_comparison(project, 3)
+    assert c["human_choice"] is None and c["reviewer"] is None and c["reviews"] == []
+    page.undo_stack.redo()
+    assert get_comparison(project, 3)["human_choice"] == "A"
+    qtbot.keyClick(page.table, Qt.Key.Key_U)  # clear the choice
+    c = get_comparison(project, 3)
+    assert c["human_choice"] is None and [r["decision"] for r in c["reviews"]] == ["A", "unreviewed"]
+    assert "Not reviewed yet" in page.choice_label.text()
+    page.undo_stack.undo()
+    assert get_comparison(project, 3)["human_choice"] == "A"
+    assert page.undo_stack.undoText() == "Choose A on comparison #3"
+
+
+def test_undo_after_moving_on_goes_back(page, project):
+    from cai_desktop.store.comparisons import get_comparison
+
+    page.advance.setChecked(True)
+    page.reviewed_filter.setCurrentIndex(page.reviewed_filter.findData(False))
+    page.choose("B")
+    assert page.comparison["id"] == 2 and page.model.rowCount() == 2
+    page.undo_stack.undo()
+    assert get_comparison(project, 3)["human_choice"] is None
+    assert page.comparison["id"] == 3 and page.model.rowCount() == 3
+
+
+def test_counts_read_right(page, project):
+    assert page.count_label.text() == "3 comparisons"
+    assert page.agreement_label.text().startswith("0 of 3 comparisons reviewed")
+    page.advance.setChecked(False)
+    page.choose("A")
+    assert "(1 of 1 A/B choice)" in page.agreement_label.text()
+    page.reviewed_filter.setCurrentIndex(page.reviewed_filter.findData(True))
+    assert page.count_label.text() == "1 comparison"

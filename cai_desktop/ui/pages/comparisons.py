@@ -1,7 +1,8 @@
 """Comparisons: the two answers side by side under the principle's comparison question, the AI's
 soft label as a bar (p(A) vs p(B)), its order shift and reasoning, and the reviewer's choice
-(A, B, tie, both bad). Blind mode hides the AI label until the reviewer has chosen. The agreement
-rate between reviewers and the AI is shown.
+(A, B, tie, both bad; U clears it; Ctrl+Z takes a choice back). Blind mode hides the AI label
+until the reviewer has chosen. The agreement rate between reviewers and the AI is shown. The list,
+search, keys and undo come from ``ListDetailPage``.
 
 Run alone for development: ``python -m cai_desktop.ui.pages.comparisons PROJECT``.
 """
@@ -13,27 +14,23 @@ import sys
 from typing import Any
 
 from PySide6.QtCore import QRectF, Qt
-from PySide6.QtGui import QColor, QFont, QKeySequence, QPainter, QShortcut
+from PySide6.QtGui import QColor, QFont, QPainter
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QCheckBox,
     QComboBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QPushButton,
     QSizePolicy,
     QSplitter,
-    QTableView,
     QVBoxLayout,
     QWidget,
 )
 
 from cai_desktop.core.errors import CaiError
-from cai_desktop.ui.pages import Page
-from cai_desktop.ui.pages.inspector import pane, reviewer_name, text_browser
 from cai_desktop.ui.widgets.errors import show_error
-from cai_desktop.ui.widgets.paged import PagedTableModel, refill_combo, search_field
+from cai_desktop.ui.widgets.listdetail import ListDetailPage, pane, reviewer_name, text_browser
+from cai_desktop.ui.widgets.paged import plural, refill_combo
 
 CHOICES = {"A": "A is better", "B": "B is better", "tie": "Tie", "both-bad": "Both bad"}
 COLUMNS = [("id", "#"), ("prompt", "Prompt"), ("principle_key", "Principle"), ("kind", "Kind"),
@@ -86,20 +83,25 @@ class SoftLabelBar(QWidget):
             p.drawText(pad, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight, f"{1 - self.label:.0%} B")
 
 
-class ComparisonsPage(Page):
+class ComparisonsPage(ListDetailPage):
     title = "Comparisons"
+    heading = "Comparisons"
+    noun = "comparison"
+    columns = COLUMNS
+    column_widths = {0: 60, 2: 150, 3: 90, 4: 80, 5: 110}
+    stretch_column = 1
+    table_name = "comparisonTable"
+    advance_text = "Next after choosing"
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
         self.comparison: dict[str, Any] | None = None
-        self._selecting = False
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(14, 12, 14, 12)
-        outer.setSpacing(8)
+        super().__init__(parent)
+        self.advance.setToolTip("Show the next comparison after a choice; in blind mode the status bar "
+                                "tells the AI label of the one just answered.")
+        self.show_item(None)
 
-        bar = QHBoxLayout()
-        bar.setSpacing(8)
-        bar.addWidget(QLabel("<b>Comparisons</b>"))
+    # -- layout ----------------------------------------------------------------------------------
+    def build_filters(self, bar: QHBoxLayout) -> None:
         self.reviewed_filter = QComboBox()
         self.reviewed_filter.addItem("all", None)
         self.reviewed_filter.addItem("not reviewed yet", False)
@@ -110,50 +112,26 @@ class ComparisonsPage(Page):
         self.kind_filter.addItem("any kind", None)
         self.kind_filter.addItem("harmless", "harmless")
         self.kind_filter.addItem("helpful", "helpful")
-        self.search = search_field(self, "Search prompts and answers…", self.reload)
         for combo in (self.reviewed_filter, self.principle_filter, self.kind_filter):
             combo.currentIndexChanged.connect(lambda _i: self.reload())
             bar.addWidget(combo)
-        bar.addWidget(self.search, 1)
+
+    def build_bar_end(self, bar: QHBoxLayout) -> None:
         self.blind = QCheckBox("Blind mode")
         self.blind.setObjectName("blindMode")
         self.blind.setToolTip("Hide the AI's label until you have made your choice, so it cannot sway you.")
         self.blind.toggled.connect(self._blind_toggled)
         bar.addWidget(self.blind)
-        outer.addLayout(bar)
+
+    def build_header(self, layout: QVBoxLayout) -> None:
         self.agreement_label = QLabel("")
         self.agreement_label.setObjectName("subtitle")
-        outer.addWidget(self.agreement_label)
+        layout.addWidget(self.agreement_label)
 
-        vsplit = QSplitter(Qt.Orientation.Vertical)
-        vsplit.setChildrenCollapsible(False)
-        outer.addWidget(vsplit, 1)
-        self.model = PagedTableModel(
-            COLUMNS, lambda o, n: [], lambda: 0, parent=self,
-            formatters={"label": self._label_cell, "human_choice": lambda v, _r: CHOICES.get(v or "", "")},
-        )
-        self.table = QTableView()
-        self.table.setObjectName("comparisonTable")
-        self.table.setModel(self.model)
-        self.table.setAlternatingRowColors(True)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.verticalHeader().setVisible(False)
-        self.table.verticalHeader().setDefaultSectionSize(26)
-        hh = self.table.horizontalHeader()
-        hh.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        hh.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
-        for col, width in ((0, 60), (2, 150), (3, 90), (4, 80), (5, 110)):
-            self.table.setColumnWidth(col, width)
-        self.table.selectionModel().currentRowChanged.connect(
-            lambda cur, _prev: None if self._selecting else self._show_row(cur.row())
-        )
-        vsplit.addWidget(self.table)
+    def formatters(self) -> dict:
+        return {"label": self._label_cell, "human_choice": lambda v, _r: CHOICES.get(v or "", "")}
 
-        detail = QWidget()
-        dl = QVBoxLayout(detail)
-        dl.setContentsMargins(0, 6, 0, 0)
-        dl.setSpacing(8)
+    def build_detail(self, dl: QVBoxLayout) -> None:
         self.header = QLabel("Select a comparison.")
         self.header.setObjectName("subtitle")
         dl.addWidget(self.header)
@@ -186,8 +164,7 @@ class ComparisonsPage(Page):
         self.reasoning_view.hide()
         dl.addWidget(self.reasoning_view)
 
-        cb = QHBoxLayout()
-        cb.setSpacing(8)
+    def build_review_bar(self, cb: QHBoxLayout) -> None:
         self.choice_label = QLabel("")
         self.choice_label.setMinimumWidth(170)
         cb.addWidget(self.choice_label)
@@ -199,30 +176,13 @@ class ComparisonsPage(Page):
             b.clicked.connect(lambda _c=False, ch=choice: self.choose(ch))
             self.choice_buttons[choice] = b
             cb.addWidget(b)
-            for key in keys:
-                sc = QShortcut(QKeySequence(key), self)
-                sc.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-                sc.activated.connect(lambda ch=choice: self.choose(ch))
+            self.add_shortcut(keys, lambda ch=choice: self.choose(ch))
+        self.btn_clear = QPushButton("Clear  (U)")
+        self.btn_clear.setToolTip("Back to not reviewed: the AI label counts again (U). Ctrl+Z undoes any choice.")
+        self.btn_clear.clicked.connect(lambda: self.choose(None))
+        cb.addWidget(self.btn_clear)
+        self.add_shortcut(("U",), lambda: self.choose(None))
         cb.addStretch(1)
-        self.advance = QCheckBox("Next after choosing")
-        self.advance.setToolTip("In blind mode the answered comparison stays shown so you can see the AI label.")
-        self.advance.setChecked(True)
-        cb.addWidget(self.advance)
-        self.btn_prev = QPushButton("◀ Previous  (K)")
-        self.btn_next = QPushButton("Next  (J) ▶")
-        self.btn_prev.clicked.connect(lambda: self.step(-1))
-        self.btn_next.clicked.connect(lambda: self.step(1))
-        cb.addWidget(self.btn_prev)
-        cb.addWidget(self.btn_next)
-        for key, delta in (("J", 1), ("N", 1), ("K", -1), ("P", -1)):
-            sc = QShortcut(QKeySequence(key), self)
-            sc.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-            sc.activated.connect(lambda d=delta: self.step(d))
-        dl.addLayout(cb)
-        vsplit.addWidget(detail)
-        vsplit.setSizes([220, 580])
-        vsplit.setStretchFactor(1, 1)
-        self._show(None)
 
     # -- helpers ---------------------------------------------------------------------------------
     def _label_cell(self, value: Any, row: dict[str, Any]) -> str:
@@ -242,16 +202,11 @@ class ComparisonsPage(Page):
         self._show_label()
 
     # -- data ------------------------------------------------------------------------------------
-    def set_project(self, project) -> None:
-        self.project = project
-        self.refresh()
+    def fill_filters(self) -> None:
+        from cai_desktop.store.comparisons import comparison_principle_keys
 
-    def refresh(self) -> None:
-        keys = [] if self.project is None else [r["key"] for r in self.project.query(
-            "SELECT DISTINCT ps.key FROM comparisons c JOIN principle_snapshots ps "
-            "ON ps.id = c.principle_snapshot_id ORDER BY ps.key")]
+        keys = [] if self.project is None else comparison_principle_keys(self.project)
         refill_combo(self.principle_filter, [(k, k) for k in keys], first=("any principle", None))
-        self.reload(keep_id=self.comparison["id"] if self.comparison else None)
 
     def filters(self) -> dict[str, Any]:
         return {
@@ -261,73 +216,36 @@ class ComparisonsPage(Page):
             "search": self.search.text().strip() or None,
         }
 
-    def reload(self, keep_id: int | None = None, select_row: int | None = None) -> None:
-        if self.project is None:
-            self.model.set_source(lambda o, n: [], lambda: 0)
-            self.agreement_label.setText("")
-            self._show(None)
-            return
+    def source(self, project, f: dict[str, Any]):
         from cai_desktop.store.comparisons import count_comparisons, list_comparisons
 
-        project, f = self.project, self.filters()
-        self.model.set_source(lambda o, n: list_comparisons(project, o, n, **f),
-                              lambda: count_comparisons(project, **f))
+        return (lambda o, n: list_comparisons(project, o, n, **f)), (lambda: count_comparisons(project, **f))
+
+    def after_reload(self) -> None:
         self.update_agreement()
-        n = self.model.rowCount()
-        row = select_row
-        if row is None and keep_id is not None:
-            row = self.model.row_of(keep_id)
-        if n:
-            self.select_row(min(max(0, row or 0), n - 1))
-        else:
-            self._show(None)
 
     def agreement(self) -> dict[str, Any]:
         """Among A/B choices on AI-labelled comparisons: how often the reviewer agreed with the AI."""
         if self.project is None:
             return {"reviewed": 0, "agree": 0, "rate": None, "total": 0, "any_review": 0}
-        r = self.project.query(
-            """SELECT COUNT(*) AS total,
-                      SUM(CASE WHEN human_choice IS NOT NULL THEN 1 ELSE 0 END) AS any_review,
-                      SUM(CASE WHEN human_choice IN ('A', 'B') AND label IS NOT NULL AND label != 0.5
-                               THEN 1 ELSE 0 END) AS reviewed,
-                      SUM(CASE WHEN (human_choice = 'A' AND label > 0.5) OR (human_choice = 'B' AND label < 0.5)
-                               THEN 1 ELSE 0 END) AS agree
-               FROM comparisons"""
-        )[0]
-        reviewed, agree = int(r["reviewed"] or 0), int(r["agree"] or 0)
-        return {"total": int(r["total"] or 0), "any_review": int(r["any_review"] or 0), "reviewed": reviewed,
-                "agree": agree, "rate": agree / reviewed if reviewed else None}
+        from cai_desktop.store.comparisons import agreement
+
+        return agreement(self.project)
 
     def update_agreement(self) -> None:
+        if self.project is None:
+            self.agreement_label.setText("")
+            return
         a = self.agreement()
-        text = f"{a['any_review']:,} of {a['total']:,} comparisons reviewed"
+        text = f"{a['any_review']:,} of {plural(a['total'], 'comparison')} reviewed"
         if a["rate"] is not None:
             text += (f" · agreement with the AI label: {a['rate']:.0%} "
-                     f"({a['agree']} of {a['reviewed']} A/B choices)")
+                     f"({a['agree']:,} of {plural(a['reviewed'], 'A/B choice')})")
         else:
             text += " · agreement with the AI label appears after your first A/B choice"
         self.agreement_label.setText(text)
 
-    def select_row(self, row: int) -> None:
-        index = self.model.index(row, 0)
-        sm = self.table.selectionModel()
-        self._selecting = True
-        try:
-            sm.setCurrentIndex(index, sm.SelectionFlag.ClearAndSelect | sm.SelectionFlag.Rows)
-        finally:
-            self._selecting = False
-        self.table.scrollTo(index)
-        self._show_row(row)
-
-    def current_row(self) -> int:
-        return self.table.selectionModel().currentIndex().row()
-
-    def _show_row(self, row: int) -> None:
-        data = self.model.row_data(row) if row >= 0 else {}
-        self._show(data.get("id") if data else None)
-
-    def _show(self, comparison_id: int | None) -> None:
+    def show_item(self, comparison_id: int | None) -> None:
         if comparison_id is None or self.project is None:
             self.comparison = None
             self.header.setText("Select a comparison." if self.project else "Open a project first.")
@@ -338,6 +256,7 @@ class ComparisonsPage(Page):
             for b in self.choice_buttons.values():
                 b.setChecked(False)
                 b.setEnabled(False)
+            self.btn_clear.setEnabled(False)
             self._show_label()
             return
         from cai_desktop.store.comparisons import get_comparison
@@ -364,6 +283,7 @@ class ComparisonsPage(Page):
         self.b_view.setPlainText(c.get("response_b") or "")
         for b in self.choice_buttons.values():
             b.setEnabled(True)
+        self.btn_clear.setEnabled(bool(c.get("human_choice")))
         self._show_choice()
         self._show_label()
 
@@ -409,31 +329,55 @@ class ComparisonsPage(Page):
             self.reasoning_view.setHtml(f"<b>Feedback model's reasoning</b><br>{html.escape(reasoning)}")
 
     # -- actions ---------------------------------------------------------------------------------
-    def choose(self, choice: str) -> bool:
-        """Store the reviewer's choice for the shown comparison (then go to the next one)."""
+    def choose(self, choice: str | None) -> bool:
+        """Store the reviewer's choice for the shown comparison (undoable; None clears it), then
+        go to the next one when "Next after choosing" (in blind mode too: the status bar tells the
+        AI label of the one just answered, and the table shows it)."""
         if self.project is None or self.comparison is None:
             return False
-        from cai_desktop.store.comparisons import review_comparison
+        from cai_desktop.store.comparisons import (
+            comparison_review_state,
+            reset_comparison_review,
+            review_comparison,
+            undo_comparison_review,
+        )
 
-        cid = self.comparison["id"]
-        row = self.current_row()
-        try:
-            review_comparison(self.project, cid, choice, reviewer=reviewer_name())
-        except CaiError as e:
-            show_error(self, "Cannot store the choice", str(e))
-            return False
-        self.status_message.emit(f"Comparison #{cid}: {CHOICES[choice].lower()}.")
-        # stay on the answered one (its label is revealed in blind mode) unless moving on; a row that
-        # left the filtered list ("not reviewed yet") is replaced by the next one anyway
-        still_listed = self.filters()["reviewed"] is not False
-        move_on = self.advance.isChecked() and not self.blind.isChecked() and still_listed
-        self.reload(select_row=row + 1 if move_on else row)
-        return True
+        project, c, reviewer = self.project, self.comparison, reviewer_name()
+        cid = c["id"]
+        if choice is None:
+            def do() -> int:
+                return reset_comparison_review(project, cid, reviewer)
+        else:
+            def do() -> int:
+                return review_comparison(project, cid, choice, reviewer=reviewer)
+        verb = f"Choose {choice.replace('-', ' ')}" if choice else "Clear the choice"
+        ok = self.record_review(
+            cid, f"{verb} on comparison #{cid}", lambda: comparison_review_state(project, cid), do,
+            lambda rid, before: undo_comparison_review(project, cid, rid, before),
+            advance=self.advance.isChecked() and choice is not None,
+            still_listed=self._still_listed(choice),
+        )
+        if ok:
+            self.status_message.emit(f"Comparison #{cid}: {self._choice_text(choice, c)}")
+        return ok
 
-    def step(self, delta: int) -> None:
-        n = self.model.rowCount()
-        if n:
-            self.select_row(max(0, min(self.current_row() + delta, n - 1)))
+    def _still_listed(self, choice: str | None) -> bool:
+        reviewed = self.filters()["reviewed"]
+        return reviewed is None or reviewed == (choice is not None)
+
+    @staticmethod
+    def _choice_text(choice: str | None, c: dict[str, Any]) -> str:
+        """"A is better; the AI gave A 60%: you agree." (reveals the label of the answered one)."""
+        if choice is None:
+            return "choice cleared."
+        text = CHOICES[choice]
+        label = c.get("label")
+        if label is None:
+            return text + "."
+        agree = ""
+        if choice in ("A", "B") and label != 0.5:
+            agree = ": you agree" if (choice == "A") == (label > 0.5) else ": you disagree"
+        return f"{text}; the AI gave A {float(label):.0%}{agree}."
 
 
 if __name__ == "__main__":

@@ -1,47 +1,47 @@
 """Critique & revision inspector: a paged table of chains (filter by principle, review status,
-text), and the selected chain: its prompt, the original answer and the revision side by side with
-word-level differences highlighted, the critiques in between, and a control to step through the
-rounds. Review: accept (A), reject (R), edit the revision (E; kept beside the model's), a note;
-next/previous with J/K or N/P.
+run, prompt set, text), and the selected chain: its prompt, the original answer and the revision
+side by side with word-level differences highlighted, the critiques in between, and a control to
+step through the rounds. Review: accept (A), reject (R), edit the revision (E; kept beside the
+model's), reset to unreviewed (U), a note; next/previous with J/K or N/P; Ctrl+Z takes a review
+back. The list, search, keys and undo come from ``ListDetailPage``.
 
 Run alone for development: ``python -m cai_desktop.ui.pages.inspector PROJECT``.
 """
 
 from __future__ import annotations
 
-import getpass
 import html
 import sys
 from typing import Any
 
-from PySide6.QtCore import QSettings, Qt
-from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QAbstractItemView,
-    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
     QFrame,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
     QSlider,
     QSplitter,
-    QTableView,
-    QTextBrowser,
     QVBoxLayout,
     QWidget,
 )
 
 from cai_desktop.core.diff import html_pair, similarity
 from cai_desktop.core.errors import CaiError
-from cai_desktop.ui.pages import Page
 from cai_desktop.ui.widgets.errors import show_error
-from cai_desktop.ui.widgets.paged import PagedTableModel, refill_combo, search_field
+from cai_desktop.ui.widgets.listdetail import (
+    ListDetailPage,
+    pane,
+    reviewer_name,
+    set_reviewer_name,
+    text_browser,
+)
+from cai_desktop.ui.widgets.paged import plural, refill_combo
 
 REVIEW_LABELS = {
     "unreviewed": ("Unreviewed", "#4a5361"),
@@ -49,51 +49,10 @@ REVIEW_LABELS = {
     "rejected": ("Rejected", "#b3261e"),
     "edited": ("Edited by a person", "#1f4e79"),
 }
+#: how a decision reads in the Edit menu ("Undo Accept chain #3")
+VERBS = {"accepted": "Accept", "rejected": "Reject", "edited": "Edit", "unreviewed": "Reset"}
 CHAIN_COLUMNS = [("id", "#"), ("prompt", "Prompt"), ("review_status", "Review"), ("n_revisions", "Rounds"),
                  ("final_text", "Final revision")]
-
-
-def reviewer_name() -> str:
-    """The reviewer recorded with each review: QSettings ``reviewer``, else the OS user name."""
-    value = QSettings("CAI Desktop", "CAI Desktop").value("reviewer", "")
-    if value:
-        return str(value)
-    try:
-        return getpass.getuser()
-    except Exception:  # noqa: BLE001 - no user name on some systems
-        return "reviewer"
-
-
-def set_reviewer_name(name: str) -> None:
-    QSettings("CAI Desktop", "CAI Desktop").setValue("reviewer", name.strip())
-
-
-def text_browser(name: str, placeholder: str = "") -> QTextBrowser:
-    w = QTextBrowser()
-    w.setObjectName(name)
-    w.setOpenLinks(False)
-    w.setPlaceholderText(placeholder)
-    w.document().setDocumentMargin(10)
-    return w
-
-
-def pane(title: str, body: QWidget, extra: QWidget | None = None) -> QWidget:
-    w = QWidget()
-    lay = QVBoxLayout(w)
-    lay.setContentsMargins(0, 0, 0, 0)
-    lay.setSpacing(4)
-    head = QHBoxLayout()
-    label = QLabel(title)
-    label.setObjectName("paneTitle")
-    label.setStyleSheet("font-weight:600;color:#2b2f36")
-    head.addWidget(label)
-    head.addStretch(1)
-    if extra is not None:
-        head.addWidget(extra)
-    lay.addLayout(head)
-    lay.addWidget(body, 1)
-    w.title_label = label  # type: ignore[attr-defined]
-    return w
 
 
 class EditRevisionDialog(QDialog):
@@ -113,71 +72,51 @@ class EditRevisionDialog(QDialog):
         lay.addWidget(buttons)
 
 
-class InspectorPage(Page):
+class InspectorPage(ListDetailPage):
     title = "Inspector"
+    heading = "Chains"
+    noun = "chain"
+    columns = CHAIN_COLUMNS
+    column_widths = {0: 60, 1: 420, 2: 120, 3: 70}
+    search_name = "chainSearch"
+    table_name = "chainTable"
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
         self.chain: dict[str, Any] | None = None
-        self._selecting = False
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(14, 12, 14, 12)
-        outer.setSpacing(8)
+        super().__init__(parent)
+        for keys, slot in (
+            (("A",), lambda: self.review("accepted")),
+            (("R",), lambda: self.review("rejected")),
+            (("E",), self._edit_clicked),
+            (("U",), lambda: self.review("unreviewed")),
+        ):
+            self.add_shortcut(keys, slot)
+        self.show_item(None)
 
-        # -- filters -------------------------------------------------------------------------
-        bar = QHBoxLayout()
-        bar.setSpacing(8)
-        bar.addWidget(QLabel("<b>Chains</b>"))
-        self.principle_filter = QComboBox()
-        self.principle_filter.setObjectName("principleFilter")
+    # -- layout --------------------------------------------------------------------------------
+    def build_filters(self, bar: QHBoxLayout) -> None:
+        self.principle_filter = self._combo("principleFilter", "Only chains where this principle was drawn in some round.")
         self.principle_filter.setMinimumWidth(180)
-        self.principle_filter.setToolTip("Only chains where this principle was drawn in some round.")
-        self.status_filter = QComboBox()
-        self.status_filter.setObjectName("statusFilter")
+        self.status_filter = self._combo("statusFilter", "Only chains with this review status.")
         self.status_filter.addItem("any review status", None)
         for key, (label, _) in REVIEW_LABELS.items():
             self.status_filter.addItem(label.lower(), key)
-        self.search = search_field(self, "Search prompts and answers…", self.reload, "chainSearch")
-        self.principle_filter.currentIndexChanged.connect(lambda _i: self.reload())
-        self.status_filter.currentIndexChanged.connect(lambda _i: self.reload())
-        bar.addWidget(self.principle_filter)
-        bar.addWidget(self.status_filter)
-        bar.addWidget(self.search, 1)
-        self.count_label = QLabel("")
-        self.count_label.setObjectName("subtitle")
-        bar.addWidget(self.count_label)
-        outer.addLayout(bar)
+        self.run_filter = self._combo("runFilter", "Only chains made by this run.")
+        self.set_filter = self._combo("setFilter", "Only chains answering prompts of this set.")
+        for combo in (self.principle_filter, self.status_filter, self.run_filter, self.set_filter):
+            combo.currentIndexChanged.connect(lambda _i: self.reload())
+            bar.addWidget(combo)
 
-        vsplit = QSplitter(Qt.Orientation.Vertical)
-        vsplit.setChildrenCollapsible(False)
-        outer.addWidget(vsplit, 1)
+    def _combo(self, name: str, tip: str) -> QComboBox:
+        combo = QComboBox()
+        combo.setObjectName(name)
+        combo.setToolTip(tip)
+        return combo
 
-        # -- table ---------------------------------------------------------------------------
-        self.model = PagedTableModel(
-            CHAIN_COLUMNS, lambda o, n: [], lambda: 0, parent=self,
-            formatters={"review_status": lambda v, _r: REVIEW_LABELS.get(v or "", (v or "",))[0]},
-        )
-        self.table = QTableView()
-        self.table.setObjectName("chainTable")
-        self.table.setModel(self.model)
-        self.table.setAlternatingRowColors(True)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.verticalHeader().setVisible(False)
-        self.table.verticalHeader().setDefaultSectionSize(26)
-        hh = self.table.horizontalHeader()
-        hh.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        hh.setStretchLastSection(True)
-        for col, width in enumerate((60, 420, 120, 70)):
-            self.table.setColumnWidth(col, width)
-        self.table.selectionModel().currentRowChanged.connect(lambda cur, _prev: self._on_current_changed(cur.row()))
-        vsplit.addWidget(self.table)
+    def formatters(self) -> dict:
+        return {"review_status": lambda v, _r: REVIEW_LABELS.get(v or "", (v or "",))[0]}
 
-        # -- detail --------------------------------------------------------------------------
-        detail = QWidget()
-        dl = QVBoxLayout(detail)
-        dl.setContentsMargins(0, 6, 0, 0)
-        dl.setSpacing(8)
+    def build_detail(self, dl: QVBoxLayout) -> None:
         self.header = QLabel("Select a chain to inspect it.")
         self.header.setObjectName("subtitle")
         self.header.setTextFormat(Qt.TextFormat.RichText)
@@ -229,13 +168,12 @@ class InspectorPage(Page):
         hsplit.setSizes([380, 300, 420])
         dl.addWidget(hsplit, 1)
 
-        # -- review bar ----------------------------------------------------------------------
         line = QFrame()
         line.setFrameShape(QFrame.Shape.HLine)
         line.setStyleSheet("color:#d7dbe0")
         dl.addWidget(line)
-        rb = QHBoxLayout()
-        rb.setSpacing(8)
+
+    def build_review_bar(self, rb: QHBoxLayout) -> None:
         self.status_label = QLabel("")
         self.status_label.setObjectName("reviewStatus")
         self.status_label.setMinimumWidth(150)
@@ -243,17 +181,16 @@ class InspectorPage(Page):
         self.btn_accept = QPushButton("Accept  (A)")
         self.btn_reject = QPushButton("Reject  (R)")
         self.btn_edit = QPushButton("Edit…  (E)")
-        self.btn_prev = QPushButton("◀ Previous  (K)")
-        self.btn_next = QPushButton("Next  (J) ▶")
+        self.btn_reset = QPushButton("Reset  (U)")
         self.btn_accept.setToolTip("Keep this revision for training (A).")
         self.btn_reject.setToolTip("Leave this chain out of training (R).")
         self.btn_edit.setToolTip("Write your own revision; the model's stays beside it (E).")
+        self.btn_reset.setToolTip("Back to unreviewed: no decision, no human revision (U). Ctrl+Z undoes any review.")
         self.btn_accept.clicked.connect(lambda: self.review("accepted"))
         self.btn_reject.clicked.connect(lambda: self.review("rejected"))
         self.btn_edit.clicked.connect(self._edit_clicked)
-        self.btn_prev.clicked.connect(lambda: self.step(-1))
-        self.btn_next.clicked.connect(lambda: self.step(1))
-        for b in (self.btn_accept, self.btn_reject, self.btn_edit):
+        self.btn_reset.clicked.connect(lambda: self.review("unreviewed"))
+        for b in (self.btn_accept, self.btn_reject, self.btn_edit, self.btn_reset):
             rb.addWidget(b)
         self.note = QLineEdit()
         self.note.setObjectName("reviewNote")
@@ -263,12 +200,8 @@ class InspectorPage(Page):
         self.btn_note = QPushButton("Save note")
         self.btn_note.clicked.connect(self.save_note)
         rb.addWidget(self.btn_note)
-        self.advance = QCheckBox("Next after review")
-        self.advance.setChecked(True)
-        rb.addWidget(self.advance)
-        rb.addWidget(self.btn_prev)
-        rb.addWidget(self.btn_next)
-        dl.addLayout(rb)
+
+    def build_footer(self, dl: QVBoxLayout) -> None:
         rr = QHBoxLayout()
         rr.addWidget(QLabel("Reviewer"))
         self.reviewer = QLineEdit(reviewer_name())
@@ -277,89 +210,35 @@ class InspectorPage(Page):
         rr.addWidget(self.reviewer)
         rr.addStretch(1)
         dl.addLayout(rr)
-        vsplit.addWidget(detail)
-        vsplit.setSizes([230, 570])
-        vsplit.setStretchFactor(1, 1)
-
-        for keys, slot in (
-            (("A",), lambda: self.review("accepted")),
-            (("R",), lambda: self.review("rejected")),
-            (("E",), self._edit_clicked),
-            (("J", "N"), lambda: self.step(1)),
-            (("K", "P"), lambda: self.step(-1)),
-        ):
-            for key in keys:
-                sc = QShortcut(QKeySequence(key), self)
-                sc.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-                sc.activated.connect(slot)
-        self._set_review_enabled(False)
 
     # -- data ----------------------------------------------------------------------------------
-    def set_project(self, project) -> None:
-        self.project = project
-        self.refresh()
+    def fill_filters(self) -> None:
+        from cai_desktop.store.chains import chain_prompt_sets, chain_runs, principle_keys
 
-    def refresh(self) -> None:
-        rows = [] if self.project is None else self.project.query(
-            "SELECT key, MAX(title) AS title FROM principle_snapshots GROUP BY key ORDER BY key")
-        refill_combo(self.principle_filter, [(r["title"] or r["key"], r["key"]) for r in rows],
-                     first=("any principle", None))
-        self.reload(keep_id=self.chain["id"] if self.chain else None)
+        p = self.project
+        principles = [] if p is None else [(r["title"] or r["key"], r["key"]) for r in principle_keys(p)]
+        runs = [] if p is None else [(f"run {r['id']} · {r['name']} ({plural(r['n'], 'chain')})", r["id"])
+                                      for r in chain_runs(p)]
+        sets = [] if p is None else [(name, name) for name in chain_prompt_sets(p)]
+        refill_combo(self.principle_filter, principles, first=("any principle", None))
+        refill_combo(self.run_filter, runs, first=("any run", None))
+        refill_combo(self.set_filter, sets, first=("any prompt set", None))
 
     def filters(self) -> dict[str, Any]:
         return {
             "principle_key": self.principle_filter.currentData(),
             "review_status": self.status_filter.currentData(),
+            "run_id": self.run_filter.currentData(),
+            "prompt_set": self.set_filter.currentData(),
             "search": self.search.text().strip() or None,
         }
 
-    def reload(self, keep_id: int | None = None, select_row: int | None = None) -> None:
-        """Query again with the current filters (keeps the selection where it can)."""
-        if self.project is None:
-            self.model.set_source(lambda o, n: [], lambda: 0)
-            self.count_label.setText("")
-            self._show_chain(None)
-            return
+    def source(self, project, f: dict[str, Any]):
         from cai_desktop.store.chains import count_chains, list_chains
 
-        project, f = self.project, self.filters()
-        self.model.set_source(lambda o, n: list_chains(project, o, n, **f), lambda: count_chains(project, **f))
-        n = self.model.rowCount()
-        self.count_label.setText(f"{n:,} chain{'s' if n != 1 else ''}")
-        row = select_row
-        if row is None and keep_id is not None:
-            row = self.model.row_of(keep_id)
-        if row is None:
-            row = 0
-        if n:
-            self.select_row(min(max(0, row), n - 1))
-        else:
-            self._show_chain(None)
+        return (lambda o, n: list_chains(project, o, n, **f)), (lambda: count_chains(project, **f))
 
-
-    def select_row(self, row: int) -> None:
-        index = self.model.index(row, 0)
-        sm = self.table.selectionModel()
-        self._selecting = True
-        try:
-            sm.setCurrentIndex(index, sm.SelectionFlag.ClearAndSelect | sm.SelectionFlag.Rows)
-        finally:
-            self._selecting = False
-        self.table.scrollTo(index)
-        self._show_row(row)
-
-    def current_row(self) -> int:
-        return self.table.selectionModel().currentIndex().row()
-
-    def _on_current_changed(self, row: int) -> None:
-        if not self._selecting:
-            self._show_row(row)
-
-    def _show_row(self, row: int) -> None:
-        data = self.model.row_data(row) if row >= 0 else {}
-        self._show_chain(data.get("id") if data else None)
-
-    def _show_chain(self, chain_id: int | None) -> None:
+    def show_item(self, chain_id: int | None) -> None:
         if chain_id is None or self.project is None:
             self.chain = None
             self.header.setText("Select a chain to inspect it." if self.project else "Open a project first.")
@@ -367,6 +246,7 @@ class InspectorPage(Page):
                 v.clear()
             self.round_slider.setRange(0, 0)
             self.round_label.setText("")
+            self.similarity_label.setText("")
             self.status_label.setText("")
             self.note.clear()
             self._show_human("")
@@ -463,33 +343,45 @@ class InspectorPage(Page):
         self.status_label.setText(f"<span style='color:{colour};font-weight:600'>{label}</span>{who}")
 
     def _set_review_enabled(self, on: bool) -> None:
-        for w in (self.btn_accept, self.btn_reject, self.btn_edit, self.btn_note, self.note):
+        for w in (self.btn_accept, self.btn_reject, self.btn_edit, self.btn_reset, self.btn_note, self.note):
             w.setEnabled(on)
 
     # -- review actions ------------------------------------------------------------------------
+    def _reviewer(self) -> str:
+        return self.reviewer.text().strip() or reviewer_name()
+
     def review(self, decision: str, edited_text: str | None = None) -> bool:
-        """Store a review of the shown chain; then move to the next one when "Next after review"."""
+        """Store a review of the shown chain (undoable); then move on when "Next after review".
+
+        ``decision`` "unreviewed" resets the chain: no decision and no human revision.
+        """
         if self.project is None or self.chain is None:
             return False
-        from cai_desktop.store.chains import review_chain
+        from cai_desktop.store.chains import (
+            chain_review_state,
+            reset_chain_review,
+            review_chain,
+            undo_chain_review,
+        )
 
-        chain_id = self.chain["id"]
-        row = self.current_row()
-        note = self.note.text().strip()
-        try:
-            review_chain(self.project, chain_id, decision, reviewer=self.reviewer.text().strip() or reviewer_name(),
-                         edited_text=edited_text, note=note or None)
-        except CaiError as e:
-            show_error(self, "Cannot store the review", str(e))
-            return False
-        self.status_message.emit(f"Chain #{chain_id}: {REVIEW_LABELS[decision][0].lower()}.")
-        still_listed = self.filters()["review_status"] in (None, decision)
-        if self.advance.isChecked() and decision != "edited":
-            target = row + 1 if still_listed else row
+        project, chain_id, reviewer = self.project, self.chain["id"], self._reviewer()
+        note = self.note.text().strip() or None
+        if decision == "unreviewed":
+            def do() -> int:
+                return reset_chain_review(project, chain_id, reviewer, note)
         else:
-            target = row
-        self.reload(select_row=target)
-        return True
+            def do() -> int:
+                return review_chain(project, chain_id, decision, reviewer=reviewer, edited_text=edited_text, note=note)
+        ok = self.record_review(
+            chain_id, f"{VERBS.get(decision, decision)} chain #{chain_id}",
+            lambda: chain_review_state(project, chain_id), do,
+            lambda rid, before: undo_chain_review(project, chain_id, rid, before),
+            advance=self.advance.isChecked() and decision != "edited",
+            still_listed=self.filters()["review_status"] in (None, decision),
+        )
+        if ok:
+            self.status_message.emit(f"Chain #{chain_id}: {REVIEW_LABELS[decision][0].lower()}.")
+        return ok
 
     def _edit_clicked(self) -> None:
         if self.chain is None:
@@ -504,29 +396,22 @@ class InspectorPage(Page):
         return self.review("edited", edited_text=text)
 
     def save_note(self) -> None:
-        """Keep the note without changing the review decision."""
+        """Keep the note without changing the review decision (undoable like a decision, so that
+        taking back an earlier decision is not blocked by the note stored after it)."""
         if self.project is None or self.chain is None:
             return
-        from cai_desktop.store.chains import review_chain
+        from cai_desktop.store.chains import chain_review_state, review_chain, undo_chain_review
 
-        c = self.chain
-        try:
-            review_chain(self.project, c["id"], c.get("review_status") or "unreviewed",
-                         reviewer=self.reviewer.text().strip() or reviewer_name(),
-                         edited_text=c.get("human_revision") if c.get("review_status") == "edited" else None,
-                         note=self.note.text().strip())
-        except CaiError as e:
-            show_error(self, "Cannot store the note", str(e))
-            return
-        self._show_chain(c["id"])
-        self.status_message.emit(f"Note saved on chain #{c['id']}.")
-
-    def step(self, delta: int) -> None:
-        n = self.model.rowCount()
-        if not n:
-            return
-        row = max(0, min(self.current_row() + delta, n - 1))
-        self.select_row(row)
+        project, c, reviewer, note = self.project, self.chain, self._reviewer(), self.note.text().strip()
+        status = c.get("review_status") or "unreviewed"
+        edited = c.get("human_revision") if status == "edited" else None
+        if self.record_review(
+            c["id"], f"Note on chain #{c['id']}", lambda: chain_review_state(project, c["id"]),
+            lambda: review_chain(project, c["id"], status, reviewer=reviewer, edited_text=edited, note=note),
+            lambda rid, before: undo_chain_review(project, c["id"], rid, before),
+            advance=False, still_listed=True,
+        ):
+            self.status_message.emit(f"Note saved on chain #{c['id']}.")
 
 
 if __name__ == "__main__":

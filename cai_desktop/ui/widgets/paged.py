@@ -155,16 +155,9 @@ class PagedTableModel(QAbstractTableModel):
         return first[:200] + ("…" if len(first) > 200 or "\n" in text else "")
 
 
-def sql_source(project, select_sql: str, count_sql: str, params: tuple | list = ()):
-    """``(fetch, count)`` callables over a project query; ``select_sql`` gets LIMIT/OFFSET appended."""
-
-    def fetch(offset: int, limit: int) -> list[dict[str, Any]]:
-        return project.query(f"{select_sql} LIMIT ? OFFSET ?", [*params, limit, offset])
-
-    def count() -> int:
-        return int(project.db.execute(count_sql, list(params)).fetchone()[0])
-
-    return fetch, count
+def plural(n: int, noun: str, many: str | None = None) -> str:
+    """A count that reads right: ``"1 chain"``, ``"0 chains"``, ``"1,024 chains"``."""
+    return f"{n:,} {noun if n == 1 else (many or noun + 's')}"
 
 
 def refill_combo(combo, items: list[tuple[str, Any]], first: tuple[str, Any] | None = None) -> None:
