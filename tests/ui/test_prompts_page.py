@@ -103,3 +103,68 @@ def test_import_dialog_checks_input(qtbot, tmp_path):
     assert dlg.name.text() == "ok"
     dlg._check_accept()
     assert dlg.result() == dlg.DialogCode.Accepted
+
+
+def test_counts_read_right(page, project, tmp_path):
+    messages = []
+    page.status_message.connect(messages.append)
+    f = tmp_path / "one.txt"
+    f.write_text("Just one prompt?\n")
+    page.import_prompts(f, "one", "helpful", test_fraction=0.0)
+    assert messages[-1] == "Imported 1 prompt into 'one'."
+    assert page.count_label.text().startswith("1 shown of 1 prompt ·")
+
+
+def test_empty_file_says_so_without_cli_flags(page, tmp_path):
+    from cai_desktop.ui.widgets.errors import close_error_boxes, open_error_boxes
+
+    f = tmp_path / "empty.csv"
+    f.write_text("")
+    assert page.import_prompts(f, "e", "red-team") is None
+    assert open_error_boxes()[-1].text() == "empty.csv is empty."
+    g = tmp_path / "cols.csv"
+    g.write_text("a,b\n1,2\n")
+    assert page.import_prompts(g, "c", "red-team") is None
+    text = open_error_boxes()[-1].text()
+    assert "choose the column that holds it (columns: a, b)" in text and "--" not in text
+    close_error_boxes()
+
+
+def test_rename_set(page, project):
+    page.select_set("nice")
+    assert page.rename_set("kind")
+    assert [s["name"] for s in page.sets] == ["red", "kind"]
+    assert page.current_set() == "kind" and page.model.rowCount() == 2
+    assert not page.rename_set("red")  # taken
+
+
+def test_delete_set_asks_and_says_how_many(page, project):
+    asked = []
+    page.confirm = lambda title, text: asked.append(text) or False
+    page.select_set("nice")
+    assert not page.delete_set()  # cancelled
+    assert "Delete 'nice' and its 2 prompts?" in asked[-1] and "No chains or comparisons" in asked[-1]
+    assert len(page.sets) == 2
+    page.confirm = lambda title, text: True
+    assert page.delete_set()
+    assert [s["name"] for s in page.sets] == ["red"] and page.current_set() == "red"
+    assert page.delete_set()
+    assert page.sets == [] and page.model.rowCount() == 0
+    assert not page.btn_delete.isEnabled() and not page.btn_rename.isEnabled()
+
+
+def test_delete_refused_when_chains_were_made(page, project):
+    from cai_desktop.store.chains import save_chains
+    from cai_desktop.store.prompts import prompts_of
+    from cai_desktop.ui.widgets.errors import close_error_boxes, open_error_boxes
+
+    run = project.create_run("critique", {})
+    save_chains(project, [{"run_id": run, "prompt_id": prompts_of(project, "red")[0]["id"], "n_revisions": 0,
+                           "initial_text": "x", "final_text": "x", "steps": []}])
+    page.confirm = lambda title, text: pytest.fail("must not ask: the set is kept")
+    page.select_set("red")
+    assert not page.delete_set()
+    text = open_error_boxes()[-1].text()
+    assert "'red' has 500 prompts" in text and "(1 chain)" in text and "kept" in text
+    assert len(page.sets) == 2
+    close_error_boxes()

@@ -1,4 +1,5 @@
-"""Prompts: prompt sets and their prompts (paged table with search), import, train/test split.
+"""Prompts: prompt sets and their prompts (paged table with search), import, rename, delete,
+train/test split.
 
 Run alone for development: ``python -m cai_desktop.ui.pages.prompts PROJECT``.
 """
@@ -14,15 +15,14 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
     QDialog,
-    QDialogButtonBox,
     QDoubleSpinBox,
-    QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
+    QInputDialog,
     QLabel,
-    QLineEdit,
+    QMessageBox,
     QPushButton,
     QSpinBox,
     QSplitter,
@@ -36,101 +36,10 @@ from PySide6.QtWidgets import (
 from cai_desktop.core.errors import CaiError
 from cai_desktop.ui.pages import Page
 from cai_desktop.ui.widgets.errors import show_error
-from cai_desktop.ui.widgets.paged import PagedTableModel, search_field
+from cai_desktop.ui.widgets.import_prompts import FILE_FORMATS, SET_KINDS, ImportPromptsDialog  # noqa: F401 - re-exported
+from cai_desktop.ui.widgets.paged import PagedTableModel, plural, search_field
 
-SET_KINDS = ("red-team", "helpful", "other")
-FILE_FORMATS = ("auto", "jsonl", "csv", "txt", "transcripts", "hf-disk")
 PROMPT_COLUMNS = [("position", "#"), ("text", "Prompt"), ("category", "Category"), ("split", "Split")]
-
-
-class ImportPromptsDialog(QDialog):
-    """File, set name, kind, format, column, split settings, with checks before accepting."""
-
-    def __init__(self, parent: QWidget | None = None, existing: list[str] | None = None) -> None:
-        super().__init__(parent)
-        self.setWindowTitle("Import prompts")
-        self.setMinimumWidth(520)
-        self.existing = existing or []
-        form = QFormLayout(self)
-        form.setVerticalSpacing(8)
-        row = QHBoxLayout()
-        self.path = QLineEdit()
-        self.path.setPlaceholderText("JSONL, CSV, plain text, Human:/Assistant: transcripts, or a datasets folder")
-        browse = QPushButton("File…")
-        browse.clicked.connect(self._browse)
-        folder = QPushButton("Folder…")
-        folder.clicked.connect(self._browse_folder)
-        row.addWidget(self.path, 1)
-        row.addWidget(browse)
-        row.addWidget(folder)
-        form.addRow("From", row)
-        self.name = QLineEdit()
-        self.name.setPlaceholderText("a new set, or an existing set to add to")
-        form.addRow("Prompt set", self.name)
-        self.kind = QComboBox()
-        self.kind.addItems(SET_KINDS)
-        self.kind.setToolTip("red-team prompts get critiques and revisions; helpful prompts keep the model helpful.")
-        form.addRow("Kind", self.kind)
-        self.fmt = QComboBox()
-        self.fmt.addItems(FILE_FORMATS)
-        form.addRow("Format", self.fmt)
-        self.column = QLineEdit()
-        self.column.setPlaceholderText("auto (prompt, text, question, …)")
-        self.column.setToolTip("For JSONL/CSV/datasets: which column holds the prompt.")
-        form.addRow("Column", self.column)
-        self.test_fraction = QDoubleSpinBox()
-        self.test_fraction.setRange(0.0, 0.9)
-        self.test_fraction.setSingleStep(0.05)
-        self.test_fraction.setValue(0.1)
-        form.addRow("Test fraction", self.test_fraction)
-        self.seed = QSpinBox()
-        self.seed.setRange(0, 2**31 - 1)
-        form.addRow("Split seed", self.seed)
-        self.error = QLabel("")
-        self.error.setObjectName("validationMessage")
-        self.error.setWordWrap(True)
-        form.addRow(self.error)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
-        buttons.accepted.connect(self._check_accept)
-        buttons.rejected.connect(self.reject)
-        form.addRow(buttons)
-
-    def _browse(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Prompt file", "", "Prompts (*.jsonl *.json *.csv *.tsv *.txt);;All (*)")
-        if path:
-            self._set_path(path)
-
-    def _browse_folder(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "A datasets folder (save_to_disk)")
-        if path:
-            self._set_path(path)
-
-    def _set_path(self, path: str) -> None:
-        self.path.setText(path)
-        if not self.name.text().strip():
-            self.name.setText(Path(path).stem)
-
-    def values(self) -> dict[str, Any]:
-        return {
-            "path": self.path.text().strip(),
-            "name": self.name.text().strip(),
-            "kind": self.kind.currentText(),
-            "fmt": self.fmt.currentText(),
-            "column": self.column.text().strip() or None,
-            "seed": self.seed.value(),
-            "test_fraction": self.test_fraction.value(),
-        }
-
-    def _check_accept(self) -> None:
-        v = self.values()
-        if not v["path"]:
-            self.error.setText("Choose a file or folder to import.")
-        elif not Path(v["path"]).exists():
-            self.error.setText(f"No such file or folder: {v['path']}")
-        elif not v["name"]:
-            self.error.setText("Give the prompt set a name.")
-        else:
-            self.accept()
 
 
 class PromptsPage(Page):
@@ -167,7 +76,18 @@ class PromptsPage(Page):
         self.btn_import = QPushButton("Import prompts…")
         self.btn_import.setObjectName("primary")
         self.btn_import.clicked.connect(self._import_clicked)
-        ll.addWidget(self.btn_import)
+        self.btn_rename = QPushButton("Rename…")
+        self.btn_rename.setToolTip("Give the selected set another name; its chains and comparisons follow it.")
+        self.btn_rename.clicked.connect(self._rename_clicked)
+        self.btn_delete = QPushButton("Delete…")
+        self.btn_delete.setToolTip("Delete the selected set and its prompts (refused while chains or "
+                                   "comparisons were made from them).")
+        self.btn_delete.clicked.connect(lambda: self.delete_set())
+        set_buttons = QHBoxLayout()
+        set_buttons.addWidget(self.btn_import, 1)
+        set_buttons.addWidget(self.btn_rename)
+        set_buttons.addWidget(self.btn_delete)
+        ll.addLayout(set_buttons)
 
         box = QGroupBox("Train/test split")
         bf = QFormLayout(box)
@@ -239,6 +159,8 @@ class PromptsPage(Page):
     def _set_enabled(self, on: bool) -> None:
         for w in (self.btn_import, self.btn_split, self.search, self.split_filter, self.set_table, self.table):
             w.setEnabled(on)
+        for w in (self.btn_rename, self.btn_delete):
+            w.setEnabled(on and bool(self.sets))
 
     def refresh(self) -> None:
         keep = self.current_set()
@@ -257,10 +179,12 @@ class PromptsPage(Page):
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.set_table.setItem(i, j, item)
         self.set_table.blockSignals(False)
+        self._set_enabled(self.project is not None)
         names = [s["name"] for s in self.sets]
         if names:
             self.select_set(keep if keep in names else names[0])
         else:
+            self.set_title.setText("<b>Prompts</b>")
             self.reload_prompts()
 
     def current_set(self) -> str | None:
@@ -277,54 +201,34 @@ class PromptsPage(Page):
                 return
 
     def _on_set_selected(self) -> None:
-        s = next((x for x in self.sets if x["name"] == self.current_set()), None)
+        s = self._current()
         if s is not None:
             self.split_seed.setValue(int(s.get("split_seed") or 0))
             self.split_fraction.setValue(float(s.get("test_fraction") or 0.0))
             self.set_title.setText(f"<b>{s['name']}</b> <span style='color:#4a5361'>({s['kind']})</span>")
         self.reload_prompts()
 
-    def _where(self) -> tuple[str, list[Any]]:
-        s = next((x for x in self.sets if x["name"] == self.current_set()), None)
-        where, params = ["set_id = ?"], [s["id"] if s else -1]
-        split = self.split_filter.currentData()
-        if split:
-            where.append("split = ?")
-            params.append(split)
-        text = self.search.text().strip()
-        if text:
-            where.append("(text LIKE ? OR category LIKE ?)")
-            params += [f"%{text}%", f"%{text}%"]
-        return " AND ".join(where), params
+    def _current(self) -> dict[str, Any] | None:
+        return next((x for x in self.sets if x["name"] == self.current_set()), None)
 
     def reload_prompts(self) -> None:
         if self.project is None:
             self.model.set_source(lambda o, n: [], lambda: 0)
             self.count_label.setText("")
             return
-        project = self.project
-        where, params = self._where()
+        from cai_desktop.store.prompts import count_prompts, list_prompts
 
-        def fetch(offset: int, limit: int) -> list[dict[str, Any]]:
-            return project.query(
-                f"SELECT id, position, text, category, split FROM prompts WHERE {where} "
-                "ORDER BY position LIMIT ? OFFSET ?",
-                [*params, limit, offset],
-            )
-
-        def count() -> int:
-            return int(project.db.execute(f"SELECT COUNT(*) FROM prompts WHERE {where}", params).fetchone()[0])
-
-        self.model.set_source(fetch, count)
-        s = next((x for x in self.sets if x["name"] == self.current_set()), None)
+        project, s = self.project, self._current()
+        set_id = s["id"] if s else -1
+        f = {"split": self.split_filter.currentData(), "search": self.search.text().strip() or None}
+        self.model.set_source(lambda o, n: list_prompts(project, set_id, o, n, **f),
+                              lambda: count_prompts(project, set_id, **f))
         if s is None:
             self.count_label.setText("No prompt set yet: import one, or create the sample project.")
         else:
-            shown = self.model.rowCount()
-            total = s["n"]
-            test = s["n_test"]
+            shown, total, test = self.model.rowCount(), s["n"], s["n_test"]
             self.count_label.setText(
-                f"{shown:,} shown of {total:,} prompts · {total - test:,} train / {test:,} test "
+                f"{shown:,} shown of {plural(total, 'prompt')} · {total - test:,} train / {test:,} test "
                 f"(seed {s.get('split_seed') or 0}, test fraction {float(s.get('test_fraction') or 0):.2f})"
             )
 
@@ -356,8 +260,76 @@ class PromptsPage(Page):
         self.refresh()
         self.select_set(name)
         skipped = f", {result['skipped']} skipped (duplicates or empty)" if result["skipped"] else ""
-        self.status_message.emit(f"Imported {result['added']} prompts into {name!r}{skipped}.")
+        self.status_message.emit(f"Imported {plural(result['added'], 'prompt')} into {name!r}{skipped}.")
         return result
+
+    def _rename_clicked(self) -> None:
+        name = self.current_set()
+        if name is None:
+            return
+        new, ok = QInputDialog.getText(self, "Rename the prompt set", f"New name for {name!r}:", text=name)
+        if ok:
+            self.rename_set(new, name)
+
+    def rename_set(self, new_name: str, name: str | None = None) -> bool:
+        """Rename the set (the selected one unless ``name``); chains and comparisons follow it."""
+        name = name or self.current_set()
+        if self.project is None or name is None:
+            return False
+        from cai_desktop.store.prompts import rename_prompt_set
+
+        try:
+            rename_prompt_set(self.project, name, new_name)
+        except CaiError as e:
+            show_error(self, "Cannot rename the prompt set", str(e))
+            return False
+        self.refresh()
+        self.select_set(new_name.strip())
+        self.status_message.emit(f"Prompt set {name!r} is now {new_name.strip()!r}.")
+        return True
+
+    def confirm(self, title: str, text: str) -> bool:
+        """Ask yes/no (tests replace this)."""
+        answer = QMessageBox.question(self, title, text, QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                                      QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def delete_set(self, name: str | None = None) -> bool:
+        """Delete a set after a confirmation that says how many prompts go.
+
+        A set whose prompts have chains, response pairs or comparisons is refused with a message
+        saying what was made from it: reviewed work and training data must never disappear as a
+        side effect of tidying the prompt list (renaming is offered instead).
+        """
+        name = name or self.current_set()
+        if self.project is None or name is None:
+            return False
+        from cai_desktop.store.prompts import delete_prompt_set, describe_usage, prompt_set_usage
+
+        try:
+            usage = prompt_set_usage(self.project, name)
+        except CaiError as e:
+            show_error(self, "Cannot delete the prompt set", str(e))
+            return False
+        made = describe_usage(usage)
+        if made:
+            show_error(self, "The prompt set is kept",
+                       f"{name!r} has {plural(usage['prompts'], 'prompt')}, and work was made from them "
+                       f"({made}). Deleting the set would lose that work, so it is kept; rename it if the "
+                       "name is in the way.")
+            return False
+        if not self.confirm("Delete the prompt set",
+                            f"Delete {name!r} and its {plural(usage['prompts'], 'prompt')}? No chains or "
+                            "comparisons were made from them. This cannot be undone."):
+            return False
+        try:
+            n = delete_prompt_set(self.project, name)
+        except CaiError as e:
+            show_error(self, "Cannot delete the prompt set", str(e))
+            return False
+        self.refresh()
+        self.status_message.emit(f"Deleted the prompt set {name!r} ({plural(n, 'prompt')}).")
+        return True
 
     def apply_split(self) -> None:
         name = self.current_set()
@@ -372,7 +344,7 @@ class PromptsPage(Page):
             return
         self.refresh()
         s = next(x for x in self.sets if x["name"] == name)
-        self.status_message.emit(f"New split of {name!r}: {s['n'] - s['n_test']} train, {s['n_test']} test.")
+        self.status_message.emit(f"New split of {name!r}: {s['n'] - s['n_test']:,} train, {s['n_test']:,} test.")
 
 
 if __name__ == "__main__":

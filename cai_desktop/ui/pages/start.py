@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from cai_desktop.ui.pages import Page
+from cai_desktop.ui.widgets.paged import plural
 
 WORKFLOW = (
     ("constitution", "1. Write the constitution",
@@ -148,14 +149,10 @@ class StartPage(Page):
         if has:
             p = self.project
             try:
-                n = p.query(
-                    "SELECT (SELECT COUNT(*) FROM constitutions) AS c, (SELECT COUNT(*) FROM prompts) AS p, "
-                    "(SELECT COUNT(*) FROM chains) AS ch, (SELECT COUNT(*) FROM runs) AS r"
-                )[0]
-                self.project_label.setText(
-                    f"Open: <b>{p.path.name}</b> — {n['c']} constitutions, {n['p']} prompts, "
-                    f"{n['ch']} chains, {n['r']} runs"
-                )
+                n = p.counts()
+                summary = ", ".join(plural(n[k], one) for k, one in (
+                    ("constitutions", "constitution"), ("prompts", "prompt"), ("chains", "chain"), ("runs", "run")))
+                self.project_label.setText(f"Open: <b>{p.path.name}</b> — {summary}")
             except Exception:  # noqa: BLE001
                 self.project_label.setText(f"Open: <b>{p.path.name}</b>")
         else:
