@@ -13,9 +13,9 @@ from dataclasses import replace
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
-from PySide6.QtGui import QUndoCommand, QUndoStack
+from PySide6.QtGui import QKeySequence, QUndoCommand, QUndoStack
 
-from cai_desktop.core.constitution import Constitution, FewShotExample, Principle
+from cai_desktop.core.constitution import NEW_KEY, Constitution, FewShotExample, Principle
 
 #: change kinds sent by ``ConstitutionDocument.changed``
 PRINCIPLE = "principle"  # one principle's fields (index = its row)
@@ -30,8 +30,35 @@ CONSTITUTION_TEXT_FIELDS = ("title", "description", "system_prompt")
 FEW_SHOT_FIELDS = ("prompt", "response", "critique_request", "critique", "revision_request", "revision", "principle")
 
 
+def _unique_keys(sequences: list[QKeySequence]) -> list[QKeySequence]:
+    seen: dict[str, QKeySequence] = {}
+    for k in sequences:
+        if not k.isEmpty():
+            seen.setdefault(k.toString(QKeySequence.SequenceFormat.PortableText), k)
+    return list(seen.values())
+
+
+def undo_shortcuts() -> list[QKeySequence]:
+    """The platform's Undo keys (Ctrl+Z; Cmd+Z on macOS)."""
+    return _unique_keys(QKeySequence.keyBindings(QKeySequence.StandardKey.Undo))
+
+
+def redo_shortcuts() -> list[QKeySequence]:
+    """The platform's Redo keys plus Ctrl+Y and Ctrl+Shift+Z, which people bring from other
+    platforms' editors (``QAction.setShortcuts`` takes the list)."""
+    return _unique_keys([
+        *QKeySequence.keyBindings(QKeySequence.StandardKey.Redo),
+        QKeySequence("Ctrl+Y"),
+        QKeySequence("Ctrl+Shift+Z"),
+    ])
+
+
 class ConstitutionDocument(QObject):
-    """The constitution under edit plus its undo stack."""
+    """The constitution under edit plus its undo stack.
+
+    ``saved_keys`` are the principle keys of the stored state: records are stored under them, so
+    a principle's key follows its title only while it is not among them.
+    """
 
     changed = Signal(str, int)
 
@@ -39,17 +66,27 @@ class ConstitutionDocument(QObject):
         super().__init__(parent)
         self.constitution = constitution
         self.undo_stack = QUndoStack(self)
+        self.saved_keys: frozenset[str] = frozenset()
 
     def set_constitution(self, c: Constitution, kind: str = ALL, index: int = -1) -> None:
         self.constitution = c
         self.changed.emit(kind, index)
 
-    def reset(self, c: Constitution) -> None:
-        """Start over with ``c`` (a freshly loaded constitution): clears the undo history."""
+    def reset(self, c: Constitution, saved: bool = True) -> None:
+        """Start over with ``c`` (a freshly loaded constitution, or a new unsaved one when not
+        ``saved``): clears the undo history."""
         self.undo_stack.clear()
         self.constitution = c
+        self.saved_keys = frozenset(p.key for p in c.principles) if saved else frozenset()
         self.undo_stack.setClean()
         self.changed.emit(ALL, -1)
+
+    def mark_saved(self, version: int) -> None:
+        """The editor's state was stored as ``version``: it is the clean state from now on."""
+        self.constitution = self.constitution.copy()
+        self.constitution.version = version
+        self.saved_keys = frozenset(p.key for p in self.constitution.principles)
+        self.undo_stack.setClean()
 
     @property
     def dirty(self) -> bool:
@@ -88,7 +125,12 @@ class _ConstitutionCommand(QUndoCommand):
 
 
 class EditPrincipleField(_ConstitutionCommand):
-    """Set one field of principle ``index``; consecutive edits of the same field merge."""
+    """Set one field of principle ``index``; consecutive edits of the same field merge.
+
+    A new title also gives a new key while the key is still the one its title made (a principle
+    added here and not saved, whose key nobody typed), so "New principle" does not keep the key
+    ``new-principle`` forever. Undo puts both back.
+    """
 
     kind = PRINCIPLE
     ID = 1001
@@ -103,6 +145,9 @@ class EditPrincipleField(_ConstitutionCommand):
         self.index, self.field, self.value = index, field, value
 
     def compute(self, c: Constitution) -> Constitution:
+        if self.field == "title":
+            follow = c.key_follows_title(self.index, self.doc.saved_keys)
+            return c.with_title(self.index, self.value, follow_key=follow)
         p = c.principles[self.index]
         return c.with_principle(self.index, replace(p, **{self.field: self.value}))
 
@@ -137,7 +182,7 @@ class AddPrinciple(_ConstitutionCommand):
         super().__init__(doc, "Add principle")
         c = doc.constitution
         self.index = len(c.principles) if index is None else max(0, min(index, len(c.principles)))
-        self.principle = principle or Principle(key=c.new_key("new-principle"), title="New principle")
+        self.principle = principle or Principle(key=c.new_key(NEW_KEY), title="New principle")
         self.undo_index = max(0, self.index - 1)
 
     def compute(self, c: Constitution) -> Constitution:
