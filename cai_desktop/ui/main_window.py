@@ -174,7 +174,11 @@ class MainWindow(QMainWindow):
 
         edit_menu = mb.addMenu("&Edit")
         self.act_undo = self._action(edit_menu, "&Undo", self.undo, QKeySequence.StandardKey.Undo)
-        self.act_redo = self._action(edit_menu, "&Redo", self.redo, QKeySequence("Ctrl+Shift+Z"))
+        self.act_redo = self._action(edit_menu, "&Redo", self.redo)
+        # the platform's Redo key plus Ctrl+Y and Ctrl+Shift+Z, which people bring from elsewhere
+        self.act_redo.setShortcuts([*dict.fromkeys(
+            [*QKeySequence.keyBindings(QKeySequence.StandardKey.Redo), QKeySequence("Ctrl+Y"),
+             QKeySequence("Ctrl+Shift+Z")])])
         edit_menu.aboutToShow.connect(self._watch_undo_stack)
 
         view_menu = mb.addMenu("&Go")
