@@ -2,17 +2,22 @@
 
 A job is a plain function ``fn(ctx, params) -> dict`` (see ``jobs/``). ``QtJobContext`` adapts the
 ctx calls made in the worker thread to Qt signals, throttled to about 20 per second so a chatty
-job never floods the GUI thread. Cancel is cooperative: ``cancel()`` sets a flag the job checks
-between batches (and a TrainerCallback checks between steps); the thread is never terminated.
-The GPU is one resource, so jobs run one at a time, in submission order.
+job never floods the GUI thread; a GUI-thread timer delivers whatever the throttle held back
+within ~100 ms, so the last line of a burst never waits for the job's next call. Cancel is
+cooperative: ``cancel()`` sets a flag the job checks between batches, the engine between
+decoding steps and a TrainerCallback between optimiser steps; the thread is never terminated.
+The GPU is one resource, so jobs run one at a time, in submission order. Light work that never
+touches the GPU (checking a model id) runs at once beside the queue: ``call_in_background``.
 
 Testable without a window: create a ``JobRunner``, ``submit`` a function, wait on its signals.
 """
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import itertools
+import sys
 import threading
 import time
 import traceback
@@ -21,17 +26,51 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from PySide6.QtCore import QCoreApplication, QEventLoop, QObject, QThread, QTimer, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QEventLoop, QObject, Qt, QThread, QTimer, Signal, Slot
 
 from cai_desktop.core.errors import CaiError, Cancelled
 
 EMIT_INTERVAL_S = 0.05  # at most ~20 signal bursts per second
+FLUSH_TIMER_MS = 40  # how often the GUI thread delivers what the throttle held back
 #: While jobs run, full (generation 2) garbage collections are kept short (see
 #: ``JobRunner._defer_full_gc``): one full pass over the millions of objects that torch,
 #: transformers and trl create takes 200-600 ms with the GIL held, which freezes the window.
 GC_DEFER_THRESHOLD2 = 1000
 
 _threads: list[QThread] = []  # every job thread started, so tests can assert none is left running
+
+
+def _emit_leaks_bools() -> bool:
+    """Whether ``SignalInstance.emit`` returns True/False without a reference (PySide6 6.12 on
+    Python < 3.12, where bools are not immortal): each emit then takes one reference from the
+    interpreter's ``True``, and after some thousands of progress signals ``True`` is freed and the
+    process aborts ("Fatal Python error: bool_dealloc"), mid-run or at exit."""
+    if sys.version_info >= (3, 12):
+        return False
+
+    class _Probe(QObject):
+        ping = Signal()
+
+    probe = _Probe()
+    before = sys.getrefcount(True)
+    for _ in range(16):
+        probe.ping.emit()
+    leaked = sys.getrefcount(True) < before - 8
+    if leaked:
+        for _ in range(16):
+            ctypes.pythonapi.Py_IncRef(ctypes.py_object(True))
+    return leaked
+
+
+_LEAKY_EMIT = _emit_leaks_bools()
+
+
+def emit(signal: Any, *args: Any) -> None:
+    """``signal.emit(*args)``, giving back the reference a leaky PySide6 emit takes (see above).
+    Every signal this module sends goes through here: a long job sends tens of thousands."""
+    result = signal.emit(*args)
+    if _LEAKY_EMIT and isinstance(result, bool):
+        ctypes.pythonapi.Py_IncRef(ctypes.py_object(result))
 
 
 def running_threads() -> list[QThread]:
@@ -48,22 +87,63 @@ def running_threads() -> list[QThread]:
     return alive
 
 
+class EtaClock:
+    """Shown progress and seconds left for one job, from the job's own reports.
+
+    The rate counts from the job's first report (so an estimate shows at the second report, as
+    soon as one is possible) and, once there is one, from its first report with work done beyond
+    that (so a slow start, a model load after "0/4 starting", stops weighing on it). Work already
+    done when a run resumes (a first report of 8/12) is never counted as speed. Within one count
+    (the same total) the shown value never goes back; a new total starts a new count.
+    """
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.done = 0
+        self._first: tuple[float, int] | None = None  # the count's first report
+        self._moved: tuple[float, int] | None = None  # its first report with done above that
+
+    def update(self, done: int, total: int, now: float) -> tuple[int, float]:
+        """Returns ``(done to show, eta seconds)``; the eta is -1 while not known yet."""
+        if self._first is None or total != self.total:
+            self.total, self.done = total, done
+            self._first, self._moved = (now, done), None
+        else:
+            done = max(done, self.done)
+            if done > self._first[1] and self._moved is None:
+                self._moved = (now, done)
+            self.done = done
+        if total <= 0:
+            return done, -1.0
+        if done >= total:
+            return done, 0.0
+        base = self._moved if self._moved is not None and done > self._moved[1] else self._first
+        t0, d0 = base
+        if done <= d0 or now <= t0:
+            return done, -1.0
+        rate = (done - d0) / (now - t0)
+        return done, (total - done) / rate
+
+
 class QtJobContext:
     """The ctx a job sees when it runs under the GUI.
 
     Called from the worker thread; it only touches the worker's signals (queued to the GUI
     thread) and a thread-safe cancel flag. Progress is coalesced: the latest value is sent at most
-    every ``EMIT_INTERVAL_S`` (and always at the end). Logs and metrics are buffered and flushed
-    with the same cadence, so their order is kept.
+    every ``EMIT_INTERVAL_S`` (and always at the end); logs and metrics are buffered and sent
+    with the same cadence, so their order is kept. What the throttle holds back is sent by
+    ``flush_if_due``, which the runner's GUI-thread timer calls, so nothing waits for the job's
+    next call. Sending is serialised by a lock (the worker and the timer may both send).
     """
 
     def __init__(self, worker: JobWorker) -> None:
         self._worker = worker
         self._cancel = threading.Event()
         self._lock = threading.Lock()
+        self._emit_lock = threading.RLock()
         self._last_emit = 0.0
         self._started = time.monotonic()
-        self._first_progress: tuple[float, int] | None = None
+        self._eta_clock = EtaClock()
         self._pending_progress: tuple[int, int, str, float] | None = None
         self._pending_logs: list[str] = []
         self._pending_metrics: list[tuple[str, float, int]] = []
@@ -72,13 +152,10 @@ class QtJobContext:
     # -- ctx protocol --------------------------------------------------------------------------
     def progress(self, done: int, total: int, message: str = "") -> None:
         now = time.monotonic()
-        done, total = int(done), int(total)
-        if self._first_progress is None or done < self._first_progress[1]:
-            self._first_progress = (now, done)
-        eta = self._eta(now, done, total)
         with self._lock:
-            self._pending_progress = (done, total, str(message), eta)
-        self._maybe_flush(now, force=total > 0 and done >= total)
+            shown, eta = self._eta_clock.update(int(done), int(total), now)
+            self._pending_progress = (shown, int(total), str(message), eta)
+        self._maybe_flush(now, force=int(total) > 0 and shown >= int(total))
 
     def log(self, text: str) -> None:
         with self._lock:
@@ -98,29 +175,34 @@ class QtJobContext:
             raise Cancelled("cancelled by the user")
 
     def run_started(self, run_id: int) -> None:
-        """Called by ``jobs.runs.execute`` once the run row exists."""
+        """Called once the run row exists; what was logged before it is sent first."""
         self.run_id = int(run_id)
-        self._worker.run_started.emit(self._worker.job_id, int(run_id))
+        with self._emit_lock:
+            self._send()
+            emit(self._worker.run_started, self._worker.job_id, int(run_id))
 
     # -- runner side ---------------------------------------------------------------------------
     def cancel(self) -> None:
         self._cancel.set()
 
-    def _eta(self, now: float, done: int, total: int) -> float:
-        """Seconds left from the rate since the first progress call; -1 when not known yet."""
-        if self._first_progress is None or total <= 0 or done >= total:
-            return 0.0 if total > 0 and done >= total else -1.0
-        t0, d0 = self._first_progress
-        if done <= d0 or now <= t0:
-            return -1.0
-        rate = (done - d0) / (now - t0)
-        return (total - done) / rate if rate > 0 else -1.0
-
     def _maybe_flush(self, now: float, force: bool = False) -> None:
         if force or now - self._last_emit >= EMIT_INTERVAL_S:
             self.flush()
 
+    def has_pending(self) -> bool:
+        with self._lock:
+            return bool(self._pending_progress is not None or self._pending_logs or self._pending_metrics)
+
+    def flush_if_due(self) -> None:
+        """Send what the throttle held back once the interval has passed (the GUI timer's call)."""
+        if self.has_pending() and time.monotonic() - self._last_emit >= EMIT_INTERVAL_S:
+            self.flush()
+
     def flush(self) -> None:
+        with self._emit_lock:
+            self._send()
+
+    def _send(self) -> None:
         with self._lock:
             progress, self._pending_progress = self._pending_progress, None
             logs, self._pending_logs = self._pending_logs, []
@@ -128,11 +210,11 @@ class QtJobContext:
             self._last_emit = time.monotonic()
         w = self._worker
         if logs:
-            w.log.emit(w.job_id, "\n".join(logs))
+            emit(w.log, w.job_id, "\n".join(logs))
         for name, value, step in metrics:
-            w.metric.emit(w.job_id, name, value, step)
+            emit(w.metric, w.job_id, name, value, step)
         if progress is not None:
-            w.progress.emit(w.job_id, *progress)
+            emit(w.progress, w.job_id, *progress)
 
 
 class JobWorker(QObject):
@@ -160,24 +242,23 @@ class JobWorker(QObject):
             result = self.fn(self.ctx, self.params)
         except Cancelled:
             self.ctx.flush()
-            self.cancelled.emit(self.job_id)
+            emit(self.cancelled, self.job_id)
         except CaiError as e:
             self.ctx.flush()
-            self.failed.emit(self.job_id, str(e), traceback.format_exc())
+            emit(self.failed, self.job_id, str(e), traceback.format_exc())
         except BaseException as e:  # noqa: BLE001 - a job must never take the GUI down
             self.ctx.flush()
             msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
-            self.failed.emit(
-                self.job_id, f"{type(e).__name__}: {msg}" if msg else type(e).__name__, traceback.format_exc()
-            )
+            what = f"{type(e).__name__}: {msg}" if msg else type(e).__name__
+            emit(self.failed, self.job_id, what, traceback.format_exc())
         else:
             self.ctx.flush()
             if self.ctx.cancelled() and result is None:
-                self.cancelled.emit(self.job_id)
+                emit(self.cancelled, self.job_id)
             else:
-                self.finished.emit(self.job_id, result if result is not None else {})
+                emit(self.finished, self.job_id, result if result is not None else {})
         finally:
-            self.done.emit()
+            emit(self.done)
 
 
 @dataclass
@@ -202,6 +283,15 @@ class Job:
     error: str = ""
     details: str = ""
     cancel_requested: bool = False
+
+    @property
+    def state(self) -> str:
+        """The job's state in words; the one source every view shows (queue, run header, status bar)."""
+        if self.status == "running" and self.cancel_requested:
+            return "stopping"
+        if self.status == "queued" and self.run_id is not None:
+            return "queued to resume"
+        return self.status
 
     @property
     def params_dict(self) -> dict[str, Any]:
@@ -233,14 +323,26 @@ class JobRunner(QObject):
         self._current: int | None = None
         self._thread: QThread | None = None
         self._worker: JobWorker | None = None
+        self._background: list[BackgroundCall] = []
+        # delivers what the progress throttle held back (the worker has no event loop of its own)
+        self._flush_timer = QTimer(self)
+        self._flush_timer.setInterval(FLUSH_TIMER_MS)
+        self._flush_timer.timeout.connect(self._flush_worker)
 
     # -- public API ----------------------------------------------------------------------------
     def submit(self, kind: str, fn: Callable[[Any, Any], Any], params: Any, name: str = "") -> int:
-        """Queue ``fn(ctx, params)``; returns the job id. Starts at once if nothing is running."""
+        """Queue ``fn(ctx, params)``; returns the job id. Starts at once if nothing is running.
+
+        A job that resumes a run (``params.resume_run``) belongs to that run from the start, so the
+        run's header shows it queued, not the state the run was left in.
+        """
         job = Job(id=next(self._ids), kind=kind, name=name or kind, fn=fn, params=params)
+        resume = params.get("resume_run") if isinstance(params, dict) else getattr(params, "resume_run", None)
+        if isinstance(resume, int) and not isinstance(resume, bool):
+            job.run_id = resume
         self.jobs[job.id] = job
         self._queue.append(job.id)
-        self.queue_changed.emit()
+        emit(self.queue_changed)
         QTimer.singleShot(0, self._start_next)
         return job.id
 
@@ -256,14 +358,14 @@ class JobRunner(QObject):
                 pass
             job.status = "cancelled"
             job.finished_at = time.monotonic()
-            self.job_cancelled.emit(job_id)
-            self.job_ended.emit(job_id)
-            self.queue_changed.emit()
+            emit(self.job_cancelled, job_id)
+            emit(self.job_ended, job_id)
+            emit(self.queue_changed)
             return
         job.cancel_requested = True
         if self._worker is not None and self._current == job_id:
             self._worker.ctx.cancel()
-        self.queue_changed.emit()
+        emit(self.queue_changed)
 
     def cancel_all(self) -> None:
         for job_id in list(self._queue):
@@ -286,11 +388,14 @@ class JobRunner(QObject):
                 return job
         return None
 
-    def wait_idle(self, ms: int = 30000) -> bool:
-        """Process events until no job is queued or running (or ``ms`` passed); True if idle."""
+    def wait_idle(self, ms: int = 30000, background: bool = False) -> bool:
+        """Process events until no job is queued or running (or ``ms`` passed); True if idle.
+
+        With ``background`` also until every ``call_in_background`` call has ended.
+        """
         deadline = time.monotonic() + ms / 1000.0
         app = QCoreApplication.instance()
-        while self.is_busy() or self._thread is not None:
+        while self.is_busy() or self._thread is not None or (background and self._background):
             if time.monotonic() > deadline:
                 return False
             if app is not None:
@@ -299,12 +404,23 @@ class JobRunner(QObject):
         return True
 
     def shutdown(self, ms: int = 30000) -> bool:
-        """Cancel everything and wait for the thread to stop (window close, app quit)."""
+        """Cancel everything and wait for the threads to stop (window close, app quit)."""
         self.cancel_all()
-        ok = self.wait_idle(ms)
+        ok = self.wait_idle(ms, background=True)
         if self._thread is not None:
             ok = self._thread.wait(max(1, ms)) and ok
         return ok
+
+    def call_in_background(self, fn: Callable[[Any, Any], Any], params: Any = None, name: str = "") -> BackgroundCall:
+        """Run ``fn(ctx, params)`` at once on its own QThread, beside the queue (not after the
+        running job): for light work that may wait on disk or network but never uses the GPU,
+        such as checking a model id, so the GUI thread never does it. Connect to the returned
+        object's ``finished(result)`` / ``failed(message, details)``; ``ended`` comes last."""
+        call = BackgroundCall(next(self._ids), fn, params, name or getattr(fn, "__name__", "call"), self)
+        self._background.append(call)
+        call.ended.connect(lambda c=call: self._background.remove(c) if c in self._background else None)
+        call.start()
+        return call
 
     # -- garbage collection while a job runs ---------------------------------------------------
     _saved_gc: tuple[int, int, int] | None = None
@@ -346,44 +462,59 @@ class JobRunner(QObject):
         worker = JobWorker(job_id, job.fn, job.params)
         worker.moveToThread(thread)
         thread.started.connect(worker.run)
-        worker.run_started.connect(self._on_run_started)
-        worker.progress.connect(self._on_progress)
-        worker.log.connect(self._on_log)
-        worker.metric.connect(self._on_metric)
-        worker.finished.connect(self._on_finished)
-        worker.failed.connect(self._on_failed)
-        worker.cancelled.connect(self._on_cancelled)
+        # queued even when the flush timer sends from the GUI thread, so everything arrives in order
+        queued = Qt.ConnectionType.QueuedConnection
+        worker.run_started.connect(self._on_run_started, queued)
+        worker.progress.connect(self._on_progress, queued)
+        worker.log.connect(self._on_log, queued)
+        worker.metric.connect(self._on_metric, queued)
+        worker.finished.connect(self._on_finished, queued)
+        worker.failed.connect(self._on_failed, queued)
+        worker.cancelled.connect(self._on_cancelled, queued)
         worker.done.connect(thread.quit)
         thread.finished.connect(worker.deleteLater)
         thread.finished.connect(self._on_thread_finished)
         self._thread, self._worker = thread, worker
         _threads.append(thread)
         self._defer_full_gc()
-        self.job_started.emit(job_id)
-        self.queue_changed.emit()
+        emit(self.job_started, job_id)
+        emit(self.queue_changed)
         thread.start()
+        self._flush_timer.start()
+
+    @Slot()
+    def _flush_worker(self) -> None:
+        worker = self._worker
+        if worker is None:
+            self._flush_timer.stop()
+            return
+        try:
+            worker.ctx.flush_if_due()
+        except RuntimeError:  # the worker is being torn down
+            pass
 
     @Slot(int, int)
     def _on_run_started(self, job_id: int, run_id: int) -> None:
         job = self.jobs.get(job_id)
         if job is not None:
             job.run_id = run_id
-        self.job_run_started.emit(job_id, run_id)
+        emit(self.job_run_started, job_id, run_id)
+        emit(self.queue_changed)
 
     @Slot(int, int, int, str, float)
     def _on_progress(self, job_id: int, done: int, total: int, message: str, eta: float) -> None:
         job = self.jobs.get(job_id)
         if job is not None:
             job.done, job.total, job.message, job.eta_s = done, total, message, eta
-        self.job_progress.emit(job_id, done, total, message, eta)
+        emit(self.job_progress, job_id, done, total, message, eta)
 
     @Slot(int, str)
     def _on_log(self, job_id: int, text: str) -> None:
-        self.job_log.emit(job_id, text)
+        emit(self.job_log, job_id, text)
 
     @Slot(int, str, float, int)
     def _on_metric(self, job_id: int, name: str, value: float, step: int) -> None:
-        self.job_metric.emit(job_id, name, value, step)
+        emit(self.job_metric, job_id, name, value, step)
 
     def _end(self, job_id: int, status: str) -> Job | None:
         job = self.jobs.get(job_id)
@@ -399,22 +530,23 @@ class JobRunner(QObject):
             job.result = result
             if isinstance(result, dict) and result.get("run_id") and job.run_id is None:
                 job.run_id = int(result["run_id"])
-        self.job_finished.emit(job_id, result)
+        emit(self.job_finished, job_id, result)
 
     @Slot(int, str, str)
     def _on_failed(self, job_id: int, message: str, details: str) -> None:
         job = self._end(job_id, "failed")
         if job is not None:
             job.error, job.details = message, details
-        self.job_failed.emit(job_id, message, details)
+        emit(self.job_failed, job_id, message, details)
 
     @Slot(int)
     def _on_cancelled(self, job_id: int) -> None:
         self._end(job_id, "cancelled")
-        self.job_cancelled.emit(job_id)
+        emit(self.job_cancelled, job_id)
 
     @Slot()
     def _on_thread_finished(self) -> None:
+        self._flush_timer.stop()
         thread = self._thread
         job_id = self._current
         self._thread, self._worker, self._current = None, None, None
@@ -428,7 +560,69 @@ class JobRunner(QObject):
             if job is not None and job.status == "running":  # the worker died without a word
                 job.status = "failed"
                 job.error = "the job stopped unexpectedly"
-                self.job_failed.emit(job_id, job.error, "")
-            self.job_ended.emit(job_id)
-        self.queue_changed.emit()
+                emit(self.job_failed, job_id, job.error, "")
+            emit(self.job_ended, job_id)
+        emit(self.queue_changed)
         QTimer.singleShot(0, self._start_next)
+
+
+class BackgroundCall(QObject):
+    """One light call on its own QThread (see ``JobRunner.call_in_background``); the standard
+    teardown, every exception sent as ``failed``, never terminated."""
+
+    finished = Signal(object)  # result
+    failed = Signal(str, str)  # message, details
+    ended = Signal()  # last, once the thread has stopped
+
+    def __init__(self, call_id: int, fn: Callable[[Any, Any], Any], params: Any, name: str,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.id = call_id
+        self.name = name
+        self.result: Any = None
+        self.error = ""
+        self._thread = QThread()
+        self._thread.setObjectName(f"background-{call_id}-{name}")
+        self._worker = JobWorker(call_id, fn, params)
+        self._worker.moveToThread(self._thread)
+        queued = Qt.ConnectionType.QueuedConnection
+        self._thread.started.connect(self._worker.run)
+        self._worker.finished.connect(self._on_finished, queued)
+        self._worker.failed.connect(self._on_failed, queued)
+        self._worker.cancelled.connect(self._on_cancelled, queued)
+        self._worker.done.connect(self._thread.quit)
+        self._thread.finished.connect(self._worker.deleteLater)
+        self._thread.finished.connect(self._on_thread_finished)
+
+    def start(self) -> None:
+        _threads.append(self._thread)
+        self._thread.start()
+
+    def cancel(self) -> None:
+        self._worker.ctx.cancel()
+
+    def is_running(self) -> bool:
+        return self._thread is not None and self._thread.isRunning()
+
+    @Slot(int, object)
+    def _on_finished(self, _id: int, result: object) -> None:
+        self.result = result
+        emit(self.finished, result)
+
+    @Slot(int, str, str)
+    def _on_failed(self, _id: int, message: str, details: str) -> None:
+        self.error = message
+        emit(self.failed, message, details)
+
+    @Slot(int)
+    def _on_cancelled(self, _id: int) -> None:
+        self.error = "cancelled"
+        emit(self.failed, "cancelled", "")
+
+    @Slot()
+    def _on_thread_finished(self) -> None:
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.wait()
+            thread.deleteLater()
+        emit(self.ended)

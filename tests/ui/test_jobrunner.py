@@ -174,3 +174,149 @@ def test_full_gc_is_kept_short_while_jobs_run_and_restored_after(qtbot, runner):
     assert seen["threshold"][2] > before[2]
     assert gc.get_threshold() == before
     assert gc.get_freeze_count() == 0  # nothing stays frozen: no garbage can leak
+
+
+# -- every line once, nothing held back ------------------------------------------------------------
+def test_each_log_line_arrives_exactly_once(qtbot, runner):
+    lines = []
+    runner.job_log.connect(lambda j, t: lines.extend(t.splitlines()))
+
+    def job(ctx, params):
+        for i in range(5):
+            ctx.log(f"line {i}")
+            if i % 2:
+                time.sleep(0.07)  # some lines in a burst, some after the throttle interval
+        ctx.progress(1, 1, "done")
+        return {}
+
+    runner.submit("logs", job, None)
+    assert runner.wait_idle(10000)
+    assert lines == [f"line {i}" for i in range(5)]
+
+
+def test_throttled_progress_and_log_arrive_while_the_job_is_busy(qtbot, runner):
+    import threading
+
+    release = threading.Event()
+    progress, lines = [], []
+    runner.job_progress.connect(lambda j, d, t, m, e: progress.append((d, t, m)))
+    runner.job_log.connect(lambda j, t: lines.extend(t.splitlines()))
+
+    def job(ctx, params):
+        ctx.progress(1, 10, "first")
+        ctx.log("first line")
+        ctx.progress(2, 10, "second")  # held back by the throttle...
+        ctx.log("last line before a long step")
+        release.wait(10)  # ...while the job is busy and calls nothing
+        return {}
+
+    runner.submit("slow", job, None)
+    try:
+        # the timer delivers them: within ~100 ms (the bound here is generous for a loaded machine)
+        qtbot.waitUntil(lambda: bool(progress) and progress[-1] == (2, 10, "second"), timeout=2000)
+        qtbot.waitUntil(lambda: bool(lines) and lines[-1] == "last line before a long step", timeout=2000)
+        assert lines == ["first line", "last line before a long step"]
+    finally:
+        release.set()
+    assert runner.wait_idle(10000)
+
+
+# -- ETA ---------------------------------------------------------------------------------------------
+def test_eta_shows_from_the_first_report_with_work_done():
+    from cai_desktop.ui.jobrunner import EtaClock
+
+    clock = EtaClock()
+    assert clock.update(0, 4, 100.0) == (0, -1.0)  # "0/4 starting": nothing to go by yet
+    done, eta = clock.update(1, 4, 110.0)  # the first step: an estimate at once
+    assert done == 1 and eta == pytest.approx(30.0)
+    # from then on the rate counts from that first step, not from the slow start
+    assert clock.update(2, 4, 112.0) == (2, pytest.approx(4.0))
+    assert clock.update(4, 4, 114.0) == (4, 0.0)
+
+
+def test_eta_of_a_resumed_run_counts_only_its_own_work_and_never_goes_back():
+    from cai_desktop.ui.jobrunner import EtaClock
+
+    clock = EtaClock()
+    assert clock.update(8, 12, 0.0) == (8, -1.0)  # 8 done earlier: not speed
+    assert clock.update(9, 12, 5.0) == (9, pytest.approx(15.0))
+    assert clock.update(3, 12, 6.0)[0] == 9  # a lower report in the same count: the bar stays
+    assert clock.update(10, 12, 7.0) == (10, pytest.approx(4.0))
+    # a new total is a new count (a second phase): it starts again
+    assert clock.update(0, 3, 8.0) == (0, -1.0)
+
+
+def test_runner_sends_the_eta_and_a_progress_that_never_jumps_back(qtbot, runner):
+    got = []
+    runner.job_progress.connect(lambda j, d, t, m, e: got.append((d, t, e)))
+
+    def resumed(ctx, params):
+        for done in (8, 9, 5, 10, 11, 12):
+            ctx.progress(done, 12, "chains")
+            time.sleep(0.06)
+        return {}
+
+    job = runner.submit("resume", resumed, None)
+    assert runner.wait_idle(10000)
+    shown = [d for d, _, _ in got]
+    assert shown == sorted(shown) and shown[-1] == 12
+    assert got[0][2] == -1.0  # no estimate from work done before the resume
+    assert any(e > 0 for d, _, e in got if d < 12)
+    assert runner.jobs[job].done == 12
+
+
+# -- one source of truth for a job's state ---------------------------------------------------------
+def test_a_resume_job_belongs_to_its_run_while_queued(qtbot, runner):
+    from dataclasses import dataclass
+
+    @dataclass
+    class Params:
+        resume_run: int | None = None
+
+    with qtbot.waitSignal(runner.job_progress, timeout=10000):
+        first = runner.submit("loop", looping_job, None, "endless")
+    second = runner.submit("resume", lambda ctx, p: {}, Params(resume_run=7), "resume #7")
+    assert runner.job_for_run(7).id == second
+    assert runner.jobs[second].state == "queued to resume"
+    assert runner.jobs[first].state == "running"
+    runner.cancel(first)
+    assert runner.jobs[first].state == "stopping"
+    assert runner.wait_idle(10000)
+    assert runner.jobs[first].state == "cancelled" and runner.jobs[second].state == "done"
+
+
+# -- light calls beside the queue ------------------------------------------------------------------
+def test_background_call_runs_beside_a_running_job(qtbot, runner):
+    with qtbot.waitSignal(runner.job_progress, timeout=10000):
+        job = runner.submit("loop", looping_job, None)
+    call = runner.call_in_background(lambda ctx, p: {"checked": p}, "org/name", "check")
+    with qtbot.waitSignal(call.ended, timeout=10000):
+        pass
+    assert call.result == {"checked": "org/name"}
+    assert runner.jobs[job].status == "running"  # it did not wait for the queue
+    bad = runner.call_in_background(lambda ctx, p: 1 / 0, None, "bad")
+    with qtbot.waitSignal(bad.failed, timeout=10000) as blocker:
+        pass
+    assert blocker.args[0].startswith("ZeroDivisionError")
+    runner.cancel(job)
+    assert runner.wait_idle(10000, background=True)
+    assert running_threads() == []
+
+
+def test_sending_many_signals_keeps_the_interpreters_bools_alive():
+    """A leaky PySide6 emit took a reference to True per signal; a long job then aborted the app."""
+    import sys
+
+    from PySide6.QtCore import QObject, Signal
+
+    from cai_desktop.ui.jobrunner import emit
+
+    class Sender(QObject):
+        value = Signal(int)
+
+    sender = Sender()
+    sender.value.connect(lambda v: None)
+    before = sys.getrefcount(True)
+    for i in range(5000):
+        emit(sender.value, i)
+    assert abs(sys.getrefcount(True) - before) < 50
