@@ -15,11 +15,11 @@ def test_stage1_from_the_command_line(tmp_path, tiny_model_dir, capsys):
             "--max-new-tokens", "6", "--split", "all"]
     assert main(args) == 0
     assert "2 new chains" in capsys.readouterr().out
-    assert main(args) == 0  # re-running continues the same run: nothing new
-    assert "0 new chains, 2 already there" in capsys.readouterr().out
+    assert main(args) == 0  # a finished run is never reopened: running it again makes a new run
+    assert "run 2: 2 new chains" in capsys.readouterr().out
     out = tmp_path / "sft.jsonl"
     assert main(["export", "sft", proj, str(out), "--split", "all"]) == 0
-    assert len([json.loads(line) for line in out.read_text().splitlines()]) == 2
+    assert len([json.loads(line) for line in out.read_text().splitlines()]) == 4  # both runs' chains
     assert main(["export", "prefs", proj, str(tmp_path / "prefs.jsonl"), "--split", "all"]) == 0
     with Project.open(proj) as p:
         assert p.list_runs("critique")[0]["status"] == "done"
@@ -32,4 +32,4 @@ def test_bad_prompt_file_is_one_line(tmp_path, capsys):
     bad.write_text("a,b\n1,2\n")
     assert main(["prompts", "import", proj, str(bad), "--set", "x", "--kind", "helpful"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "--column" in err
+    assert err.count("\n") == 1 and "column" in err

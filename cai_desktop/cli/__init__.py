@@ -14,7 +14,7 @@ import sys
 from cai_desktop import __version__
 from cai_desktop.core.errors import CaiError, Cancelled
 
-COMMAND_MODULES = ("project", "stage1", "training", "stage2", "rl", "evaluate", "demo")
+COMMAND_MODULES = ("project", "stage1", "jobs", "training", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:

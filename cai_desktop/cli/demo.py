@@ -120,7 +120,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         label = step(
             "AI feedback soft labels",
             run_label,
-            LabelParams(project=str(path), constitution="general", pair_runs=[pairs["run_id"]], model=args.model),
+            LabelParams(project=str(path), constitution="general", source="pairs", run_ids=[pairs["run_id"]], model=args.model),
         )
         reward = step(
             "preference model",
@@ -160,10 +160,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         summary.append(f"refusal rate, {pol['label']}: " + ", ".join(
             f"{k} {100 * s['refusal_rate']:.0f}% of {s['n']}" for k, s in r.items()))
     summary.append(f"held-out answers side by side: {evaluation['answers']}")
-    from cai_desktop.cli.evaluate import print_eval
+    from cai_desktop.core.evaluation import format_eval
 
     print("\n== before/after on held-out prompts (refusal rate: see cai_desktop/core/evaluation.py)")
-    print_eval(evaluation)
+    print(format_eval(evaluation))
 
     print("\n== summary")
     for line in summary:

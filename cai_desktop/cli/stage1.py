@@ -1,11 +1,10 @@
-"""Stage 1 commands: prompt sets, critique → revision chains, exports."""
+"""Stage 1 commands: prompt sets and data exports (the jobs themselves: ``cli.jobs``)."""
 
 from __future__ import annotations
 
 import argparse
 
 from cai_desktop.cli.args import split_arg
-from cai_desktop.jobs.context import ConsoleContext
 
 
 def register(sub: argparse._SubParsersAction, groups: dict) -> None:
@@ -24,24 +23,6 @@ def register(sub: argparse._SubParsersAction, groups: dict) -> None:
     ls = psub.add_parser("list", help="list prompt sets")
     ls.add_argument("project")
     ls.set_defaults(func=cmd_prompts_list)
-
-    c = groups["run"].add_parser("critique", help="generate critique → revision chains (stage 1 data)")
-    c.add_argument("project")
-    c.add_argument("--constitution", default="general")
-    c.add_argument("--set", dest="prompt_set", default="red-team")
-    c.add_argument("--revisions", type=int, default=4, help="critique/revision rounds per prompt (0 = answers only)")
-    c.add_argument("--limit", type=int, help="at most this many prompts")
-    c.add_argument("--model", help="model spec (default: the embedded model)")
-    c.add_argument("--adapter", help="LoRA adapter folder to apply to the model")
-    c.add_argument("--style", choices=["chat", "transcript"], default="chat")
-    c.add_argument("--split", choices=["train", "test", "all"], default="train")
-    c.add_argument("--seed", type=int, default=0)
-    c.add_argument("--batch-size", type=int, default=16)
-    c.add_argument("--temperature", type=float, default=0.7)
-    c.add_argument("--max-new-tokens", type=int, default=200)
-    c.add_argument("--few-shot", type=int, default=1, help="few-shot examples per critique/revision prompt (default 1)")
-    c.add_argument("--resume", type=int, dest="resume_run", help="continue this run id")
-    c.set_defaults(func=cmd_run_critique)
 
     s = groups["export"].add_parser("sft", help="SFT data as {'messages': [...]} JSONL")
     s.add_argument("project")
@@ -82,22 +63,6 @@ def cmd_prompts_list(args: argparse.Namespace) -> int:
     with Project.open(args.project) as project:
         for s in list_prompt_sets(project):
             print(f"{s['name']}\t{s['kind']}\t{s['n']} prompts\t{s['n_test']} test")
-    return 0
-
-
-def cmd_run_critique(args: argparse.Namespace) -> int:
-    from cai_desktop.jobs.critique import CritiqueParams, run_critique
-
-    params = CritiqueParams(
-        project=args.project, constitution=args.constitution, prompt_set=args.prompt_set,
-        revisions=args.revisions, limit=args.limit, model=args.model, adapter=args.adapter, style=args.style,
-        split=split_arg(args.split), seed=args.seed, batch_size=args.batch_size, temperature=args.temperature,
-        max_new_tokens=args.max_new_tokens, few_shot=args.few_shot, resume_run=args.resume_run,
-    )
-    r = run_critique(ConsoleContext(), params)
-    print(f"run {r['run_id']}: {r['chains']} new chains, {r['skipped']} already there")
-    if r.get("changed_rate") is not None:
-        print(f"revisions that changed the answer: {100 * r['changed_rate']:.0f}%")
     return 0
 
 

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from cai_desktop.core import feedback as fb
+from cai_desktop.core.context import CancelOnly
 from cai_desktop.core.errors import Cancelled, ValidationError
 from cai_desktop.engine.generation import (
     GenerationRequest,
@@ -25,23 +26,6 @@ from cai_desktop.engine.generation import (
     prompt_text,
 )
 from cai_desktop.engine.models import LoadedModel
-
-
-class CancelOnly:
-    """Lets the engine's helpers see the cancel flag without reporting their own progress."""
-
-    def __init__(self, ctx: Any):
-        self.ctx = ctx
-
-    def cancelled(self) -> bool:
-        return bool(self.ctx is not None and self.ctx.cancelled())
-
-    def progress(self, *a: Any, **k: Any) -> None:
-        pass
-
-    def log(self, text: str) -> None:
-        if self.ctx is not None:
-            self.ctx.log(text)
 
 
 def _seed(seed: int, key: Any, what: str) -> int:

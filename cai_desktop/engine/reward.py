@@ -18,7 +18,7 @@ import json
 import math
 import threading
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,52 +29,10 @@ from trl.trainer.reward_trainer import DataCollatorForPreference
 
 from cai_desktop.core.errors import Cancelled, ModelError, ValidationError
 from cai_desktop.core.feedback import calibration_bins, expected_calibration_error
+from cai_desktop.core.settings import RewardSettings
 from cai_desktop.engine.callbacks import JobCallback
 
 META_FILE = "cai_reward.json"
-
-
-@dataclass
-class RewardSettings:
-    learning_rate: float = 1e-4
-    epochs: float = 1.0
-    max_steps: int = -1  # > 0 overrides epochs
-    batch_size: int = 4
-    grad_accum: int = 1
-    max_length: int = 512  # longer texts keep their end (the answer)
-    lora_r: int = 8
-    lora_alpha: int = 16
-    lora_dropout: float = 0.0
-    target_modules: str | list[str] = "all-linear"
-    lora_layers: int | None = None  # LoRA on the top N layers only (backward stops there: faster on CPU)
-    hard_labels: bool = False
-    center_rewards_coefficient: float | None = None
-    logging_steps: int = 1
-    save_steps: int = 50
-    save_total_limit: int = 2
-    seed: int = 0
-    eval_bins: int = 5
-    device: str | None = None
-    dtype: str | None = None
-
-    def check(self) -> None:
-        if self.learning_rate <= 0:
-            raise ValidationError("The learning rate must be above 0.")
-        if self.batch_size < 1 or self.grad_accum < 1:
-            raise ValidationError("The batch size and gradient accumulation must be at least 1.")
-        if self.max_steps <= 0 and self.epochs <= 0:
-            raise ValidationError("Train for at least one step: set epochs or max steps above 0.")
-        if self.lora_r < 1:
-            raise ValidationError("The LoRA rank must be at least 1.")
-        if self.max_length < 8:
-            raise ValidationError("The maximum length must be at least 8 tokens.")
-        if self.lora_layers is not None and self.lora_layers < 1:
-            raise ValidationError("LoRA needs at least one layer (or leave the layer count empty for all).")
-        if self.eval_bins < 1:
-            raise ValidationError("Calibration needs at least one bin.")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 # -- the loss ----------------------------------------------------------------------------------------
@@ -294,7 +252,7 @@ def train_reward_model(
     if layers is not None and isinstance(targets, str):
         targets = _linear_leaf_names(model)  # peft needs names, not "all-linear", with a layer list
     peft_config = LoraConfig(
-        task_type="SEQ_CLS", r=settings.lora_r, lora_alpha=settings.lora_alpha,
+        task_type="SEQ_CLS", r=settings.lora_rank, lora_alpha=settings.lora_alpha,
         lora_dropout=settings.lora_dropout, target_modules=targets, modules_to_save=["score"],
         layers_to_transform=layers,
     )
@@ -357,7 +315,7 @@ def train_reward_model(
     merged.save_pretrained(str(model_dir), safe_serialization=True)
     tokenizer.save_pretrained(str(model_dir))
     meta = {"base": base_spec or str(base_dir), "format": "chat" if tokenizer.chat_template else "transcript",
-            "max_length": settings.max_length, "settings": settings.to_dict()}
+            "max_length": settings.max_length, "settings": settings.values(RewardSettings)}
     (model_dir / META_FILE).write_text(json.dumps(meta, indent=2))
     clear_reward_cache()
     return {

@@ -32,11 +32,12 @@ import shutil
 import time
 from collections.abc import Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from cai_desktop.core.errors import Cancelled, ModelError, ValidationError
+from cai_desktop.core.settings import DPOSettings, PPOSettings
+from cai_desktop.engine.sft import lora_config
 
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 
@@ -62,129 +63,11 @@ PAD_CANDIDATES = ("<|endoftext|>", "<pad>", "<|pad|>", "[PAD]", "<|finetune_righ
 STATE_FILE = "state.json"
 
 
-# -- settings ------------------------------------------------------------------------------------
-@dataclass
-class PPOSettings:
-    kl_coef: float = 0.05
-    cliprange: float = 0.2
-    cliprange_value: float = 0.2
-    vf_coef: float = 0.1
-    num_ppo_epochs: int = 2
-    num_mini_batches: int = 1
-    response_length: int = 48
-    temperature: float = 0.8
-    total_episodes: int = 256
-    learning_rate: float = 3e-5
-    batch_size: int = 4  # prompts per rollout per gradient-accumulation step
-    grad_accum: int = 1
-    max_prompt_length: int = 256
-    lora_rank: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.0
-    target_modules: str = "all-linear"
-    missing_eos_penalty: float | None = 1.0
-    sample_every: int = 5  # log sample rollouts with their rewards every K steps (0: never)
-    n_samples: int = 2
-    save_every: int = 10  # checkpoint every K steps (and always on cancel and at the end)
-    kl_warn: float = 10.0  # warn when the KL to the starting policy passes this many nats
-    watch_window: int = 5
-    seed: int = 0
-
-    def check(self) -> None:
-        if self.kl_coef < 0:
-            raise ValidationError("The KL coefficient must be 0 or more (0.05 is usual).")
-        if not 0 < self.cliprange < 1 or self.cliprange_value <= 0:
-            raise ValidationError("The clip range must be between 0 and 1 (0.2 is usual).")
-        if self.num_ppo_epochs < 1 or self.num_mini_batches < 1:
-            raise ValidationError("PPO epochs and mini-batches must be at least 1.")
-        if self.batch_size < 1 or self.grad_accum < 1:
-            raise ValidationError("Batch size and gradient accumulation must be at least 1.")
-        if (self.batch_size * self.grad_accum) % self.num_mini_batches:
-            raise ValidationError(
-                f"The rollout batch ({self.batch_size * self.grad_accum}) must divide into {self.num_mini_batches} "
-                "mini-batches."
-            )
-        if self.response_length < 1:
-            raise ValidationError("The response length must be at least 1 token.")
-        if self.temperature <= 0:
-            raise ValidationError("PPO samples: the temperature must be above 0 (0.7–1.0 is usual).")
-        if self.total_episodes < 1:
-            raise ValidationError("Total episodes must be at least 1 (one episode = one prompt answered).")
-        if not 0 < self.learning_rate < 1:
-            raise ValidationError("The learning rate must be between 0 and 1 (1e-5–3e-5 is usual for PPO).")
-        if self.lora_rank < 1 or self.lora_alpha < 1 or not 0 <= self.lora_dropout < 1:
-            raise ValidationError("LoRA: rank and alpha at least 1, dropout between 0 and 1.")
-        if self.max_prompt_length < 8:
-            raise ValidationError("The maximum prompt length must be at least 8 tokens.")
-        if self.save_every < 1 or self.sample_every < 0:
-            raise ValidationError("Save at least every few steps (save_every ≥ 1); sample_every ≥ 0.")
-
-    @property
-    def rollout_batch(self) -> int:
-        return self.batch_size * self.grad_accum
-
-    @property
-    def total_steps(self) -> int:
-        return math.ceil(self.total_episodes / self.rollout_batch)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class DPOSettings:
-    beta: float = 0.1
-    learning_rate: float = 5e-5
-    epochs: float = 1.0
-    max_steps: int = -1  # > 0 overrides epochs
-    batch_size: int = 4
-    grad_accum: int = 1
-    max_length: int = 512
-    lora_rank: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.05
-    target_modules: str = "all-linear"
-    loss_type: str = "sigmoid"
-    save_steps: int = 20
-    warmup_ratio: float = 0.05
-    seed: int = 0
-
-    def check(self) -> None:
-        if self.beta <= 0:
-            raise ValidationError("DPO beta must be above 0 (0.1 is usual).")
-        if not 0 < self.learning_rate < 1:
-            raise ValidationError("The learning rate must be between 0 and 1 (5e-5 is a good LoRA default).")
-        if self.batch_size < 1 or self.grad_accum < 1:
-            raise ValidationError("Batch size and gradient accumulation must be at least 1.")
-        if self.max_steps <= 0 and self.epochs <= 0:
-            raise ValidationError("Set a positive number of epochs or steps.")
-        if self.max_length < 16:
-            raise ValidationError("The maximum length must be at least 16 tokens.")
-        if self.lora_rank < 1 or self.lora_alpha < 1 or not 0 <= self.lora_dropout < 1:
-            raise ValidationError("LoRA: rank and alpha at least 1, dropout between 0 and 1.")
-        if self.save_steps < 1:
-            raise ValidationError("Save a checkpoint at least every few steps (save_steps ≥ 1).")
-        if self.loss_type not in ("sigmoid", "ipo", "hinge", "robust"):
-            raise ValidationError(f"Unknown DPO loss {self.loss_type!r}: use sigmoid, ipo, hinge or robust.")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
 # -- helpers shared by PPO and DPO ------------------------------------------------------------------
 def peak_rss_mb() -> float:
     """Peak resident memory of this process so far (MiB)."""
     kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return kb / 1024.0
-
-
-def _lora_config(rank: int, alpha: int, dropout: float, target_modules: str):
-    from peft import LoraConfig
-
-    targets: Any = target_modules
-    if targets != "all-linear":
-        targets = [t.strip() for t in str(targets).split(",") if t.strip()]
-    return LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=dropout, target_modules=targets, task_type="CAUSAL_LM")
 
 
 def _check_adapter(adapter: str | Path | None) -> None:
@@ -533,8 +416,7 @@ def train_ppo(
         policy = PeftModel.from_pretrained(base, str(checkpoint / "adapter"), is_trainable=True)
         value_model = _load_classifier(checkpoint / "value", torch.float32, "value model")
     else:
-        policy = get_peft_model(base, _lora_config(settings.lora_rank, settings.lora_alpha, settings.lora_dropout,
-                                                   settings.target_modules))
+        policy = get_peft_model(base, lora_config(settings))
         value_model = _load_classifier(reward_model_dir, torch.float32, "preference model")
     ckpt_root = output_dir / "checkpoints"
 
@@ -549,7 +431,7 @@ def train_ppo(
         tokenizer.save_pretrained(str(tmp / "value"))
         (tmp / STATE_FILE).write_text(json.dumps({
             "step": step, "episode": done_episodes + episode, "total_episodes": settings.total_episodes,
-            "history": history, "settings": settings.to_dict(),
+            "history": history, "settings": settings.values(PPOSettings),
         }))
         if final.exists():
             shutil.rmtree(final)
@@ -740,8 +622,7 @@ def train_dpo(
     trainer = DPOTrainer(
         model=model, ref_model=None, args=args, train_dataset=Dataset.from_list(records),
         processing_class=tokenizer, callbacks=[callback],
-        peft_config=_lora_config(settings.lora_rank, settings.lora_alpha, settings.lora_dropout,
-                                 settings.target_modules),
+        peft_config=lora_config(settings),
     )
     from transformers.trainer_callback import PrinterCallback
 

@@ -16,151 +16,54 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from cai_desktop.core.errors import Cancelled, ModelError, ValidationError
+from cai_desktop.core.settings import SFTSettings, target_list
 
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 
 ROLES = ("system", "user", "assistant")
 
 
-@dataclass
-class SFTSettings:
-    """LoRA and trainer settings; the defaults suit a ~135M model on a CPU."""
+def lora_config(settings: Any, task_type: str = "CAUSAL_LM"):
+    """PEFT's LoraConfig for any settings object with the shared ``lora_*`` fields."""
+    from peft import LoraConfig
 
-    rank: int = 16
-    alpha: int = 32
-    dropout: float = 0.05
-    target_modules: str = "all-linear"  # or comma-separated names, e.g. "q_proj,k_proj,v_proj,o_proj"
-    learning_rate: float = 2e-4
-    epochs: float = 1.0
-    max_steps: int = -1  # > 0 overrides epochs
-    batch_size: int = 4
-    grad_accum: int = 1
-    max_length: int = 512
-    save_steps: int = 20
-    logging_steps: int = 1
-    warmup_ratio: float = 0.05
-    seed: int = 0
-    loss_on: str = "completion"  # "completion": the answer only; "all": prompt and answer
-    # recompute activations in the backward pass: less memory, ~30% more compute (TRL's default is on;
-    # a 135M model does not need it, so it is off here; turn it on for big bases on a small GPU)
-    activation_checkpointing: bool = False
+    return LoraConfig(r=settings.lora_rank, lora_alpha=settings.lora_alpha, lora_dropout=settings.lora_dropout,
+                      target_modules=target_list(settings.target_modules), task_type=task_type)
 
-    # -- (de)serialisation ---------------------------------------------------------------------
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> SFTSettings:
-        """Build from a dict (e.g. a stored run config); unknown keys are an error, not ignored."""
-        data = dict(data or {})
-        known = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(data) - set(known))
-        if unknown:
-            raise ValidationError(f"Unknown SFT setting(s): {', '.join(unknown)}.")
-        out = cls()
-        for name, value in data.items():
-            if value is None:
-                continue
-            default = getattr(out, name)
-            try:
-                if isinstance(default, bool):
-                    if isinstance(value, str):
-                        if value.strip().lower() not in ("true", "false", "1", "0", "yes", "no"):
-                            raise ValueError
-                        value = value.strip().lower() in ("true", "1", "yes")
-                    value = bool(value)
-                elif isinstance(default, int):
-                    if isinstance(value, float) and not value.is_integer():
-                        raise ValueError
-                    value = int(value)
-                elif isinstance(default, float):
-                    value = float(value)
-                elif isinstance(value, (list, tuple)):
-                    value = ",".join(str(v) for v in value)
-                else:
-                    value = str(value)
-            except (TypeError, ValueError):
-                kind = {"int": "a whole number", "float": "a number", "bool": "true or false"}.get(
-                    type(default).__name__, "text")
-                raise ValidationError(f"The SFT setting {name} must be {kind}, not {value!r}.") from None
-            setattr(out, name, value)
-        return out
+def training_kwargs(settings: SFTSettings, output_dir: Path) -> dict[str, Any]:
+    """TrainingArguments shared with the other trainers (CPU/GPU, checkpoints, quiet logs)."""
+    import torch
 
-    # -- validation ----------------------------------------------------------------------------
-    def check(self) -> None:
-        if self.rank < 1:
-            raise ValidationError("The LoRA rank must be > 0 (8–64 is usual).")
-        if self.alpha < 1:
-            raise ValidationError("The LoRA alpha must be > 0 (often twice the rank).")
-        if not 0 <= self.dropout < 1:
-            raise ValidationError("The LoRA dropout must be between 0 and 1.")
-        if not self.target_list():
-            raise ValidationError("Name at least one target module, or use 'all-linear'.")
-        if not 0 < self.learning_rate <= 1:
-            raise ValidationError("The learning rate must be between 0 and 1 (2e-4 is a good LoRA default).")
-        if self.batch_size < 1:
-            raise ValidationError("The batch size must be at least 1.")
-        if self.grad_accum < 1:
-            raise ValidationError("Gradient accumulation must be at least 1.")
-        if self.max_steps <= 0 and self.epochs <= 0:
-            raise ValidationError("Set a positive number of epochs or of max steps.")
-        if self.max_length < 16:
-            raise ValidationError("The maximum length must be at least 16 tokens.")
-        if self.save_steps < 1:
-            raise ValidationError("save_steps must be at least 1 (a checkpoint every N steps).")
-        if self.logging_steps < 1:
-            raise ValidationError("logging_steps must be at least 1.")
-        if not 0 <= self.warmup_ratio < 1:
-            raise ValidationError("The warm-up ratio must be between 0 and 1.")
-        if self.loss_on not in ("completion", "all"):
-            raise ValidationError("loss_on must be 'completion' (the answer only) or 'all'.")
-
-    def target_list(self) -> str | list[str]:
-        t = str(self.target_modules).strip()
-        if t == "all-linear":
-            return t
-        return [x.strip() for x in t.split(",") if x.strip()]
-
-    def lora_config(self, task_type: str = "CAUSAL_LM"):
-        from peft import LoraConfig
-
-        return LoraConfig(r=self.rank, lora_alpha=self.alpha, lora_dropout=self.dropout,
-                          target_modules=self.target_list(), task_type=task_type)
-
-    def training_kwargs(self, output_dir: Path) -> dict[str, Any]:
-        """TrainingArguments shared with the other trainers (CPU/GPU, checkpoints, quiet logs)."""
-        import torch
-
-        cuda = torch.cuda.is_available()
-        return dict(
-            output_dir=str(Path(output_dir) / "checkpoints"),
-            learning_rate=self.learning_rate,
-            num_train_epochs=self.epochs,
-            max_steps=self.max_steps if self.max_steps > 0 else -1,
-            per_device_train_batch_size=self.batch_size,
-            gradient_accumulation_steps=self.grad_accum,
-            logging_steps=self.logging_steps,
-            logging_first_step=True,
-            save_strategy="steps",
-            save_steps=self.save_steps,
-            save_total_limit=3,
-            warmup_steps=self.warmup_ratio,  # a float < 1 is a fraction of the total steps
-            seed=self.seed,
-            data_seed=self.seed,
-            report_to=[],
-            use_cpu=not cuda,
-            bf16=cuda and torch.cuda.is_bf16_supported(),
-            dataloader_num_workers=0,
-            disable_tqdm=True,
-            include_num_input_tokens_seen=True,
-            remove_unused_columns=True,
-            activation_checkpointing=self.activation_checkpointing,
-        )
+    cuda = torch.cuda.is_available()
+    return dict(
+        output_dir=str(Path(output_dir) / "checkpoints"),
+        learning_rate=settings.learning_rate,
+        num_train_epochs=settings.epochs,
+        max_steps=settings.max_steps if settings.max_steps > 0 else -1,
+        per_device_train_batch_size=settings.batch_size,
+        gradient_accumulation_steps=settings.grad_accum,
+        logging_steps=settings.logging_steps,
+        logging_first_step=True,
+        save_strategy="steps",
+        save_steps=settings.save_steps,
+        save_total_limit=3,
+        warmup_steps=settings.warmup_ratio,  # a float < 1 is a fraction of the total steps
+        seed=settings.seed,
+        data_seed=settings.seed,
+        report_to=[],
+        use_cpu=not cuda,
+        bf16=cuda and torch.cuda.is_bf16_supported(),
+        dataloader_num_workers=0,
+        disable_tqdm=True,
+        include_num_input_tokens_seen=True,
+        remove_unused_columns=True,
+        activation_checkpointing=settings.activation_checkpointing,
+    )
 
 
 # -- helpers -----------------------------------------------------------------------------------------
@@ -210,7 +113,7 @@ def resolve_base_dir(base: Any, ctx: Any = None) -> tuple[Path, str]:
 def _check_targets(model: Any, settings: SFTSettings) -> None:
     import torch
 
-    targets = settings.target_list()
+    targets = target_list(settings.target_modules)
     if targets == "all-linear":
         return
     linear = {n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)}
@@ -275,14 +178,14 @@ def train_sft(
     model = _load_base(base_dir, dtype)
     _check_targets(model, settings)
 
-    args = SFTConfig(**settings.training_kwargs(output_dir), max_length=settings.max_length,
+    args = SFTConfig(**training_kwargs(settings, output_dir), max_length=settings.max_length,
                      completion_only_loss=settings.loss_on == "completion", packing=False)
     callback = JobCallback(ctx)
     bars = datasets.is_progress_bar_enabled()
     datasets.disable_progress_bars()  # dataset preparation bars would garble the job's own progress
     try:
         trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows),
-                             processing_class=tokenizer, peft_config=settings.lora_config(), callbacks=[callback])
+                             processing_class=tokenizer, peft_config=lora_config(settings), callbacks=[callback])
     finally:
         if bars:
             datasets.enable_progress_bars()
@@ -330,7 +233,7 @@ def train_sft(
     if trainer.is_world_process_zero():
         tokenizer.padding_side = "left"
         tokenizer.save_pretrained(str(adapter_dir))
-        info = {"base_model": base_spec, "settings": settings.to_dict(), "examples": len(records),
+        info = {"base_model": base_spec, "settings": settings.values(SFTSettings), "examples": len(records),
                 "steps": state.global_step, "loss_first": result["loss_first"], "loss_last": result["loss_last"]}
         (adapter_dir / "cai_adapter.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
     result["checkpoint"] = last_checkpoint(output_dir)

@@ -7,20 +7,18 @@ to signals) and in tests (``RecordingContext``).
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
-from cai_desktop.core.errors import Cancelled
+from cai_desktop.core.context import Eta, JobContext, check_cancelled
 
-
-class JobContext(Protocol):
-    def progress(self, done: int, total: int, message: str = "") -> None: ...
-    def log(self, text: str) -> None: ...
-    def metric(self, name: str, value: float, step: int) -> None: ...
-    def cancelled(self) -> bool: ...
+__all__ = ["BaseContext", "ConsoleContext", "JobContext", "RecordingContext"]
 
 
 class BaseContext:
@@ -36,8 +34,7 @@ class BaseContext:
         return self._cancel.is_set()
 
     def check_cancelled(self) -> None:
-        if self.cancelled():
-            raise Cancelled("cancelled by the user")
+        check_cancelled(self)
 
     def progress(self, done: int, total: int, message: str = "") -> None:  # pragma: no cover
         pass
@@ -88,21 +85,34 @@ class ConsoleContext(BaseContext):
         self.stream = stream or sys.stderr
         self.quiet = quiet
         self._last = 0.0
-        self._base: tuple[float, int, int] | None = None  # (time, done, total) the ETA counts from
-        self._prev_done = 0
+        self._eta = Eta()
         self.metrics: list[tuple[str, float, int]] = []
 
     def eta(self, done: int, total: int, now: float) -> float | None:
-        """Seconds left, from the rate since this job's first progress report (a new job, a
-        restarted count or a changed total starts the count again, so one context can serve
-        several jobs in a row, as the demo does)."""
-        if self._base is None or done < self._prev_done or total != self._base[2]:
-            self._base = (now, done, total)
-        self._prev_done = done
-        t0, d0, _ = self._base
-        if done <= d0 or done >= total or now <= t0:
-            return None
-        return (now - t0) / (done - d0) * (total - done)
+        """Seconds left (see ``core.context.Eta``)."""
+        return self._eta.update(done, total, now)
+
+    @contextlib.contextmanager
+    def sigint_cancels(self) -> Iterator[None]:
+        """While inside: the first Ctrl+C asks the job to stop cleanly (checkpoint, status
+        cancelled, the same command resumes); a second one aborts at once."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handler(signum: int, frame: Any) -> None:
+            if self.cancelled():
+                raise KeyboardInterrupt
+            self.cancel()
+            self.stream.write("\nstopping after the current step (finished work is kept); "
+                              "press Ctrl+C again to abort now\n")
+            self.stream.flush()
+
+        previous = signal.signal(signal.SIGINT, handler)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
 
     def progress(self, done: int, total: int, message: str = "") -> None:
         now = time.monotonic()

@@ -10,11 +10,12 @@ job again continues the matching earlier run: prompts that already have a chain 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from cai_desktop.core.constitution import PrincipleSampler
-from cai_desktop.core.errors import Cancelled, ValidationError
+from cai_desktop.core.context import CancelOnly, check_cancelled
+from cai_desktop.core.params import param
 from cai_desktop.core.prompting import (
     STYLES,
     TRANSCRIPT_STOPS,
@@ -27,68 +28,50 @@ from cai_desktop.core.prompting import (
     clean_revision,
     echoes_critique,
 )
-from cai_desktop.jobs.runs import RunContext, execute, find_matching_run
+from cai_desktop.jobs.base import Job, JobParams, run_job
+from cai_desktop.jobs.fields import (
+    adapter_param,
+    batch_param,
+    limit_param,
+    model_param,
+    seed_param,
+    split_param,
+)
+from cai_desktop.jobs.runs import RunContext
 from cai_desktop.store.chains import done_prompt_ids, save_chains
 from cai_desktop.store.project import Project
 from cai_desktop.store.prompts import prompts_of
 
 KIND = "critique"
-# Settings that do not change what a chain is; a run with the same remaining settings is continued.
-_NOT_IDENTITY = {"project", "limit", "batch_size", "resume_run"}
-
-
 @dataclass
-class CritiqueParams:
-    project: str
-    constitution: str = "general"
-    prompt_set: str = "red-team"
-    revisions: int = 4
-    limit: int | None = None
-    model: str | None = None
-    adapter: str | None = None
-    style: str = "chat"
-    split: str | None = "train"
-    seed: int = 0
-    batch_size: int = 16
-    temperature: float = 0.7
-    top_p: float = 0.95
-    max_new_tokens: int = 200
-    critique_max_new_tokens: int = 160
-    few_shot: int = 1  # few-shot examples included in critique/revision prompts (each costs prompt length)
-    resume_run: int | None = None
-
-    def check(self) -> None:
-        if self.style not in STYLES:
-            raise ValidationError(f"Unknown prompt style {self.style!r}; choose chat or transcript.")
-        if not 0 <= self.revisions <= 16:
-            raise ValidationError("Revisions must be between 0 and 16 (the paper uses 4).")
-        if self.batch_size < 1:
-            raise ValidationError("The batch size must be at least 1.")
-        if self.limit is not None and self.limit < 1:
-            raise ValidationError("The limit must be at least 1 (or leave it empty for all prompts).")
-        if not 0 <= self.temperature <= 2:
-            raise ValidationError("The temperature must be between 0 and 2.")
-
-
-class _CancelOnly:
-    """Lets the engine see cancel and logs between its batches without its own progress reports
-    (the job reports progress in chains, not in generations)."""
-
-    def __init__(self, ctx: Any):
-        self._ctx = ctx
-
-    def cancelled(self) -> bool:
-        return bool(self._ctx is not None and self._ctx.cancelled())
-
-    def log(self, text: str) -> None:
-        if self._ctx is not None:
-            self._ctx.log(text)
-
-    def progress(self, done: int, total: int, msg: str = "") -> None:
-        pass
-
-    def metric(self, name: str, value: float, step: int | None = None) -> None:
-        pass
+class CritiqueParams(JobParams):
+    constitution: str = param("general", label="Constitution", source="constitutions",
+                              help="The constitution whose principles are drawn for critiques and revisions.")
+    prompt_set: str = param("red-team", label="Prompt set", source="prompt_sets", flags=("--set",),
+                            help="The prompts to answer (usually red-team prompts).")
+    revisions: int = param(4, label="Revisions per prompt", range=(0, 16),
+                           help="Critique → revision rounds per prompt (the paper uses 4; 0 = answers only, e.g. "
+                                "for helpful prompts). Each round costs two generations.")
+    limit: int | None = limit_param(16)
+    model: str | None = model_param("Writing")
+    adapter: str | None = adapter_param()
+    style: str = param("chat", label="Prompt style", choices=STYLES,
+                       help="chat: chat-template messages (instruct models); transcript: a plain-text dialogue "
+                            "(base models).")
+    split: str | None = split_param("train")
+    seed: int = seed_param("the principle draws and the samples")
+    batch_size: int = batch_param(8)
+    temperature: float = param(0.7, label="Temperature", range=(0.0, 2.0),
+                               help="Sampling temperature; 0 = greedy (always the most likely token).")
+    top_p: float = param(0.95, label="Top-p", range=(0.01, 1.0),
+                         help="Nucleus sampling: keep the smallest set of tokens with this total probability.")
+    max_new_tokens: int = param(200, label="Longest answer (tokens)", range=(1, 8192),
+                                help="The longest answer or revision, in tokens.")
+    critique_max_new_tokens: int = param(160, label="Longest critique (tokens)", range=(1, 8192),
+                                         help="The longest critique, in tokens.")
+    few_shot: int = param(1, label="Few-shot examples", range=(0, 16),
+                          help="Worked critique/revision examples shown before each request (each costs prompt "
+                               "length; they keep a small model in its role).")
 
 
 def step_seed(seed: int, prompt_id: int, round_: int, what: str) -> int:
@@ -96,26 +79,16 @@ def step_seed(seed: int, prompt_id: int, round_: int, what: str) -> int:
     return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
 
 
-def find_resumable_run(project: Project, params: CritiqueParams) -> int | None:
-    """The latest critique run made with the same settings (any status), to continue it."""
-    return find_matching_run(project, KIND, asdict(params), _NOT_IDENTITY)
+def _prepare(project: Project, params: CritiqueParams) -> None:
+    project.get_constitution(params.constitution)  # fail early with a clear message
+    prompts_of(project, params.prompt_set, limit=1)
 
 
 def run_critique(ctx: Any, params: CritiqueParams) -> dict[str, Any]:
-    params.check()
-    resume = params.resume_run
-    if resume is None:
-        with Project.open(params.project) as project:
-            project.get_constitution(params.constitution)  # fail early with a clear message
-            prompts_of(project, params.prompt_set, limit=1)
-            resume = find_resumable_run(project, params)
-    return execute(
-        ctx, params.project, KIND, asdict(params), lambda p, rc, rid: _body(p, rc, rid, params),
-        resume_run=resume, name=f"critique {params.prompt_set} × {params.constitution}",
-    )
+    return run_job(JOB, ctx, params)
 
 
-def _body(project: Project, ctx: RunContext, run_id: int, params: CritiqueParams) -> dict[str, Any]:
+def _body(project: Project, ctx: RunContext, run_id: int, params: CritiqueParams, plan: None) -> dict[str, Any]:
     from cai_desktop.engine.generation import GenerationRequest, SamplingSettings, generate
     from cai_desktop.engine.models import load_model
 
@@ -128,6 +101,11 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: CritiqueParams
     if not todo:
         ctx.log(f"nothing to do: all {len(prompts)} prompts already have a chain in run {run_id}")
         return {"chains": 0, "skipped": len(done)}
+    # progress counts generations (an answer, then a critique and a revision per round), so the bar
+    # moves and the ETA starts inside the first batch; prompts done before a resume count as done
+    per_prompt = 1 + 2 * params.revisions
+    total_steps = (len(todo) + len(done & {p["id"] for p in prompts})) * per_prompt
+    steps_done = (total_steps - len(todo) * per_prompt)
     ctx.log(f"{len(todo)} prompts to process ({len(done)} already done) with {params.revisions} revisions each")
 
     lm = load_model(params.model, adapter=params.adapter, ctx=ctx)
@@ -145,14 +123,20 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: CritiqueParams
             return GenerationRequest(text=messages_or_text, sampling=sampling(max_new, seed))
         return GenerationRequest(messages=messages_or_text, sampling=sampling(max_new, seed))
 
-    gen_ctx = _CancelOnly(ctx)
+    gen_ctx = CancelOnly(ctx)
     made = changed = cleaned_n = revisions_n = echoed = 0
     total = len(todo)
-    ctx.progress(0, total, "starting")
+
+    def advance(n: int, what: str) -> None:
+        nonlocal steps_done
+        steps_done += n
+        ctx.progress(steps_done, total_steps, what)
+
+    ctx.progress(steps_done, total_steps, f"loading the model; {total} prompts to go")
     for start in range(0, total, params.batch_size):
         batch = todo[start: start + params.batch_size]
         where = f"batch {start // params.batch_size + 1} of {-(-total // params.batch_size)}"
-        ctx.log(f"{where}: answering {len(batch)} prompts")
+        ctx.log(f"{where}: answering {len(batch)} prompt{'s' if len(batch) != 1 else ''}")
         # 1. initial answers
         reqs = [
             request(answer_transcript(p["text"]) if transcript else answer_messages(constitution, p["text"]),
@@ -160,6 +144,7 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: CritiqueParams
             for p in batch
         ]
         answers = [r.text for r in generate(lm, reqs, ctx=gen_ctx, batch_size=len(reqs))]
+        advance(len(batch), f"{where}: answers")
         draws = [sampler.draw(p["id"], params.revisions) if sampler else [] for p in batch]
         turns: list[list[Turn]] = [[] for _ in batch]
         steps: list[list[dict[str, Any]]] = [
@@ -169,8 +154,7 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: CritiqueParams
         ]
         build = chain_transcript if transcript else chain_messages
         for rnd in range(1, params.revisions + 1):
-            if ctx.cancelled():
-                raise Cancelled("cancelled by the user")
+            check_cancelled(ctx)
             ctx.log(f"{where}: critiques and revisions, round {rnd} of {params.revisions}")
             # 2. critiques
             reqs = [
@@ -180,6 +164,7 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: CritiqueParams
                 for i, p in enumerate(batch)
             ]
             critiques = [clean_critique(r.text) for r in generate(lm, reqs, ctx=gen_ctx, batch_size=len(reqs))]
+            advance(len(batch), f"{where}: critiques, round {rnd}")
             for i in range(len(batch)):
                 turns[i].append(Turn(draws[i][rnd - 1], critiques[i]))
             # 3. revisions
@@ -202,6 +187,7 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: CritiqueParams
                 cleaned_n += int(was_cleaned)
                 changed += int(text.strip() != (previous or "").strip())
                 echoed += int(echoes_critique(text, critiques[i]))
+            advance(len(batch), f"{where}: revisions, round {rnd}")
         rows = []
         for i, p in enumerate(batch):
             final = turns[i][-1].revision if turns[i] else answers[i]
@@ -217,8 +203,8 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: CritiqueParams
             })
         save_chains(project, rows)
         made += len(rows)
-        ctx.progress(made, total, f"{made}/{total} chains")
-    summary = f"made {made} chains"
+        ctx.log(f"{where}: saved {made} of {total} chain{'s' if total != 1 else ''}")
+    summary = f"made {made} chain{'s' if made != 1 else ''}"
     if revisions_n:
         summary += (f"; {100 * changed / revisions_n:.0f}% of revisions changed the answer, "
                     f"{100 * cleaned_n / revisions_n:.0f}% had a preamble cleaned, "
@@ -231,3 +217,20 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: CritiqueParams
         "echo_rate": echoed / revisions_n if revisions_n else None,
         "model": model_spec, "constitution_version": constitution.version,
     }
+
+
+def _summary(r: dict[str, Any]) -> list[str]:
+    lines = [f"run {r['run_id']}: {r['chains']} new chains, {r['skipped']} already there"]
+    if r.get("changed_rate") is not None:
+        lines.append(f"revisions that changed the answer: {100 * r['changed_rate']:.0f}%")
+    return lines
+
+
+JOB = Job(
+    kind=KIND, label="Critique & revision", params=CritiqueParams, prepare=_prepare, body=_body,
+    description="Stage 1: the model answers red-team prompts, then critiques and revises its answer under "
+                "randomly drawn principles. Each prompt costs 1 + 2 × revisions generations: 16 prompts with 4 "
+                "revisions take minutes on a CPU; a whole 192-prompt set takes about 12 times as long.",
+    run_name=lambda p: f"critique {p.prompt_set} × {p.constitution}", summary=_summary,
+    cli_help="generate critique → revision chains (stage 1 data)",
+)

@@ -8,13 +8,24 @@ committed; running the same job again continues the matching earlier run without
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from cai_desktop.core.constitution import Constitution, PrincipleSampler
+from cai_desktop.core.context import CancelOnly, check_cancelled
 from cai_desktop.core.errors import ValidationError
 from cai_desktop.core.feedback import CLAMPS, MODES, default_clamp
-from cai_desktop.jobs.runs import RunContext, execute, find_matching_run
+from cai_desktop.core.params import param
+from cai_desktop.jobs.base import Job, JobParams, run_job
+from cai_desktop.jobs.fields import (
+    adapter_param,
+    batch_param,
+    limit_param,
+    model_param,
+    seed_param,
+    split_param,
+)
+from cai_desktop.jobs.runs import RunContext
 from cai_desktop.store.comparisons import (
     chains_for_labelling,
     labelled_source_ids,
@@ -25,62 +36,40 @@ from cai_desktop.store.comparisons import (
 from cai_desktop.store.project import Project
 
 KIND = "label"
-_NOT_IDENTITY = {"project", "limit", "batch_size", "resume_run"}
 
 
 @dataclass
-class LabelParams:
-    project: str
-    source: str = "pairs"  # "pairs" (response pairs) or "chains" (stage 1: original vs revision)
-    run_ids: list[int] = field(default_factory=list)  # empty = every run of that source
-    constitution: str = "general"
-    model: str | None = None  # the feedback model (default: the embedded model)
-    adapter: str | None = None
-    both_orders: bool = True
-    mode: str = "direct"
-    clamp: str | None = None  # None = 40-60 in cot mode, none otherwise
-    few_shot: int = 2
-    seed: int = 0
-    limit: int | None = None
-    split: str | None = None
-    batch_size: int = 8
-    max_reasoning_tokens: int = 96
-    resume_run: int | None = None
-    pair_runs: list[int] | None = None  # shorthand: source="pairs" with these run ids
-
-    def __post_init__(self) -> None:
-        if self.pair_runs:
-            self.source, self.run_ids = "pairs", list(self.pair_runs)
-        self.pair_runs = None
-        self.run_ids = list(self.run_ids or [])
-
-    def check(self) -> None:
-        if self.source not in ("pairs", "chains"):
-            raise ValidationError(f"Unknown label source {self.source!r}; choose pairs or chains.")
-        if self.mode not in MODES:
-            raise ValidationError(f"Unknown feedback mode {self.mode!r}; choose direct or cot.")
-        if self.clamp is not None and self.clamp not in CLAMPS:
-            raise ValidationError(f"Unknown clamp {self.clamp!r}; choose none, 20-80 or 40-60.")
-        if self.few_shot < 0:
-            raise ValidationError("The number of few-shot comparisons cannot be negative.")
-        if self.batch_size < 1:
-            raise ValidationError("The batch size must be at least 1.")
-        if self.limit is not None and self.limit < 1:
-            raise ValidationError("The limit must be at least 1 (or leave it empty for all items).")
-        if self.max_reasoning_tokens < 1:
-            raise ValidationError("The reasoning length must be at least 1 token.")
+class LabelParams(JobParams):
+    source: str = param("pairs", label="Compare", choices=("pairs", "chains"),
+                        help="pairs: the two answers of each response pair; chains: each stage-1 chain's original "
+                             "answer against its final revision.")
+    run_ids: list[int] = param([], label="Source runs", source="runs:pairs,critique", empty="all", flags=("--runs",),
+                               help="Which pair (or critique) runs to label; empty = every run of that source.")
+    constitution: str = param("general", label="Constitution", source="constitutions",
+                              help="The constitution whose comparison questions are drawn, one per comparison.")
+    model: str | None = model_param("Feedback")
+    adapter: str | None = adapter_param("the feedback model")
+    both_orders: bool = param(True, label="Ask in both orders",
+                              help="Ask with (A, B) and with (B, A) and average, which cancels the position bias of "
+                                   "small models (it costs twice the time).")
+    mode: str = param("direct", label="Mode", choices=MODES,
+                      help="direct: read the probabilities of the option tokens; cot: reason step by step first, "
+                           "then read them (the paper's chain-of-thought variant).")
+    clamp: str | None = param(None, label="Clamp", choices=(None, *CLAMPS), empty="40-60 in cot mode, none otherwise",
+                              help="Clamp overconfident labels into this range of percentages; empty = 40-60 in cot "
+                                   "mode (as in the paper) and none in direct mode.")
+    few_shot: int = param(2, label="Worked examples", range=(0, 16),
+                          help="Worked comparison examples shown to the feedback model before each question.")
+    seed: int = seed_param("principle draws")
+    limit: int | None = limit_param(None)
+    split: str | None = split_param(None, "comparisons")
+    batch_size: int = batch_param(8)
+    max_reasoning_tokens: int = param(96, label="Longest reasoning (tokens)", range=(1, 8192),
+                                      help="The longest chain of thought, in tokens (cot mode only).")
 
     @property
     def effective_clamp(self) -> str:
         return self.clamp or default_clamp(self.mode)
-
-
-def _config(params: LabelParams) -> dict[str, Any]:
-    return {**asdict(params), "clamp": params.effective_clamp}
-
-
-def find_resumable_run(project: Project, params: LabelParams) -> int | None:
-    return find_matching_run(project, KIND, _config(params), _NOT_IDENTITY)
 
 
 def comparison_constitution(c: Constitution) -> Constitution:
@@ -93,25 +82,22 @@ def comparison_constitution(c: Constitution) -> Constitution:
     return d
 
 
+def _prepare(project: Project, params: LabelParams) -> None:
+    project.get_constitution(params.constitution)  # fail early with a clear message
+    table = "response_pairs" if params.source == "pairs" else "chains"
+    if not source_run_ids(project, table):
+        what = "response pairs (make pairs first)" if params.source == "pairs" else "chains (run critique first)"
+        raise ValidationError(f"Nothing to label: this project has no {what}.")
+    for rid in params.run_ids:
+        project.run(rid)
+
+
 def run_label(ctx: Any, params: LabelParams) -> dict[str, Any]:
-    params.check()
-    with Project.open(params.project) as project:
-        project.get_constitution(params.constitution)  # fail early with a clear message
-        table = "response_pairs" if params.source == "pairs" else "chains"
-        if not source_run_ids(project, table):
-            what = "response pairs (run pairs first)" if params.source == "pairs" else "chains (run critique first)"
-            raise ValidationError(f"Nothing to label: this project has no {what}.")
-        for rid in params.run_ids:
-            project.run(rid)
-        resume = params.resume_run if params.resume_run is not None else find_resumable_run(project, params)
-    return execute(
-        ctx, params.project, KIND, _config(params), lambda p, rc, rid: _body(p, rc, rid, params),
-        resume_run=resume, name=f"label {params.source} {params.mode}",
-    )
+    return run_job(JOB, ctx, params)
 
 
-def _body(project: Project, ctx: RunContext, run_id: int, params: LabelParams) -> dict[str, Any]:
-    from cai_desktop.engine.feedback import CancelOnly, label_pairs
+def _body(project: Project, ctx: RunContext, run_id: int, params: LabelParams, plan: None) -> dict[str, Any]:
+    from cai_desktop.engine.feedback import label_pairs
     from cai_desktop.engine.models import load_model
 
     source = "pair" if params.source == "pairs" else "chain"
@@ -122,10 +108,15 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: LabelParams) -
     if params.limit:
         items = items[: params.limit]
     done = labelled_source_ids(project, run_id, source)
-    todo = [it for it in items if it["source_id"] not in done]
+    # an empty answer cannot be judged (and a placeholder would be judged as if it were one)
+    blank = [it for it in items if not (it["response_a"] or "").strip() or not (it["response_b"] or "").strip()]
+    if blank:
+        ctx.log(f"skipped {len(blank)} item{'s' if len(blank) != 1 else ''} with an empty answer")
+    blank_ids = {it["source_id"] for it in blank}
+    todo = [it for it in items if it["source_id"] not in done and it["source_id"] not in blank_ids]
     if not todo:
         ctx.log(f"nothing to do: all {len(items)} items already labelled in run {run_id}")
-        return {"labelled": 0, "skipped": len(done)}
+        return {"labelled": 0, "skipped": len(done), "blank": len(blank)}
     constitution = comparison_constitution(project.get_constitution(params.constitution))
     sampler = PrincipleSampler(constitution, params.seed)
     snapshots = {p.key: project.snapshot_principle(p, constitution.name) for p in constitution.enabled_principles}
@@ -141,13 +132,14 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: LabelParams) -
     shifts: list[float] = []
     masses: list[float] = []
     revision_wins: list[float] = []
-    ctx.progress(0, total, "starting")
+    base = len(done)
+    ctx.progress(base, base + total, "starting")
     for start in range(0, total, params.batch_size):
-        ctx.check_cancelled()
+        check_cancelled(ctx)
         batch = todo[start: start + params.batch_size]
         principles = [sampler.draw(f"{source}:{it['source_id']}", 1)[0] for it in batch]
         engine_items = [
-            {"prompt": it["prompt"], "response_a": it["response_a"] or " ", "response_b": it["response_b"] or " ",
+            {"prompt": it["prompt"], "response_a": it["response_a"], "response_b": it["response_b"],
              "principle": p, "key": f"{source}:{it['source_id']}"}
             for it, p in zip(batch, principles)
         ]
@@ -172,8 +164,8 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: LabelParams) -
             if "revision_is" in it:
                 revision_wins.append(lab["label"] if it["revision_is"] == "A" else 1.0 - lab["label"])
         made += save_comparisons(project, rows)
-        ctx.progress(made, total, f"{made}/{total} labelled")
-    result: dict[str, Any] = {"labelled": made, "comparisons": made, "skipped": len(done), "feedback_model": feedback_model,
+        ctx.progress(base + made, base + total, f"{made}/{total} labelled")
+    result: dict[str, Any] = {"labelled": made, "skipped": len(done), "blank": len(blank), "feedback_model": feedback_model,
                               "mode": params.mode, "clamp": clamp}
     if shifts:
         result["mean_order_shift"] = sum(shifts) / len(shifts)
@@ -191,3 +183,22 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: LabelParams) -
         ctx.log(f"the revision was preferred with mean probability {result['revision_preferred']:.2f}")
     ctx.log(f"labelled {made} comparisons")
     return result
+
+
+def _summary(r: dict[str, Any]) -> list[str]:
+    lines = [f"run {r['run_id']}: {r['labelled']} new comparisons, {r['skipped']} already there"
+             + (f" (mode {r['mode']}, clamp {r['clamp']})" if r.get("mode") else "")]
+    if r.get("blank"):
+        lines.append(f"skipped {r['blank']} with an empty answer")
+    if r.get("mean_order_shift") is not None:
+        lines.append(f"mean order shift (position bias): {100 * r['mean_order_shift']:.1f} points")
+    return lines
+
+
+JOB = Job(
+    kind=KIND, label="AI feedback labels", params=LabelParams, prepare=_prepare, body=_body,
+    description="Stage 2: a feedback model picks (A) or (B) under a drawn comparison principle; the normalised "
+                "option probabilities are the soft label.",
+    run_name=lambda p: f"label {p.source} {p.mode}", summary=_summary,
+    cli_help="AI feedback: soft labels for response pairs or stage-1 chains",
+)

@@ -8,67 +8,59 @@ matching earlier run and skips prompts that already have a pair.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
-from cai_desktop.core.errors import ValidationError
+from cai_desktop.core.context import CancelOnly, check_cancelled
+from cai_desktop.core.params import param
+from cai_desktop.jobs.base import Job, JobParams, run_job
 from cai_desktop.jobs.critique import step_seed
-from cai_desktop.jobs.runs import RunContext, execute, find_matching_run
+from cai_desktop.jobs.fields import (
+    adapter_param,
+    batch_param,
+    limit_param,
+    model_param,
+    seed_param,
+    split_param,
+)
+from cai_desktop.jobs.runs import RunContext
 from cai_desktop.store.comparisons import done_pair_prompt_ids, save_pairs
 from cai_desktop.store.project import Project
 from cai_desktop.store.prompts import prompts_of
 
 KIND = "pairs"
-_NOT_IDENTITY = {"project", "limit", "batch_size", "resume_run"}
 
 
 @dataclass
-class PairsParams:
-    project: str
-    prompt_set: str = "red-team"
-    model: str | None = None
-    adapter: str | None = None
-    temperature: float = 1.0
-    top_p: float = 1.0
-    max_new_tokens: int = 128
-    limit: int | None = None
-    split: str | None = "train"
-    seed: int = 0
-    batch_size: int = 16
-    system_prompt: str = ""
-    resume_run: int | None = None
-
-    def check(self) -> None:
-        if not 0 < self.temperature <= 2:
-            raise ValidationError("The temperature must be above 0 and at most 2 (two equal answers teach nothing).")
-        if not 0 < self.top_p <= 1:
-            raise ValidationError("top-p must be in (0, 1].")
-        if self.max_new_tokens < 1:
-            raise ValidationError("max-new-tokens must be at least 1.")
-        if self.batch_size < 1:
-            raise ValidationError("The batch size must be at least 1.")
-        if self.limit is not None and self.limit < 1:
-            raise ValidationError("The limit must be at least 1 (or leave it empty for all prompts).")
+class PairsParams(JobParams):
+    prompt_set: str = param("red-team", label="Prompt set", source="prompt_sets", flags=("--set",),
+                            help="The prompts to answer twice.")
+    model: str | None = model_param("Policy")
+    adapter: str | None = adapter_param("the policy (normally the SL-CAI adapter)")
+    temperature: float = param(1.0, label="Temperature", range=(0.01, 2.0),
+                               help="Sampling temperature, above 0 so the two answers differ (two equal answers "
+                                    "teach nothing).")
+    top_p: float = param(1.0, label="Top-p", range=(0.01, 1.0),
+                         help="Nucleus sampling: keep the smallest set of tokens with this total probability.")
+    max_new_tokens: int = param(128, label="Longest answer (tokens)", range=(1, 8192),
+                                help="The longest answer, in tokens.")
+    limit: int | None = limit_param(32)
+    split: str | None = split_param("train")
+    seed: int = seed_param("answers (each answer's seed comes from it, the prompt and the side)")
+    batch_size: int = batch_param(8)
+    system_prompt: str = param("", label="System prompt",
+                               help="An optional system message for the policy (empty = none).")
 
 
-def find_resumable_run(project: Project, params: PairsParams) -> int | None:
-    return find_matching_run(project, KIND, asdict(params), _NOT_IDENTITY)
+def _prepare(project: Project, params: PairsParams) -> None:
+    prompts_of(project, params.prompt_set, limit=1)  # a clear error for an unknown set
 
 
 def run_pairs(ctx: Any, params: PairsParams) -> dict[str, Any]:
-    params.check()
-    resume = params.resume_run
-    if resume is None:
-        with Project.open(params.project) as project:
-            prompts_of(project, params.prompt_set, limit=1)  # a clear error for an unknown set
-            resume = find_resumable_run(project, params)
-    return execute(
-        ctx, params.project, KIND, asdict(params), lambda p, rc, rid: _body(p, rc, rid, params),
-        resume_run=resume, name=f"pairs {params.prompt_set}",
-    )
+    return run_job(JOB, ctx, params)
 
 
-def _body(project: Project, ctx: RunContext, run_id: int, params: PairsParams) -> dict[str, Any]:
+def _body(project: Project, ctx: RunContext, run_id: int, params: PairsParams, plan: None) -> dict[str, Any]:
     from cai_desktop.engine.generation import GenerationRequest, SamplingSettings, generate
     from cai_desktop.engine.models import load_model
 
@@ -92,9 +84,10 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: PairsParams) -
 
     made = identical = 0
     total = len(todo)
-    ctx.progress(0, total, "starting")
+    base = len(done & {p["id"] for p in prompts})  # pairs made before a resume count as done
+    ctx.progress(base, base + total, "starting")
     for start in range(0, total, params.batch_size):
-        ctx.check_cancelled()
+        check_cancelled(ctx)
         batch = todo[start: start + params.batch_size]
         reqs = []
         for p in batch:
@@ -104,7 +97,7 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: PairsParams) -
                     messages=messages(p["text"]),
                     sampling=SamplingSettings(params.temperature, params.top_p, params.max_new_tokens, (), seed),
                 ))
-        results = generate(lm, reqs, batch_size=len(reqs))
+        results = generate(lm, reqs, ctx=CancelOnly(ctx), batch_size=len(reqs))
         rows = []
         for i, p in enumerate(batch):
             a, b = results[2 * i].text, results[2 * i + 1].text
@@ -112,8 +105,17 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: PairsParams) -
             rows.append({"run_id": run_id, "prompt_id": p["id"], "policy_spec": policy, "response_a": a,
                          "response_b": b, "seed": params.seed, "sampling": sampling})
         made += save_pairs(project, rows)
-        ctx.progress(made, total, f"{made}/{total} pairs")
+        ctx.progress(base + made, base + total, f"{made}/{total} pairs")
     if identical:
         ctx.log(f"{identical} of {made} pairs have two identical answers (raise the temperature for more variety)")
     ctx.log(f"made {made} response pairs")
     return {"pairs": made, "skipped": len(done), "identical": identical, "policy": policy}
+
+
+JOB = Job(
+    kind=KIND, label="Response pairs", params=PairsParams, prepare=_prepare, body=_body,
+    description="Stage 2: the SL-CAI model samples two answers per prompt for AI feedback to compare.",
+    run_name=lambda p: f"pairs {p.prompt_set}",
+    summary=lambda r: [f"run {r['run_id']}: {r['pairs']} new response pairs, {r['skipped']} already there"],
+    cli_help="sample two answers per prompt from a policy (stage 2 data)",
+)

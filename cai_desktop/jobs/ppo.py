@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import json
 import random
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
-from cai_desktop.core.errors import ProjectError, ValidationError
-from cai_desktop.jobs.runs import RunContext, execute
+from cai_desktop.core.errors import ValidationError
+from cai_desktop.core.params import param
+from cai_desktop.core.settings import PPOSettings
+from cai_desktop.jobs.base import Job, JobParams, run_job
+from cai_desktop.jobs.fields import limit_param, split_param
+from cai_desktop.jobs.runs import RunContext
 from cai_desktop.store.project import Project
 from cai_desktop.store.prompts import prompts_of
 
@@ -23,67 +27,37 @@ KIND = "ppo"
 POLICY_ADAPTER_KINDS = ("sft", "dpo", "ppo")
 
 
+def base_param() -> Any:
+    return param(None, label="Policy base model", source="models", empty="the starting adapter's base",
+                 help="The policy's base model; empty = the base the starting adapter was trained on (or the embedded "
+                      "model when starting from no adapter).")
+
+
+def policy_adapter_param() -> Any:
+    return param(None, label="Start from adapter", source="adapter_ids:sft,dpo,ppo", empty="the plain base",
+                 flags=("--adapter",),
+                 help="The adapter the policy starts from, normally the SL-CAI (SFT) one; empty = the plain base.")
+
+
 @dataclass
-class PPOParams:
-    project: str
-    base: str | None = None  # policy base spec; default: the policy adapter's base, else the embedded model
-    policy_adapter_id: int | None = None  # an 'sft' (or 'dpo'/'ppo') adapter row; None: start from the base
-    reward_adapter_id: int | None = None  # a 'reward' row; None: the newest
-    prompt_set: str = "red-team"
-    split: str | None = "train"
-    limit: int | None = None
-    helpful_set: str = "helpful"
-    helpful_ratio: float = 0.0  # helpful prompts per red-team prompt
-    kl_coef: float = 0.05
-    cliprange: float = 0.2
-    num_ppo_epochs: int = 2
-    num_mini_batches: int = 1
-    response_length: int = 48
-    temperature: float = 0.8
-    total_episodes: int = 256
-    learning_rate: float = 3e-5
-    batch_size: int = 4
-    grad_accum: int = 1
-    lora_rank: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.0
-    missing_eos_penalty: float | None = 1.0
-    sample_every: int = 5
-    save_every: int = 10
-    kl_warn: float = 10.0
-    seed: int = 0
-    resume_run: int | None = None
-
-    def settings(self):
-        from cai_desktop.engine.rl import PPOSettings
-
-        return PPOSettings(
-            kl_coef=self.kl_coef, cliprange=self.cliprange, num_ppo_epochs=self.num_ppo_epochs,
-            num_mini_batches=self.num_mini_batches, response_length=self.response_length,
-            temperature=self.temperature, total_episodes=self.total_episodes, learning_rate=self.learning_rate,
-            batch_size=self.batch_size, grad_accum=self.grad_accum, lora_rank=self.lora_rank,
-            lora_alpha=self.lora_alpha, lora_dropout=self.lora_dropout,
-            missing_eos_penalty=self.missing_eos_penalty, sample_every=self.sample_every,
-            save_every=self.save_every, kl_warn=self.kl_warn, seed=self.seed,
-        )
-
-    def check(self) -> None:
-        if self.helpful_ratio < 0:
-            raise ValidationError("The helpful mix must be 0 or more helpful prompts per red-team prompt.")
-        if self.limit is not None and self.limit < 1:
-            raise ValidationError("The prompt limit must be at least 1.")
-        self.settings().check()
+class PPOParams(JobParams, PPOSettings):
+    base: str | None = base_param()
+    policy_adapter_id: int | None = policy_adapter_param()
+    reward_adapter_id: int | None = param(None, label="Preference model", source="adapter_ids:reward",
+                                          empty="the newest", flags=("--reward",),
+                                          help="The preference model whose score is the reward; empty = the newest.")
+    prompt_set: str = param("red-team", label="Prompt set", source="prompt_sets", flags=("--set",),
+                            help="The prompts the policy answers during training.")
+    split: str | None = split_param("train")
+    limit: int | None = limit_param(None)
+    helpful_set: str = param("helpful", label="Helpful prompt set", source="prompt_sets",
+                             help="Helpful prompts mixed in (with the ratio below) so the policy stays helpful.")
+    helpful_ratio: float = param(0.0, label="Helpful per red-team prompt", range=(0.0, 100.0),
+                                 help="Helpful prompts mixed in per red-team prompt (0 = none).")
 
 
 def adapter_row(project: Project, adapter_id: int, kinds: tuple[str, ...], what: str) -> dict[str, Any]:
-    rows = project.query("SELECT * FROM adapters WHERE id=?", [adapter_id])
-    if not rows:
-        raise ProjectError(f"No adapter {adapter_id} in this project.")
-    row = rows[0]
-    if row["kind"] not in kinds:
-        raise ValidationError(f"Adapter {adapter_id} is a {row['kind']!r} adapter; the {what} must be "
-                              f"one of: {', '.join(kinds)}.")
-    return row
+    return project.adapter(adapter_id, kinds, what)
 
 
 def policy_start(project: Project, base: str | None, adapter_id: int | None) -> tuple[str, dict[str, Any] | None]:
@@ -99,11 +73,12 @@ def policy_start(project: Project, base: str | None, adapter_id: int | None) -> 
 
 
 def reward_row(project: Project, reward_adapter_id: int | None) -> dict[str, Any]:
+    """The preference model row (the newest when none is chosen)."""
     if reward_adapter_id is not None:
         return adapter_row(project, reward_adapter_id, ("reward",), "reward model")
     rows = project.list_adapters("reward")
     if not rows:
-        raise ValidationError("No preference model in this project: train one first (`cai-desktop run reward`).")
+        raise ValidationError("No preference model in this project: train one first.")
     return rows[0]
 
 
@@ -123,38 +98,31 @@ def select_prompts(project: Project, params: PPOParams) -> tuple[list[str], int]
     return texts, n_helpful
 
 
-def forget_after_checkpoint(project: Project, run_id: int, step: int) -> None:
-    """Resuming repeats the steps after the last checkpoint: drop their metrics so none doubles."""
-    with project.db.atomic():
-        project.db.execute("DELETE FROM metrics WHERE run_id=? AND step>?", [run_id, step])
+def _prepare(project: Project, params: PPOParams) -> dict[str, Any]:
+    spec, start = policy_start(project, params.base, params.policy_adapter_id)
+    prompts, n_helpful = select_prompts(project, params)
+    return {"spec": spec, "start": start, "reward": reward_row(project, params.reward_adapter_id),
+            "prompts": prompts, "n_helpful": n_helpful}
 
 
 def run_ppo(ctx: Any, params: PPOParams) -> dict[str, Any]:
-    params.check()
-    with Project.open(params.project) as project:
-        policy_start(project, params.base, params.policy_adapter_id)
-        reward_row(project, params.reward_adapter_id)
-        select_prompts(project, params)
-    return execute(ctx, params.project, KIND, asdict(params), lambda p, rc, rid: _body(p, rc, rid, params),
-                   resume_run=params.resume_run, name="PPO")
+    return run_job(JOB, ctx, params)
 
 
-def _body(project: Project, ctx: RunContext, run_id: int, params: PPOParams) -> dict[str, Any]:
+def _body(project: Project, ctx: RunContext, run_id: int, params: PPOParams, plan: dict[str, Any]) -> dict[str, Any]:
     from cai_desktop.engine.models import resolve_spec
     from cai_desktop.engine.rl import ppo_checkpoint_step, train_ppo
 
-    spec, start = policy_start(project, params.base, params.policy_adapter_id)
-    rm = reward_row(project, params.reward_adapter_id)
-    prompts, n_helpful = select_prompts(project, params)
+    spec, start, rm = plan["spec"], plan["start"], plan["reward"]
+    prompts, n_helpful = plan["prompts"], plan["n_helpful"]
     ms = resolve_spec(spec)
     project.record_model(ms.to_str(), ms.kind, ms.display_name)
     ctx.log(f"policy: {ms.display_name}" + (f" + adapter {start['id']} ({start['name']})" if start else "")
             + f"; preference model: adapter {rm['id']} ({rm['name']}); {len(prompts)} prompts ({n_helpful} helpful)")
-    settings = params.settings()
     out = project.artifacts_dir / f"ppo-{run_id}"
     if params.resume_run is not None:
-        forget_after_checkpoint(project, run_id, ppo_checkpoint_step(out))
-    result = train_ppo(spec, start["path"] if start else None, rm["path"], prompts, settings, out, ctx=ctx,
+        project.forget_metrics_after(run_id, ppo_checkpoint_step(out))
+    result = train_ppo(spec, start["path"] if start else None, rm["path"], prompts, params, out, ctx=ctx,
                        resume=params.resume_run is not None)
     lineage = {
         "kind": KIND,
@@ -165,7 +133,7 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: PPOParams) -> 
         "prompts": {"set": params.prompt_set, "split": params.split, "limit": params.limit, "n": len(prompts),
                     "helpful_set": params.helpful_set, "helpful_ratio": params.helpful_ratio,
                     "n_helpful": n_helpful},
-        "settings": settings.to_dict(),
+        "settings": params.values(PPOSettings),
         "steps": result["steps"], "reward_first": result["reward_first"], "reward_last": result["reward_last"],
         "kl_last": result["kl_last"], "run_id": run_id,
     }
@@ -176,3 +144,21 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: PPOParams) -> 
                 f"{result['seconds_per_step'] or 0:.1f} s/step, peak memory {result['peak_rss_mb']:.0f} MiB")
     ctx.log(f"RL-CAI adapter at {result['adapter']}")
     return {**result, "adapter_id": adapter_id, "lineage": lineage}
+
+
+def _summary(r: dict[str, Any]) -> list[str]:
+    lines = [f"run {r['run_id']}: {r['steps']} PPO steps, {r['episodes']} episodes"]
+    if r.get("reward_first") is not None:
+        lines.append(f"reward {r['reward_first']:+.3f} → {r['reward_last']:+.3f}; KL {r['kl_last']:.3f}; "
+                     f"{r['seconds_per_step'] or 0:.1f} s/step; peak memory {r['peak_rss_mb']:.0f} MiB")
+    lines += list(r.get("warnings") or [])
+    lines.append(f"adapter {r['adapter_id']}: {r['adapter']}")
+    return lines
+
+
+JOB = Job(
+    kind=KIND, label="PPO (RL-CAI)", params=PPOParams, prepare=_prepare, body=_body, run_name=lambda p: "PPO",
+    description="Stage 2: train the SL-CAI policy with PPO against the preference model, with a KL penalty to the "
+                "SL-CAI policy. Watch reward, KL and entropy for reward hacking.",
+    summary=_summary, cli_help="PPO of the policy against the preference model (RL-CAI)",
+)

@@ -11,67 +11,33 @@ from __future__ import annotations
 
 import hashlib
 import random
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from cai_desktop.core.errors import ValidationError
-from cai_desktop.jobs.runs import RunContext, execute, find_matching_run
+from cai_desktop.core.params import param
+from cai_desktop.core.settings import RewardSettings
+from cai_desktop.jobs.base import Job, JobParams, run_job
+from cai_desktop.jobs.fields import model_param
+from cai_desktop.jobs.runs import RunContext
 from cai_desktop.store.comparisons import preference_pairs
 from cai_desktop.store.project import Project
 
 KIND = "reward"
-_NOT_IDENTITY = {"project", "resume_run", "device"}
 
 
 @dataclass
-class RewardParams:
-    project: str
-    base: str | None = None  # model spec of the preference model's base (default: the embedded model)
-    label_runs: list[int] = field(default_factory=list)  # label runs to train on; empty = all comparisons
-    helpful_mix: float | None = None  # helpful comparisons per harmless one; None = all there are
-    hard_labels: bool = False
-    min_margin: float = 0.0
-    eval_fraction: float = 0.2  # held-out share when the test split has no comparisons
-    learning_rate: float = 1e-4
-    epochs: float = 1.0
-    max_steps: int = -1
-    batch_size: int = 4
-    grad_accum: int = 1
-    max_length: int = 512
-    lora_r: int = 8
-    lora_alpha: int = 16
-    lora_dropout: float = 0.0
-    lora_layers: int | None = None  # LoRA on the top N layers only (faster on a CPU)
-    save_steps: int = 50
-    seed: int = 0
-    eval_bins: int = 5
-    device: str | None = None
-    resume_run: int | None = None
-
-    def check(self) -> None:
-        if self.helpful_mix is not None and self.helpful_mix < 0:
-            raise ValidationError("The helpful mix ratio cannot be negative.")
-        if not 0 <= self.min_margin < 0.5:
-            raise ValidationError("The minimum margin must be in [0, 0.5).")
-        if not 0 <= self.eval_fraction < 1:
-            raise ValidationError("The held-out fraction must be in [0, 1).")
-        self.settings().check()
-
-    def settings(self):
-        from cai_desktop.engine.reward import RewardSettings  # lazy: torch
-
-        return RewardSettings(
-            learning_rate=self.learning_rate, epochs=self.epochs, max_steps=self.max_steps,
-            batch_size=self.batch_size, grad_accum=self.grad_accum, max_length=self.max_length,
-            lora_r=self.lora_r, lora_alpha=self.lora_alpha, lora_dropout=self.lora_dropout,
-            lora_layers=self.lora_layers, hard_labels=self.hard_labels, save_steps=self.save_steps, seed=self.seed, eval_bins=self.eval_bins,
-            device=self.device,
-        )
-
-
-def find_resumable_run(project: Project, params: RewardParams) -> int | None:
-    """The latest unfinished (cancelled, failed or killed) reward run with the same settings."""
-    return find_matching_run(project, KIND, asdict(params), _NOT_IDENTITY, ("cancelled", "failed", "running"))
+class RewardParams(JobParams, RewardSettings):
+    base: str | None = model_param("Base")
+    label_runs: list[int] = param([], label="Label runs", source="runs:label", empty="all comparisons",
+                                  flags=("--runs",),
+                                  help="Label runs to train on; empty = every labelled comparison.")
+    helpful_mix: float | None = param(None, label="Helpful per harmless", range=(0.0, 100.0), empty="all there are",
+                                      help="Helpfulness comparisons per harmlessness one; empty = all there are.")
+    min_margin: float = param(0.0, label="Minimum margin", range=(0.0, 0.49),
+                              help="Leave out comparisons whose label is closer than this to 0.5 (undecided ones).")
+    eval_fraction: float = param(0.2, label="Held-out share", range=(0.0, 0.9),
+                                 help="Share of comparisons held out for evaluation when the test split has none.")
 
 
 def _held_out(record: dict[str, Any], seed: int, fraction: float) -> bool:
@@ -111,19 +77,16 @@ def select_data(
     return train, test, info
 
 
+def _prepare(project: Project, params: RewardParams) -> None:
+    for rid in params.label_runs:
+        project.run(rid)
+
+
 def run_reward(ctx: Any, params: RewardParams) -> dict[str, Any]:
-    params.check()
-    with Project.open(params.project) as project:
-        for rid in params.label_runs:
-            project.run(rid)
-        resume = params.resume_run if params.resume_run is not None else find_resumable_run(project, params)
-    return execute(
-        ctx, params.project, KIND, asdict(params), lambda p, rc, rid: _body(p, rc, rid, params, resume is not None),
-        resume_run=resume, name="preference model",
-    )
+    return run_job(JOB, ctx, params)
 
 
-def _body(project: Project, ctx: RunContext, run_id: int, params: RewardParams, resuming: bool) -> dict[str, Any]:
+def _body(project: Project, ctx: RunContext, run_id: int, params: RewardParams, plan: None) -> dict[str, Any]:
     from cai_desktop.engine.models import local_model_dir, resolve_spec
     from cai_desktop.engine.reward import train_reward_model
 
@@ -135,7 +98,7 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: RewardParams, 
     base_dir = local_model_dir(spec, ctx)
     out_dir = project.artifacts_dir / f"reward-{run_id}"
     result = train_reward_model(
-        base_dir, train, test, out_dir, params.settings(), ctx=ctx, resume=resuming, base_spec=spec.to_str()
+        base_dir, train, test, out_dir, params, ctx=ctx, resume=params.resume_run is not None, base_spec=spec.to_str()
     )
     ev = result["eval"]
     steps = result["steps"]
@@ -153,7 +116,7 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: RewardParams, 
     lineage = {
         "kind": "reward", "base": spec.to_str(), "label_runs": params.label_runs or "all",
         "hard_labels": params.hard_labels, "helpful_mix": params.helpful_mix, "min_margin": params.min_margin,
-        **info, "settings": params.settings().to_dict(), "adapter_dir": result["adapter_dir"],
+        **info, "settings": params.values(RewardSettings), "adapter_dir": result["adapter_dir"],
         "heldout_accuracy": ev["accuracy"], "run_id": run_id,
     }
     adapter_id = project.register_adapter(
@@ -163,5 +126,29 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: RewardParams, 
         "model_dir": result["model_dir"], "adapter_id": adapter_id, "steps": steps,
         "train_loss": result["train_loss"], "heldout_accuracy": ev["accuracy"], "heldout_ece": ev["ece"],
         "calibration": ev["calibration"], "train_accuracy": result["train_eval"]["accuracy"], **info,
-        "lineage": lineage, "accuracy": ev["accuracy"], "eval_n": info["n_eval"], "eval_scored": ev["n_scored"],
+        "lineage": lineage, "eval_scored": ev["n_scored"],
     }
+
+
+def _summary(r: dict[str, Any]) -> list[str]:
+    acc = r.get("heldout_accuracy")
+    lines = [f"run {r['run_id']}: preference model at {r['model_dir']} ({r['steps']} steps, "
+             f"{r['n_train']} train / {r['n_eval']} held-out comparisons)",
+             "held-out accuracy: " + (f"{100 * acc:.1f}% on {r['eval_scored']} pairs" if acc is not None
+                                      else "n/a (no held-out comparisons)")]
+    if r.get("heldout_ece") is not None:
+        lines.append(f"calibration error (ECE): {r['heldout_ece']:.3f}")
+        for b in r["calibration"]:
+            if b["n"]:
+                lines.append(f"  predicted {b['lo']:.1f}-{b['hi']:.1f}: mean prediction {b['mean_pred']:.2f}, "
+                             f"mean label {b['mean_label']:.2f} (n={b['n']})")
+    return lines
+
+
+JOB = Job(
+    kind=KIND, label="Preference model", params=RewardParams, prepare=_prepare, body=_body,
+    description="Stage 2: train a preference model (a scalar head) on the AI soft labels mixed with helpfulness "
+                "comparisons.",
+    run_name=lambda p: "preference model", summary=_summary,
+    cli_help="train the preference model on labelled comparisons",
+)

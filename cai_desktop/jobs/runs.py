@@ -1,20 +1,20 @@
 """Run bookkeeping shared by every job: a run row, its status, metrics and log in the project.
 
-A job body is ``body(project, rctx, run_id) -> dict``. ``execute`` opens the project in the
-calling thread (so a QThread worker gets its own SQLite connection), records the run, and passes
+A job body is ``body(project, rctx, run_id) -> dict``. ``execute`` records the run in the project
+that ``jobs.base.run_job`` opened in the calling thread, and passes
 a ``RunContext`` that stores metrics/logs in the project and forwards them to the outer context
 (terminal or GUI). A cancelled run is marked ``cancelled`` (its committed work stays) and the
-``Cancelled`` error propagates so the caller can say so; re-running with ``resume_run`` continues.
+``Cancelled`` error propagates so the caller can say so; the resume policy is ``jobs.base``'s.
 """
 
 from __future__ import annotations
 
-import json
 import time
 import traceback
 from collections.abc import Callable
 from typing import Any
 
+from cai_desktop.core.context import check_cancelled
 from cai_desktop.core.errors import Cancelled
 from cai_desktop.store.project import Project
 
@@ -50,13 +50,12 @@ class RunContext:
         return bool(self.outer is not None and self.outer.cancelled())
 
     def check_cancelled(self) -> None:
-        if self.cancelled():
-            raise Cancelled("cancelled by the user")
+        check_cancelled(self)
 
 
 def execute(
     ctx: Any,
-    project_path: str,
+    project: Project | str,
     kind: str,
     config: dict[str, Any],
     body: Callable[[Project, RunContext, int], dict[str, Any]],
@@ -64,45 +63,32 @@ def execute(
     resume_run: int | None = None,
     name: str = "",
 ) -> dict[str, Any]:
-    """Run ``body`` as a recorded run of ``kind``; returns its result dict (with ``run_id``)."""
-    with Project.open(project_path) as project:
-        if resume_run is not None:
-            run_id = resume_run
-            project.run(run_id)  # raises a clear error if it does not exist
-        else:
-            run_id = project.create_run(kind, config, name=name)
-        if ctx is not None and hasattr(ctx, "run_started"):
-            ctx.run_started(run_id)
-        project.set_run_status(run_id, "running")
-        rctx = RunContext(ctx, project, run_id)
-        try:
-            result = body(project, rctx, run_id) or {}
-        except Cancelled:
-            project.set_run_status(run_id, "cancelled")
-            rctx.log("cancelled: finished work is saved; resume to continue")
-            raise
-        except BaseException as e:
-            project.set_run_status(run_id, "failed", error=f"{type(e).__name__}: {e}")
-            project.add_log(run_id, traceback.format_exc())
-            raise
-        result = {"run_id": run_id, **result}
-        project.set_run_result(run_id, result, lineage=result.get("lineage"))
-        project.set_run_status(run_id, "done")
-        return result
-
-
-def find_matching_run(
-    project: Project, kind: str, config: dict[str, Any], ignore: set[str],
-    statuses: tuple[str, ...] | None = None,
-) -> int | None:
-    """The newest run of ``kind`` whose stored config equals ``config`` apart from the ``ignore``
-    keys (limit, batch size and the like), optionally only in ``statuses``: the run to continue
-    when the same job is started again."""
-    want = {k: v for k, v in config.items() if k not in ignore}
-    for run in project.list_runs(kind):
-        if statuses is not None and run["status"] not in statuses:
-            continue
-        have = json.loads(run["config_json"] or "{}")
-        if {k: v for k, v in have.items() if k not in ignore} == want:
-            return run["id"]
-    return None
+    """Run ``body`` as a recorded run of ``kind`` in the open ``project``; returns its result
+    dict (with ``run_id``). A cancel (or Ctrl+C) marks the run cancelled; its committed work stays.
+    ``project`` may be a path: it is then opened (and closed) here, in the calling thread."""
+    if not isinstance(project, Project):
+        with Project.open(project) as opened:
+            return execute(ctx, opened, kind, config, body, resume_run=resume_run, name=name)
+    if resume_run is not None:
+        run_id = resume_run
+        project.run(run_id)  # raises a clear error if it does not exist
+    else:
+        run_id = project.create_run(kind, config, name=name)
+    if ctx is not None and hasattr(ctx, "run_started"):
+        ctx.run_started(run_id)
+    project.set_run_status(run_id, "running")
+    rctx = RunContext(ctx, project, run_id)
+    try:
+        result = body(project, rctx, run_id) or {}
+    except (Cancelled, KeyboardInterrupt):
+        project.set_run_status(run_id, "cancelled")
+        rctx.log("cancelled: finished work is saved; start the same job again (or Resume) to continue")
+        raise
+    except BaseException as e:
+        project.set_run_status(run_id, "failed", error=f"{type(e).__name__}: {e}")
+        project.add_log(run_id, traceback.format_exc())
+        raise
+    result = {"run_id": run_id, **result}
+    project.set_run_result(run_id, result, lineage=result.get("lineage"))
+    project.set_run_status(run_id, "done")
+    return result

@@ -9,78 +9,46 @@ was started with.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cai_desktop.core.errors import ProjectError, ValidationError
+from cai_desktop.core.errors import ValidationError
+from cai_desktop.core.params import param
+from cai_desktop.core.settings import SFTSettings
+from cai_desktop.jobs.base import Job, JobParams, run_job
+from cai_desktop.jobs.fields import model_param
 from cai_desktop.jobs.runs import RunContext, execute
 from cai_desktop.store.chains import sft_records
 from cai_desktop.store.project import Project
 
 KIND = "sft"
 MERGE_KIND = "merge"
-SETTING_FIELDS = ("rank", "alpha", "dropout", "target_modules", "learning_rate", "epochs", "max_steps",
-                  "batch_size", "grad_accum", "max_length", "save_steps", "seed")
 
 
 @dataclass
-class SFTParams:
-    project: str
-    base: str | None = None
-    data_mode: str = "final"
-    include_helpful: bool = True
-    helpful_ratio: float | None = None
-    only_accepted: bool = False
-    skip_flawed: bool = True  # leave out revisions that talk about the answer or repeat the critique
-    run_ids: list[int] | None = None
-    # SFTSettings fields (see engine.sft.SFTSettings for what they mean)
-    rank: int = 16
-    alpha: int = 32
-    dropout: float = 0.05
-    target_modules: str = "all-linear"
-    learning_rate: float = 2e-4
-    epochs: float = 1.0
-    max_steps: int = -1
-    batch_size: int = 4
-    grad_accum: int = 1
-    max_length: int = 512
-    save_steps: int = 20
-    seed: int = 0
-    resume_run: int | None = None
-
-    def settings(self):
-        from cai_desktop.engine.sft import SFTSettings
-
-        return SFTSettings.from_dict({k: getattr(self, k) for k in SETTING_FIELDS})
-
-    def check(self) -> None:
-        if self.data_mode not in ("final", "every"):
-            raise ValidationError("The SFT data mode must be 'final' or 'every'.")
-        if self.helpful_ratio is not None and self.helpful_ratio < 0:
-            raise ValidationError("The helpful ratio must be 0 or more (e.g. 0.5 = one helpful per two revisions).")
-        self.settings().check()
-
-
-def _resumed_params(params: SFTParams) -> SFTParams:
-    """A resumed run continues with the settings and data selection it was started with."""
-    with Project.open(params.project) as project:
-        run = project.run(params.resume_run)
-    if run["kind"] != KIND:
-        raise ProjectError(f"Run {params.resume_run} is a {run['kind']} run, not an SFT run.")
-    stored = {k: v for k, v in run["config"].items() if k in {f.name for f in fields(SFTParams)}}
-    stored.update(project=params.project, resume_run=params.resume_run)
-    return SFTParams(**stored)
+class SFTParams(JobParams, SFTSettings):
+    base: str | None = model_param("Base", flags=("--base",))
+    data_mode: str = param("final", label="Train on", choices=("final", "every"), flags=("--data",),
+                           help="final: each chain's last (sound) revision; every: every revision of each chain.")
+    include_helpful: bool = param(True, label="Mix in helpful answers",
+                                  help="Mix in answers to helpful prompts so the model stays helpful (as in the paper).")
+    helpful_ratio: float | None = param(None, label="Helpful per revision", range=(0.0, 100.0), empty="all there are",
+                                        help="Helpful examples per revision example (0.5 = one per two); empty = all "
+                                             "there are.")
+    only_accepted: bool = param(False, label="Only reviewed chains",
+                                help="Use only chains a reviewer accepted or edited.")
+    skip_flawed: bool = param(True, label="Leave out flawed revisions",
+                              help="Leave out model revisions that talk about the answer ('The response…') or repeat "
+                                   "the critique; a chain then uses its latest sound revision. Human edits always "
+                                   "count.")
+    run_ids: list[int] = param([], label="Critique runs", source="runs:critique", empty="all", flags=("--runs",),
+                               help="Only chains of these critique runs; empty = all of them.")
 
 
 def run_sft(ctx: Any, params: SFTParams) -> dict[str, Any]:
-    """Train (or, with ``resume_run``, continue) a LoRA SFT adapter; returns losses, steps, adapter."""
-    if params.resume_run is not None:
-        params = _resumed_params(params)
-    params.check()
-    config = {k: v for k, v in asdict(params).items() if k not in ("project", "resume_run")}
-    return execute(ctx, params.project, KIND, config, lambda p, rc, rid: _body(p, rc, rid, params),
-                   resume_run=params.resume_run, name="LoRA SFT")
+    """Train (or continue) a LoRA SFT adapter; returns losses, steps, adapter."""
+    return run_job(JOB, ctx, params)
 
 
 def _select(project: Project, params: SFTParams, ctx: Any = None) -> tuple[list[dict[str, Any]], int]:
@@ -136,7 +104,7 @@ def _chain_lineage(project: Project, params: SFTParams) -> dict[str, Any]:
     }
 
 
-def _body(project: Project, ctx: RunContext, run_id: int, params: SFTParams) -> dict[str, Any]:
+def _body(project: Project, ctx: RunContext, run_id: int, params: SFTParams, plan: None) -> dict[str, Any]:
     from cai_desktop.engine.models import resolve_spec
     from cai_desktop.engine.sft import train_sft
 
@@ -156,13 +124,10 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: SFTParams) -> 
         counts_file.write_text(json.dumps({"examples": len(records), "helpful": n_helpful}))
     n_harmless = len(records) - (n_helpful or 0)
     ctx.log(f"training on {len(records)} examples: {n_harmless} revisions, {n_helpful} helpful answers")
-    ctx.metric("examples", len(records), 0)
-    ctx.metric("helpful_examples", n_helpful or 0, 0)
 
     spec = resolve_spec(params.base)
     project.record_model(spec.to_str(), spec.kind, spec.display_name)
-    settings = params.settings()
-    result = train_sft(spec, records, settings, out, ctx=ctx, resume=params.resume_run is not None)
+    result = train_sft(spec, records, params, out, ctx=ctx, resume=params.resume_run is not None)
 
     lineage = {
         "base_model": spec.to_str(),
@@ -171,17 +136,12 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: SFTParams) -> 
                  "helpful_ratio": params.helpful_ratio, "only_accepted": params.only_accepted,
                  "run_ids": params.run_ids, "examples": len(records), "helpful_examples": n_helpful,
                  "file": str(data_file)},
-        "settings": settings.to_dict(),
+        "settings": params.values(SFTSettings),
         "steps": result["steps"],
         "final_loss": result["loss_last"],
     }
-    existing = project.query("SELECT id FROM adapters WHERE run_id=? AND kind=?", [run_id, KIND])
-    if existing:  # a finished run resumed again: keep one adapter row, refreshed
-        adapter_id = existing[0]["id"]
-        project.db["adapters"].update(adapter_id, {"path": result["adapter"], "lineage_json": json.dumps(lineage)})
-    else:
-        adapter_id = project.register_adapter(KIND, result["adapter"], spec.to_str(), lineage, run_id=run_id,
-                                              name=f"sft-run-{run_id}")
+    adapter_id = project.register_adapter(KIND, result["adapter"], spec.to_str(), lineage, run_id=run_id,
+                                          name=f"sft-run-{run_id}")
     if result["loss_first"] is not None:
         ctx.log(f"loss {result['loss_first']:.3f} → {result['loss_last']:.3f} over {result['steps']} steps")
     ctx.log(f"adapter {adapter_id}: {result['adapter']}")
@@ -191,6 +151,9 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: SFTParams) -> 
 # -- merge-and-export ------------------------------------------------------------------------------
 @dataclass
 class MergeParams:
+    """Merging is not a declared job (it has no dialog of its own): the Models page and
+    ``cai-desktop adapter merge`` call it."""
+
     project: str
     adapter_id: int
     out_dir: str
@@ -207,12 +170,6 @@ def run_merge(ctx: Any, params: MergeParams | str, adapter_id: int | None = None
         if adapter_id is None or out_dir is None:
             raise ValidationError("Merging needs an adapter id and an output folder.")
         params = MergeParams(str(params), int(adapter_id), str(out_dir))
-    with Project.open(params.project) as project:
-        rows = project.query("SELECT * FROM adapters WHERE id=?", [params.adapter_id])
-    if not rows:
-        raise ProjectError(f"No adapter {params.adapter_id} in this project (see `cai-desktop adapter list`).")
-    adapter = rows[0]
-
     def body(project: Project, rctx: RunContext, run_id: int) -> dict[str, Any]:
         from cai_desktop.engine.sft import merge_adapter
 
@@ -224,4 +181,24 @@ def run_merge(ctx: Any, params: MergeParams | str, adapter_id: int | None = None
                    "adapter_lineage": json.loads(adapter["lineage_json"] or "{}")}
         return {"model": str(out), "model_id": model_id, "lineage": lineage}
 
-    return execute(ctx, params.project, MERGE_KIND, asdict(params), body, name=f"merge adapter {adapter['id']}")
+    with Project.open(params.project) as project:
+        adapter = project.adapter(params.adapter_id)
+        return execute(ctx, project, MERGE_KIND, vars(params), body, name=f"merge adapter {adapter['id']}")
+
+
+def _summary(r: dict[str, Any]) -> list[str]:
+    lines = [f"run {r['run_id']}: {r['steps']} steps on {r['examples']} examples "
+             f"({r.get('helpful_examples') or 0} helpful)"]
+    if r.get("loss_first") is not None:
+        lines.append(f"loss: first {r['loss_first']:.4f}, last {r['loss_last']:.4f}")
+    if r.get("seconds_per_step"):
+        lines.append(f"speed: {r['seconds_per_step']:.2f} s/step")
+    lines.append(f"adapter {r['adapter_id']}: {r['adapter']}")
+    return lines
+
+
+JOB = Job(
+    kind=KIND, label="Supervised fine-tuning (SL-CAI)", params=SFTParams, body=_body, run_name=lambda p: "LoRA SFT",
+    description="Stage 1: LoRA fine-tuning of the base model on the revisions, mixed with helpful answers.",
+    summary=_summary, cli_help="LoRA SFT on the revisions (stage 1)",
+)

@@ -16,7 +16,7 @@ from sqlite_utils import Database
 
 from cai_desktop import __version__
 from cai_desktop.core.constitution import Constitution, FewShotExample, Principle, check
-from cai_desktop.core.errors import ProjectError
+from cai_desktop.core.errors import ProjectError, ValidationError
 from cai_desktop.store.schema import MIGRATION_SET, migrations
 
 APP_ID = "cai-desktop"
@@ -416,17 +416,32 @@ class Project:
     def register_adapter(
         self, kind: str, path: str | Path, base_model_spec: str, lineage: dict, run_id: int | None = None, name: str = ""
     ) -> int:
-        return self.db["adapters"].insert(
-            {
-                "name": name or Path(path).name,
-                "kind": kind,
-                "run_id": run_id,
-                "path": str(path),
-                "base_model_spec": base_model_spec,
-                "lineage_json": json.dumps(lineage, default=str),
-                "created_at": now(),
-            }
-        ).last_pk
+        """A new adapter row; a run that made one already (a finished run continued) refreshes its row."""
+        row = {"name": name or Path(path).name, "kind": kind, "run_id": run_id, "path": str(path),
+               "base_model_spec": base_model_spec, "lineage_json": json.dumps(lineage, default=str)}
+        if run_id is not None:
+            have = self.query("SELECT id FROM adapters WHERE run_id=? AND kind=?", [run_id, kind])
+            if have:
+                self.db["adapters"].update(have[0]["id"], row)
+                return have[0]["id"]
+        return self.db["adapters"].insert({**row, "created_at": now()}).last_pk
+
+    def adapter(self, adapter_id: int, kinds: tuple[str, ...] | None = None, what: str = "adapter") -> dict[str, Any]:
+        """One adapter row; one clear line when it does not exist or is of the wrong kind."""
+        rows = self.query("SELECT * FROM adapters WHERE id=?", [adapter_id])
+        if not rows:
+            raise ProjectError(f"There is no adapter {adapter_id} in this project (the Models page and "
+                               "`cai-desktop adapter list` show them).")
+        row = rows[0]
+        if kinds is not None and row["kind"] not in kinds:
+            raise ValidationError(f"Adapter {adapter_id} is a {row['kind']!r} adapter; the {what} must be one of: "
+                                  f"{', '.join(kinds)}.")
+        return row
+
+    def forget_metrics_after(self, run_id: int, step: int) -> None:
+        """Resuming repeats the steps after the last checkpoint: drop their metrics so none doubles."""
+        with self.db.atomic():
+            self.db.execute("DELETE FROM metrics WHERE run_id=? AND step>?", [run_id, step])
 
     def list_adapters(self, kind: str | None = None) -> list[dict[str, Any]]:
         if kind:
@@ -440,6 +455,26 @@ class Project:
             "(SELECT COUNT(*) FROM chains), (SELECT COUNT(*) FROM runs)"
         ).fetchone()
         return dict(zip(("constitutions", "prompts", "chains", "runs"), (int(x) for x in row), strict=True))
+
+    def log_rows(self, run_id: int, after_id: int = 0) -> list[dict[str, Any]]:
+        """A run's log lines (``id``, ``text``) after ``after_id``: a live view reads only what is
+        new since it last looked, so a line never shows twice, whatever arrives first (the
+        runner's signal or the committed row)."""
+        return self.query("SELECT id, text FROM run_logs WHERE run_id=? AND id>? ORDER BY id", [run_id, after_id])
+
+    def remove_model(self, spec: str) -> dict[str, int]:
+        """Take an added model off the project's lists; returns how many runs and adapters name it.
+
+        Runs and adapters keep the model's spec string, not a link to this row, so removing it
+        changes none of them (and a job that uses the model again lists it again)."""
+        with self.db.atomic():
+            removed = self.db.execute("DELETE FROM models WHERE spec=?", [spec]).rowcount
+        if not removed:
+            raise ProjectError(f"{spec} is not in this project's list of models.")
+        adapters = self.db.execute("SELECT COUNT(*) FROM adapters WHERE base_model_spec=?", [spec]).fetchone()[0]
+        runs = self.db.execute("SELECT COUNT(*) FROM runs WHERE instr(config_json, ?) > 0",
+                               [json.dumps(spec)]).fetchone()[0]
+        return {"runs": int(runs), "adapters": int(adapters)}
 
 
 def _few_json(c: Constitution) -> str:

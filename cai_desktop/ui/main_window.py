@@ -281,13 +281,17 @@ class MainWindow(QMainWindow):
 
     # -- jobs ----------------------------------------------------------------------------------
     def submit_job(self, kind: str, params: Any, name: str = "") -> int | None:
-        """Queue a job of ``kind`` (its function is imported now, not at start-up)."""
-        from cai_desktop.ui.widgets.jobkinds import job_function
+        """Queue a declared job of ``kind`` with ``params``."""
+        from functools import partial
+
+        from cai_desktop.core.errors import CaiError
+        from cai_desktop.jobs.base import run_job
+        from cai_desktop.jobs.registry import job
 
         try:
-            fn = job_function(kind)
-        except Exception as e:  # noqa: BLE001
-            self.last_error_box = show_error(self, "Cannot start the job", f"{kind}: {e}", traceback.format_exc())
+            fn = partial(run_job, job(kind))
+        except CaiError as e:
+            self.last_error_box = show_error(self, "Cannot start the job", str(e))
             return None
         job_id = self.runner.submit(kind, fn, params, name or kind)
         self._status(f"Queued: {name or kind}")

@@ -27,7 +27,7 @@ def _records(n: int = 8) -> list[dict]:
 
 def _settings(**kw) -> rw.RewardSettings:
     base = dict(max_steps=3, batch_size=2, learning_rate=5e-3, save_steps=2, logging_steps=1, max_length=64,
-                lora_r=4, lora_alpha=8, device="cpu")
+                lora_rank=4, lora_alpha=8, device="cpu")
     base.update(kw)
     return rw.RewardSettings(**base)
 

@@ -112,7 +112,7 @@ def test_settings_reject_bad_values_with_one_clear_line():
         PPOSettings(batch_size=3, num_mini_batches=2).check()
     with pytest.raises(ValidationError, match="temperature"):
         PPOSettings(temperature=0).check()
-    with pytest.raises(ValidationError, match="episodes"):
+    with pytest.raises(ValidationError, match="Episodes"):
         PPOSettings(total_episodes=0).check()
     with pytest.raises(ValidationError, match="beta"):
         DPOSettings(beta=0).check()

@@ -22,7 +22,7 @@ def records(n=8):
 
 
 def small(**kw):
-    base = dict(rank=4, alpha=8, max_steps=6, batch_size=2, max_length=64, save_steps=2, learning_rate=5e-3)
+    base = dict(lora_rank=4, lora_alpha=8, max_steps=6, batch_size=2, max_length=64, save_steps=2, learning_rate=5e-3)
     base.update(kw)
     return SFTSettings(**base)
 
@@ -30,27 +30,30 @@ def small(**kw):
 # -- settings ---------------------------------------------------------------------------------------
 def test_settings_defaults_round_trip_and_validation():
     s = SFTSettings()
-    assert (s.rank, s.alpha, s.dropout, s.target_modules, s.learning_rate) == (16, 32, 0.05, "all-linear", 2e-4)
-    assert SFTSettings.from_dict(s.to_dict()) == s
-    t = SFTSettings.from_dict({"rank": "8", "max_steps": 10.0, "target_modules": ["q_proj", "v_proj"]})
-    assert t.rank == 8 and t.max_steps == 10 and t.target_list() == ["q_proj", "v_proj"]
-    assert SFTSettings.from_dict({"activation_checkpointing": "false"}).activation_checkpointing is False
-    assert SFTSettings.from_dict({"activation_checkpointing": "yes"}).activation_checkpointing is True
-    with pytest.raises(ValidationError, match="true or false"):
-        SFTSettings.from_dict({"activation_checkpointing": "maybe"})
-    with pytest.raises(ValidationError, match="Unknown SFT setting"):
-        SFTSettings.from_dict({"rnak": 8})
-    with pytest.raises(ValidationError, match="rank must be a whole number"):
-        SFTSettings.from_dict({"rank": "eight"})
-    bad = {"rank": 0, "alpha": 0, "dropout": 1.0, "learning_rate": 0, "batch_size": 0, "grad_accum": 0,
-           "max_length": 8, "save_steps": 0, "warmup_ratio": 1.5, "loss_on": "prompt", "target_modules": " , "}
+    assert (s.lora_rank, s.lora_alpha, s.lora_dropout, s.target_modules, s.learning_rate) == \
+        (16, 32, 0.05, "all-linear", 2e-4)
+    assert SFTSettings.from_config(s.values(), strict=True) == s
+    t = SFTSettings.from_config({"lora_rank": "8", "max_steps": 10.0, "target_modules": ["q_proj", "v_proj"]})
+    assert t.lora_rank == 8 and t.max_steps == 10 and t.target_list() == ["q_proj", "v_proj"]
+    assert SFTSettings.from_config({"rank": 8}).lora_rank == 8  # a run stored by an older version
+    assert SFTSettings.from_config({"activation_checkpointing": "false"}).activation_checkpointing is False
+    assert SFTSettings.from_config({"activation_checkpointing": "yes"}).activation_checkpointing is True
+    with pytest.raises(ValidationError, match="not yes or no"):
+        SFTSettings.from_config({"activation_checkpointing": "maybe"})
+    with pytest.raises(ValidationError, match="Unknown setting"):
+        SFTSettings.from_config({"rnak": 8}, strict=True)
+    with pytest.raises(ValidationError, match="LoRA rank: 'eight' is not a whole number"):
+        SFTSettings.from_config({"lora_rank": "eight"})
+    bad = {"lora_rank": 0, "lora_alpha": 0, "lora_dropout": 1.0, "learning_rate": 0, "batch_size": 0,
+           "grad_accum": 0, "max_length": 8, "save_steps": 0, "warmup_ratio": 1.5, "loss_on": "prompt",
+           "target_modules": " , "}
     for name, value in bad.items():
         with pytest.raises(ValidationError):
             SFTSettings(**{name: value}).check()
-    with pytest.raises(ValidationError, match="rank must be > 0"):
-        SFTSettings(rank=0).check()
-    with pytest.raises(ValidationError, match="epochs or of max steps"):
-        SFTSettings(epochs=0, max_steps=-1).check()
+    with pytest.raises(ValidationError, match="LoRA rank must be between 1 and 1024"):
+        SFTSettings(lora_rank=0).check()
+    with pytest.raises(ValidationError, match="epochs, or of max steps"):
+        SFTSettings(epochs=0, max_steps=0).check()
 
 
 def test_records_become_prompt_completion_and_bad_records_are_refused():
@@ -152,7 +155,7 @@ def test_resume_without_a_checkpoint_starts_over(tiny_model_dir, tmp_path):
 
 def test_loss_goes_down_when_memorising(tiny_model_dir, tmp_path):
     same = records(1) * 8
-    r = train_sft(str(tiny_model_dir), same, small(max_steps=20, learning_rate=2e-2, rank=8, alpha=16,
+    r = train_sft(str(tiny_model_dir), same, small(max_steps=20, learning_rate=2e-2, lora_rank=8, lora_alpha=16,
                                                    save_steps=100, warmup_ratio=0.0), tmp_path / "run")
     assert r["loss_last"] < 0.5 * r["loss_first"]
 

@@ -28,7 +28,7 @@ def test_chains_have_every_step_with_snapshots(stage1_project, tiny_model_dir):
         assert chain["final_text"] == chain["steps"][-1]["revision"]
         assert chain["model_spec"] == str(tiny_model_dir.resolve())
         assert p.list_models()[0]["spec"] == chain["model_spec"]
-    assert ctx.progress_calls[-1][:2] == (7, 7)
+    assert ctx.progress_calls[-1][:2] == (35, 35)  # generations: 7 prompts × (1 answer + 2 rounds × 2)
 
 
 def test_same_seed_same_principles_and_text(stage1_project, tiny_model_dir, tmp_path):
@@ -48,7 +48,9 @@ def test_same_seed_same_principles_and_text(stage1_project, tiny_model_dir, tmp_
 
 
 def test_cancel_then_rerun_resumes_without_duplicates(stage1_project, tiny_model_dir):
-    ctx = RecordingContext(cancel_after_progress=2)  # progress(0) at start, then after batch 1
+    # progress counts generations: one report at the start, then 5 in batch 1 (answers, and a
+    # critique and a revision in each of 2 rounds); cancel after batch 1's last one
+    ctx = RecordingContext(cancel_after_progress=6)
     with pytest.raises(Cancelled):
         run_critique(ctx, params(stage1_project, tiny_model_dir))
     with Project.open(stage1_project) as p:
@@ -82,7 +84,7 @@ def test_killed_mid_batch_loses_only_that_batch(stage1_project, tiny_model_dir, 
     monkeypatch.setattr(critique_job, "save_chains", real)
     with Project.open(stage1_project) as p:
         assert p.db.execute("SELECT COUNT(*) FROM chains").fetchone()[0] == 3
-        assert p.list_runs("critique")[0]["status"] == "failed"
+        assert p.list_runs("critique")[0]["status"] == "cancelled"  # interrupted: it resumes
     r = run_critique(None, params(stage1_project, tiny_model_dir))
     assert r["chains"] == 4
     with Project.open(stage1_project) as p:

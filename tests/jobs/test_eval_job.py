@@ -3,7 +3,7 @@ import json
 import pytest
 
 from cai_desktop.cli import main as cli_main
-from cai_desktop.core.errors import Cancelled, ValidationError
+from cai_desktop.core.errors import Cancelled, ProjectError, ValidationError
 from cai_desktop.jobs.context import RecordingContext
 from cai_desktop.jobs.evaluate import EvalParams, run_eval
 from cai_desktop.store.project import Project
@@ -62,7 +62,7 @@ def test_eval_rejects_bad_choices_and_cancels(eval_project):
     path, aid, reward_id, _ = eval_project
     with pytest.raises(ValidationError, match="preference model"):
         run_eval(None, EvalParams(project=str(path), adapter_ids=[reward_id]))
-    with pytest.raises(ValidationError, match="no adapter 999"):
+    with pytest.raises(ProjectError, match="no adapter 999"):
         run_eval(None, EvalParams(project=str(path), adapter_ids=[999]))
     with pytest.raises(ValidationError, match="Neither prompt set"):
         run_eval(None, EvalParams(project=str(path), red_team_set="x", helpful_set="y"))

@@ -101,9 +101,9 @@ def test_ppo_job_mixes_helpful_prompts(project):
 def test_ppo_job_errors_are_clear(project, project_path, tmp_path):
     with pytest.raises(ValidationError, match="'reward' adapter"):
         run_ppo(RecordingContext(), _ppo(project, policy_adapter_id=_ids(project, "reward")[0]))
-    with pytest.raises(ProjectError, match="No adapter 999"):
+    with pytest.raises(ProjectError, match="no adapter 999"):
         run_ppo(RecordingContext(), _ppo(project, reward_adapter_id=999))
-    with pytest.raises(ValidationError, match="no prompts"):
+    with pytest.raises(ValidationError, match="Split: 'nowhere' is not one of"):
         run_ppo(RecordingContext(), _ppo(project, prompt_set="red-team", split="nowhere"))
     empty = tmp_path / "empty.caiproj"
     with Project.create(empty) as p:
@@ -161,7 +161,7 @@ def test_cli_run_dpo_and_ppo(project, capsys):
     out = capsys.readouterr().out
     assert "1 DPO steps on 2 pairs" in out and "adapter" in out
     assert main(["run", "ppo", project, "--adapter", sft, "--reward", "999"]) == 2
-    assert "No adapter 999" in capsys.readouterr().err
+    assert "no adapter 999" in capsys.readouterr().err
     assert main(["run", "ppo", project, "--adapter", sft, "--limit", "2", "--episodes", "2", "--batch-size", "2",
                  "--response-length", "4", "--ppo-epochs", "1", "--lora-r", "2", "--lora-alpha", "4"]) == 0
     out = capsys.readouterr().out

@@ -26,7 +26,7 @@ def chained(stage1_project, tiny_model_dir):
 
 def sft(path, model, **kw):
     base = dict(project=str(path), base=str(model), max_steps=6, batch_size=2, max_length=64, save_steps=2,
-                learning_rate=5e-3, rank=4, alpha=8)
+                learning_rate=5e-3, lora_rank=4, lora_alpha=8)
     base.update(kw)
     return SFTParams(**base)
 
@@ -41,7 +41,7 @@ def test_sft_trains_records_metrics_and_registers_adapter(chained, tiny_model_di
     assert r["loss_first"] is not None and r["loss_last"] is not None
     with Project.open(chained) as p:
         names = {m["name"] for m in p.metrics(r["run_id"])}
-        assert {"loss", "learning_rate", "grad_norm", "tokens_per_s", "examples"} <= names
+        assert {"loss", "learning_rate", "grad_norm", "tokens_per_s"} <= names
         assert [m["step"] for m in p.metrics(r["run_id"], "loss")] == [1, 2, 3, 4, 5, 6]
         run = p.run(r["run_id"])
         assert run["status"] == "done" and run["result"]["adapter"] == r["adapter"]
@@ -54,7 +54,7 @@ def test_sft_trains_records_metrics_and_registers_adapter(chained, tiny_model_di
     assert lineage["constitutions"] == [{"name": "tiny", "version": 1, "chains": 7}]
     assert lineage["critique_runs"] == [crit_run]
     assert lineage["data"]["examples"] == 11 and lineage["data"]["mode"] == "final"
-    assert lineage["settings"]["rank"] == 4 and lineage["final_loss"] == r["loss_last"]
+    assert lineage["settings"]["lora_rank"] == 4 and lineage["final_loss"] == r["loss_last"]
     assert Path(r["adapter"]).parent == Path(str(chained).replace(".caiproj", "_artifacts")) / f"run-{r['run_id']}"
     data = Path(lineage["data"]["file"]).read_text().splitlines()
     assert len(data) == 11 and json.loads(data[0])["messages"][-1]["role"] == "assistant"
@@ -120,14 +120,14 @@ def test_merge_gives_a_registered_loadable_model(chained, tiny_model_dir, tmp_pa
         assert json.loads(models[m["model"]]["info_json"])["merged_from_adapter"] == r["adapter_id"]
         merges = p.list_runs("merge")
         assert len(merges) == 2 and {x["status"] for x in merges} == {"done"}
-    with pytest.raises(ProjectError, match="No adapter 999"):
+    with pytest.raises(ProjectError, match="no adapter 999"):
         run_merge(None, str(chained), 999, tmp_path / "merged3")
 
 
 def test_no_data_and_bad_settings(stage1_project, tiny_model_dir):
     with pytest.raises(ValidationError, match="rank"):
-        run_sft(None, sft(stage1_project, tiny_model_dir, rank=0))
-    with pytest.raises(ValidationError, match="data mode"):
+        run_sft(None, sft(stage1_project, tiny_model_dir, lora_rank=0))
+    with pytest.raises(ValidationError, match="Train on"):
         run_sft(None, sft(stage1_project, tiny_model_dir, data_mode="all"))
     with Project.open(stage1_project) as p:
         assert not p.list_runs()  # bad settings are refused before a run is recorded
@@ -135,7 +135,7 @@ def test_no_data_and_bad_settings(stage1_project, tiny_model_dir):
         run_sft(None, sft(stage1_project, tiny_model_dir))
     with Project.open(stage1_project) as p:
         not_sft = p.create_run("critique", {})
-    with pytest.raises(ProjectError, match="not an SFT run"):
+    with pytest.raises(ProjectError, match="not a Supervised fine-tuning"):
         run_sft(None, sft(stage1_project, tiny_model_dir, resume_run=not_sft))
 
 
@@ -144,7 +144,7 @@ def test_cli_run_sft_and_adapter_commands(chained, tiny_model_dir, tmp_path, cap
 
     proj = str(chained)
     rc = main(["run", "sft", proj, "--base", str(tiny_model_dir), "--max-steps", "2", "--batch-size", "2",
-               "--max-length", "64", "--rank", "4", "--alpha", "8", "--no-helpful", "--data", "every"])
+               "--max-length", "64", "--lora-rank", "4", "--lora-alpha", "8", "--no-include-helpful", "--data", "every"])
     out = capsys.readouterr().out
     assert rc == 0 and "2 steps on 7 examples (0 helpful)" in out and "loss: first" in out
     assert "adapter 1:" in out
@@ -154,6 +154,6 @@ def test_cli_run_sft_and_adapter_commands(chained, tiny_model_dir, tmp_path, cap
     assert main(["adapter", "merge", proj, "1", str(tmp_path / "merged")]) == 0
     assert "merged model:" in capsys.readouterr().out
     assert (tmp_path / "merged" / "config.json").exists()
-    assert main(["run", "sft", proj, "--rank", "0"]) == 2
+    assert main(["run", "sft", proj, "--lora-rank", "0"]) == 2
     err = capsys.readouterr().err
-    assert err.strip().count("\n") == 0 and "rank must be > 0" in err
+    assert err.strip().count("\n") == 0 and "LoRA rank must be between 1 and 1024" in err

@@ -45,8 +45,8 @@ def test_pairs_job_cancels_after_a_batch_and_resumes_without_duplicates(project,
     r = run_pairs(RecordingContext(), _pairs_params(project, tiny_model_dir))
     assert r["run_id"] == run_id and r["pairs"] == 1 and r["skipped"] == 2
     assert _count(project, "SELECT COUNT(*) FROM response_pairs") == 3
-    again = run_pairs(RecordingContext(), _pairs_params(project, tiny_model_dir))
-    assert again["pairs"] == 0 and _count(project, "SELECT COUNT(*) FROM response_pairs") == 3
+    again = run_pairs(RecordingContext(), _pairs_params(project, tiny_model_dir))  # finished: never reopened
+    assert again["run_id"] != run_id and again["pairs"] == 3
     with Project.open(project) as p:
         row = p.query("SELECT * FROM response_pairs LIMIT 1")[0]
         assert row["response_a"] is not None and row["policy_spec"].endswith("tiny-llama")
@@ -166,7 +166,7 @@ def test_reward_job_cancel_resume_registers_a_loadable_model(project, tiny_model
 
     _fake_comparisons(project)
     params = dict(project=project, base=str(tiny_model_dir), max_steps=3, batch_size=2, save_steps=10,
-                  max_length=64, lora_r=4, lora_alpha=8, learning_rate=5e-3, helpful_mix=0.5, device="cpu")
+                  max_length=64, lora_rank=4, lora_alpha=8, learning_rate=5e-3, helpful_mix=0.5, device="cpu")
     ctx = RecordingContext(cancel_after_progress=1)
     with pytest.raises(Cancelled):
         run_reward(ctx, RewardParams(**params))
@@ -197,11 +197,11 @@ def test_cli_pairs_and_label(project, tiny_model_dir, capsys):
 
     assert main(["run", "pairs", project, "--model", str(tiny_model_dir), "--limit", "2",
                  "--max-new-tokens", "4", "--split", "all"]) == 0
-    assert main(["run", "label", project, "--model", str(tiny_model_dir), "--one-order", "--few-shot", "0"]) == 0
+    assert main(["run", "label", project, "--model", str(tiny_model_dir), "--no-both-orders", "--few-shot", "0"]) == 0
     out = capsys.readouterr().out
     assert "2 new response pairs" in out and "2 new comparisons" in out
-    with pytest.raises(SystemExit):
-        main(["run", "label", project, "--clamp", "10-90"])
+    assert main(["run", "label", project, "--clamp", "10-90"]) == 2
+    assert "Clamp: '10-90' is not one of" in capsys.readouterr().err
 
 
 def test_cli_reward_reports_a_clear_error(project, capsys):

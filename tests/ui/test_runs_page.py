@@ -236,7 +236,7 @@ def test_adding_a_non_model_is_refused(window, tmp_path):
 
 
 def test_every_launchable_job_has_a_dialog_and_eval_takes_adapter_ids(window):
-    from cai_desktop.ui.widgets.jobkinds import LAUNCHABLE
+    from cai_desktop.jobs.registry import LAUNCHABLE
 
     page = window.pages["runs"]
     for kind in LAUNCHABLE:

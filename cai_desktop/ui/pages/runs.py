@@ -102,18 +102,17 @@ class RunsPage(Page):
         outer.setContentsMargins(12, 10, 12, 10)
 
         # launch buttons, in workflow order: stage 1 then stage 2
-        from cai_desktop.ui.widgets.jobkinds import KINDS, LAUNCHABLE
+        from cai_desktop.jobs.registry import JOBS, LAUNCHABLE, STAGES
 
         launch = QGridLayout()
         launch.setHorizontalSpacing(6)
         self.new_buttons: dict[str, QPushButton] = {}
-        stages = (("Stage 1 · SL-CAI", ("critique", "sft", "eval")),
-                  ("Stage 2 · RL-CAI", ("pairs", "label", "reward", "ppo", "dpo")))
+        stages = STAGES
         for r, (label, kinds) in enumerate(stages):
             launch.addWidget(QLabel(f"<b>{label}</b>"), r, 0)
             for c, kind in enumerate(kinds):
-                b = QPushButton(SHORT_LABELS.get(kind, KINDS[kind].label).replace("&", "&&") + "…")
-                b.setToolTip(KINDS[kind].description)
+                b = QPushButton(SHORT_LABELS.get(kind, JOBS[kind].label).replace("&", "&&") + "…")
+                b.setToolTip(JOBS[kind].description)
                 b.clicked.connect(lambda *_, k=kind: self.open_new_run_dialog(k))
                 self.new_buttons[kind] = b
                 launch.addWidget(b, r, c + 1)
@@ -403,20 +402,15 @@ class RunsPage(Page):
         can_resume = False
         run = getattr(self, "_run", None)
         if run_id is not None and job is None and run is not None and run.get("id") == run_id:
-            from cai_desktop.ui.widgets.jobkinds import LAUNCHABLE, availability
+            from cai_desktop.jobs.base import UNFINISHED
+            from cai_desktop.jobs.registry import JOBS
 
-            can_resume = (run["status"] in ("cancelled", "failed", "running", "queued")
-                          and run["kind"] in LAUNCHABLE and availability(run["kind"])[0])
+            can_resume = run["status"] in UNFINISHED and run["kind"] in JOBS
         self.btn_resume.setEnabled(can_resume)
 
     def _update_launch_buttons(self) -> None:
-        from cai_desktop.ui.widgets.jobkinds import availability
-
-        for kind, b in self.new_buttons.items():
-            ok, why = availability(kind)
-            b.setEnabled(ok and self.project is not None)
-            if not ok:
-                b.setToolTip(why)
+        for b in self.new_buttons.values():
+            b.setEnabled(self.project is not None)
 
     # -- actions -------------------------------------------------------------------------------
     def open_new_run_dialog(self, kind: str, initial: dict | None = None):
@@ -441,8 +435,8 @@ class RunsPage(Page):
 
     def _launch_from_dialog(self, dlg) -> None:
         from cai_desktop.core.errors import CaiError
+        from cai_desktop.jobs.registry import JOBS
         from cai_desktop.ui.widgets.errors import show_error
-        from cai_desktop.ui.widgets.jobkinds import KINDS
 
         try:
             params = dlg.params()
@@ -450,7 +444,7 @@ class RunsPage(Page):
             show_error(self, "Check the settings", str(e))
             return
         self._follow_new_runs = True
-        self.job_requested.emit(dlg.kind, params, KINDS[dlg.kind].label)
+        self.job_requested.emit(dlg.kind, params, JOBS[dlg.kind].label)
 
     def cancel_selected(self) -> None:
         if self.runner is None or self.selected_run_id is None:
@@ -464,16 +458,19 @@ class RunsPage(Page):
     def resume_selected(self) -> None:
         if self.project is None or self.selected_run_id is None:
             return
+        from cai_desktop.core.errors import CaiError
+        from cai_desktop.jobs.registry import job
         from cai_desktop.ui.widgets.errors import show_error
-        from cai_desktop.ui.widgets.jobkinds import KINDS, params_from_config
 
         run = self.project.run(self.selected_run_id)
         try:
-            params = params_from_config(run["kind"], run.get("config") or {}, str(self.project.path), run["id"])
-        except Exception as e:  # noqa: BLE001
+            j = job(run["kind"])
+            params = j.params.from_config(run.get("config") or {}, project=str(self.project.path),
+                                          resume_run=run["id"])
+        except (CaiError, TypeError, ValueError) as e:
             show_error(self, "Cannot resume", f"Run #{run['id']}: {e}")
             return
-        self.job_requested.emit(run["kind"], params, f"{KINDS[run['kind']].label} (resume #{run['id']})")
+        self.job_requested.emit(run["kind"], params, f"{j.label} (resume #{run['id']})")
         self.btn_resume.setEnabled(False)
 
     # -- queue ---------------------------------------------------------------------------------
