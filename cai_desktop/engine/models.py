@@ -11,6 +11,7 @@ import importlib.util
 import json
 import os
 import shutil
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -316,6 +317,45 @@ def check_model(spec: str) -> dict[str, str]:
 
 
 # -- loading -------------------------------------------------------------------------------------
+#: torch's biggest shared libraries, in load order (those missing in a build are skipped)
+NATIVE_LIBS = ("libc10.so", "libtorch_cpu.so", "libc10_cuda.so", "libtorch_cuda.so", "libtorch.so")
+_preloaded = False
+
+
+def preload_native_libraries() -> int:
+    """Map torch's big shared libraries into the process with the interpreter lock released.
+
+    ``import torch`` loads libtorch_cpu (400+ MB; several GB of CUDA libraries on a GPU build)
+    and runs its static initialisers inside one ``dlopen`` that holds the GIL, so a job's first
+    import froze the window for 200+ ms here (far longer from a cold disk). ``dlopen`` called
+    through ctypes runs without the GIL; torch's own import then finds the libraries loaded.
+    Call it in a worker thread before a job imports torch. Linux only; does nothing once torch is
+    imported, and any failure just leaves the work to the import. Returns how many it loaded.
+    """
+    global _preloaded
+    if _preloaded or "torch" in sys.modules or not sys.platform.startswith("linux"):
+        return 0
+    _preloaded = True
+    try:
+        import ctypes
+
+        spec = importlib.util.find_spec("torch")
+        if spec is None or not spec.origin:
+            return 0
+        libdir = Path(spec.origin).parent / "lib"
+        libc = ctypes.CDLL(None)
+        libc.dlopen.restype = ctypes.c_void_p
+        libc.dlopen.argtypes = [ctypes.c_char_p, ctypes.c_int]
+        loaded = 0
+        for name in NATIVE_LIBS:
+            lib = libdir / name
+            if lib.is_file() and libc.dlopen(str(lib).encode(), os.RTLD_NOW | os.RTLD_LOCAL):
+                loaded += 1
+        return loaded
+    except Exception:  # noqa: BLE001 - an optimisation only
+        return 0
+
+
 @dataclass
 class LoadedModel:
     model: Any

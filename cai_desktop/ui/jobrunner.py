@@ -217,6 +217,19 @@ class QtJobContext:
             emit(w.progress, w.job_id, *progress)
 
 
+def _preload_native() -> None:
+    """Before a job's first ``import torch``: map torch's libraries without holding the GIL, so
+    the window does not freeze while they load (``engine.models.preload_native_libraries``)."""
+    if "torch" in sys.modules:
+        return
+    try:
+        from cai_desktop.engine.models import preload_native_libraries
+
+        preload_native_libraries()
+    except Exception:  # noqa: BLE001 - an optimisation only
+        pass
+
+
 class JobWorker(QObject):
     """Runs one job in its QThread; every exception is caught here and sent as a signal."""
 
@@ -229,16 +242,19 @@ class JobWorker(QObject):
     cancelled = Signal(int)
     done = Signal()  # always last: the thread may quit
 
-    def __init__(self, job_id: int, fn: Callable[[Any, Any], Any], params: Any) -> None:
+    def __init__(self, job_id: int, fn: Callable[[Any, Any], Any], params: Any, preload: bool = False) -> None:
         super().__init__()
         self.job_id = job_id
         self.fn = fn
         self.params = params
+        self.preload = preload
         self.ctx = QtJobContext(self)
 
     @Slot()
     def run(self) -> None:
         try:
+            if self.preload:
+                _preload_native()
             result = self.fn(self.ctx, self.params)
         except Cancelled:
             self.ctx.flush()
@@ -459,7 +475,7 @@ class JobRunner(QObject):
 
         thread = QThread()
         thread.setObjectName(f"job-{job_id}-{job.kind}")
-        worker = JobWorker(job_id, job.fn, job.params)
+        worker = JobWorker(job_id, job.fn, job.params, preload=True)
         worker.moveToThread(thread)
         thread.started.connect(worker.run)
         # queued even when the flush timer sends from the GUI thread, so everything arrives in order

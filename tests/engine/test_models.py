@@ -272,3 +272,25 @@ def test_check_model_looks_up_a_hub_id_and_notes_an_unreachable_hub(monkeypatch,
     assert models.check_model("org/name") == {"spec": "org/name", "kind": "hub", "display_name": "org/name",
                                               "note": "on the hub; downloaded when first used"}
     assert seen == [models.HUB_TIMEOUT_S] * 3
+
+
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="Linux dlopen only")
+def test_torch_libraries_preload_without_importing_torch():
+    """The job thread maps torch's libraries with the GIL released before the job imports torch."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from cai_desktop.engine.models import preload_native_libraries\n"
+        "n = preload_native_libraries()\n"
+        "maps = open('/proc/self/maps').read()\n"
+        "print(n, 'libtorch_cpu.so' in maps, 'torch' in sys.modules, preload_native_libraries())\n"
+        "import torch\n"
+        "print(float(torch.ones(3).sum()))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    first, second = out.stdout.split("\n")[:2]
+    n, mapped, imported, again = first.split()
+    assert int(n) >= 2 and mapped == "True" and imported == "False" and again == "0"
+    assert second == "3.0", out.stderr[-2000:]

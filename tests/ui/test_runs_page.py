@@ -212,7 +212,8 @@ def test_resume_a_cancelled_critique_run(window, qtbot, tiny_model_dir):
 
 def test_try_it_answers_with_two_models(window, qtbot, tiny_model_dir):
     page = window.pages["models"]
-    assert page.add_model(str(tiny_model_dir))
+    with qtbot.waitSignal(page.model_added, timeout=10000):  # checked off the GUI thread
+        assert page.add_model(str(tiny_model_dir))
     specs = [page.combo_a.itemData(i)[0] for i in range(page.combo_a.count())]
     assert str(tiny_model_dir.resolve()) in specs
     i = specs.index(str(tiny_model_dir.resolve()))
@@ -228,10 +229,11 @@ def test_try_it_answers_with_two_models(window, qtbot, tiny_model_dir):
     assert page.out_a.toPlainText()
 
 
-def test_adding_a_non_model_is_refused(window, tmp_path):
+def test_adding_a_non_model_is_refused(window, qtbot, tmp_path):
     page = window.pages["models"]
     (tmp_path / "empty").mkdir()
-    assert not page.add_model(str(tmp_path / "empty"))
+    with qtbot.waitSignal(page.model_refused, timeout=10000):
+        page.add_model(str(tmp_path / "empty"))
     assert not [m for m in window.project.list_models() if "empty" in m["spec"]]
 
 

@@ -1,7 +1,9 @@
 """Models: the embedded default, added folders / GGUF files / hub ids, produced adapters, try-it.
 
 The try-it pane answers one prompt with two chosen models side by side; it runs through the job
-runner like every other job, so the window stays responsive while a model loads.
+runner like every other job, so the window stays responsive while a model loads. Nothing here
+resolves or looks up a model on the GUI thread: adding one is checked by a background call (a
+hub id may wait on the network), and try-it finds and loads its models in the job.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import html
 import json
 from typing import Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -36,14 +38,26 @@ from cai_desktop.ui.pages import Page
 EMBEDDED_LABEL = "SmolLM2-135M-Instruct (embedded default)"
 
 
+def _check_model(ctx: Any, spec: str) -> dict[str, str]:
+    """Runs in a background thread: is ``spec`` a model (a hub id is looked up)?"""
+    from cai_desktop.engine.models import check_model
+
+    return check_model(spec)
+
+
 class ModelsPage(Page):
     title = "Models"
+    #: spec as recorded, display name (after a background check succeeded)
+    model_added = Signal(str, str)
+    #: spec as typed, one-line reason
+    model_refused = Signal(str, str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.runner = None
         self.tryit_job: int | None = None
         self.last_result: dict[str, Any] | None = None
+        self.checking: dict[str, Any] = {}  # spec -> its BackgroundCall, while it is checked
 
         outer = QVBoxLayout(self)
         outer.setContentsMargins(12, 10, 12, 10)
@@ -69,9 +83,18 @@ class ModelsPage(Page):
         self.btn_folder.clicked.connect(self._add_folder)
         self.btn_gguf.clicked.connect(self._add_gguf)
         self.btn_hub.clicked.connect(self._add_hub)
-        for b in (self.btn_folder, self.btn_gguf, self.btn_hub):
+        self.btn_remove = QPushButton("Remove")
+        self.btn_remove.setObjectName("removeModel")
+        self.btn_remove.setToolTip("Take the selected added model off this project's lists (files and runs stay).")
+        self.btn_remove.setEnabled(False)
+        self.btn_remove.clicked.connect(self.remove_selected_model)
+        for b in (self.btn_folder, self.btn_gguf, self.btn_hub, self.btn_remove):
             row.addWidget(b)
         ll.addLayout(row)
+        self.add_status = QLabel("")
+        self.add_status.setObjectName("modelAddStatus")
+        self.add_status.setWordWrap(True)
+        ll.addWidget(self.add_status)
         self.details = QPlainTextEdit()
         self.details.setReadOnly(True)
         self.details.setMaximumHeight(150)
@@ -172,9 +195,18 @@ class ModelsPage(Page):
         if self.combo_b.currentIndex() == 0 and self.combo_b.count() > 1:
             self.combo_b.setCurrentIndex(self.combo_b.count() - 1)
         self.btn_answer.setEnabled(self.tryit_job is None)
+        self.btn_remove.setEnabled(has and self._selected_model() is not None)
+
+    def _selected_model(self) -> dict[str, Any] | None:
+        item = self.tree.currentItem()
+        data = item.data(0, Qt.ItemDataRole.UserRole) if item is not None else None
+        if data and data.get("type") == "model" and data.get("kind") != "embedded" and data.get("spec"):
+            return data
+        return None
 
     def _on_selected(self, item, _prev) -> None:
         data = item.data(0, Qt.ItemDataRole.UserRole) if item is not None else None
+        self.btn_remove.setEnabled(self.project is not None and self._selected_model() is not None)
         if not data:
             self.details.clear()
             return
@@ -187,23 +219,68 @@ class ModelsPage(Page):
                     pass
         self.details.setPlainText(json.dumps(shown, indent=2, ensure_ascii=False, default=str))
 
-    # -- adding models -------------------------------------------------------------------------
+    # -- adding and removing models ----------------------------------------------------------
     def add_model(self, spec: str) -> bool:
-        """Check ``spec`` (folder, .gguf, hub id) and record it in the project."""
-        if self.project is None:
+        """Check ``spec`` (folder, .gguf, hub id) in the background and record it in the project
+        if it is a model; ``model_added`` / ``model_refused`` tell the outcome. Returns True when
+        the check started. The check never runs here: a hub look-up may wait on the network."""
+        spec = (spec or "").strip()
+        if self.project is None or not spec:
             return False
-        from cai_desktop.jobs.tryit import describe_model
-        from cai_desktop.ui.widgets.errors import show_error
+        if spec in self.checking:
+            return True
+        if self.runner is None:  # the page on its own (no window): a runner of its own
+            from cai_desktop.ui.jobrunner import JobRunner
 
-        try:
-            d = describe_model(spec)
-        except CaiError as e:
-            show_error(self, "Not a model", str(e))
-            return False
-        self.project.record_model(d["spec"], d["kind"], d["display_name"])
+            self.set_runner(JobRunner(self))
+        call = self.runner.call_in_background(_check_model, spec, "check model")
+        self.checking[spec] = call
+        call.finished.connect(lambda result, s=spec: self._on_model_checked(s, result))
+        call.failed.connect(lambda message, _details, s=spec: self._on_model_refused(s, message))
+        call.ended.connect(lambda s=spec: self.checking.pop(s, None))
+        self.add_status.setText(f"Checking {spec}…")
+        return True
+
+    def _on_model_checked(self, spec: str, d: object) -> None:
+        if self.project is None or not isinstance(d, dict):
+            return
+        self.project.record_model(d["spec"], d["kind"], d["display_name"], info={"note": d.get("note", "")})
+        note = f" ({d['note']})" if d.get("note") else ""
+        self.add_status.setText(f"Added {d['display_name']}{note}.")
         self.status_message.emit(f"Added model {d['display_name']}")
         self.refresh()
-        return True
+        self.model_added.emit(d["spec"], d["display_name"])
+
+    def _on_model_refused(self, spec: str, message: str) -> None:
+        from cai_desktop.ui.widgets.errors import show_error
+
+        self.add_status.setText(f"Not added: {message}")
+        show_error(self, "Not a model", message)
+        self.model_refused.emit(spec, message)
+
+    def remove_selected_model(self) -> str:
+        """Take the selected added model off the project's lists; returns what was said."""
+        data = self._selected_model()
+        if self.project is None or data is None:
+            return ""
+        from cai_desktop.core.errors import ProjectError
+
+        name = data.get("display_name") or data["spec"]
+        try:
+            used = self.project.remove_model(data["spec"])
+        except ProjectError as e:
+            self.add_status.setText(str(e))
+            return str(e)
+        refs = [f"{n} {what}{'' if n == 1 else 's'}" for what, n in (("run", used["runs"]), ("adapter", used["adapters"])) if n]
+        text = f"Removed {name} from the list."
+        if refs:
+            text += (f" {' and '.join(refs)} name it by its spec and stay as they are; a job that uses "
+                     "it again lists it again.")
+        text += " No file was deleted."
+        self.add_status.setText(text)
+        self.status_message.emit(f"Removed model {name}")
+        self.refresh()
+        return text
 
     def _add_folder(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Add a model folder (with config.json)")
@@ -246,16 +323,18 @@ class ModelsPage(Page):
             return
         self.out_a.clear()
         self.out_b.clear()
-        self.tryit_status.setText("Queued…")
+        if self.runner is None:  # the page on its own (no window): a runner of its own
+            from cai_desktop.ui.jobrunner import JobRunner
+
+            self.set_runner(JobRunner(self))
+        from cai_desktop.jobs.tryit import run_tryit
+
+        # a quick look, not a recorded run: straight to the runner (it queues behind any GPU job);
+        # the job finds, downloads and loads the models, never this thread
+        self.tryit_job = self.runner.submit("tryit", run_tryit, params, "Try it")
         self.btn_answer.setEnabled(False)
-        # the window connects job_requested to the runner (synchronously), so our job is queued now
-        self.job_requested.emit("tryit", params, "Try it")
-        if self.runner is not None:
-            ids = [j.id for j in self.runner.jobs.values() if j.kind == "tryit" and j.status in ("queued", "running")]
-            self.tryit_job = ids[-1] if ids else None
-        if self.tryit_job is None:
-            self.btn_answer.setEnabled(True)
-            self.tryit_status.setText("")
+        busy = self.runner.current_job()
+        self.tryit_status.setText(f"Queued behind {busy.name}…" if busy is not None else "Starting…")
 
     def _on_progress(self, job_id: int, done: int, total: int, message: str, eta: float) -> None:
         if job_id == self.tryit_job:

@@ -1,0 +1,137 @@
+"""The Models screen: adding a model is checked off the GUI thread, removing one says what stays,
+and try-it with a model that cannot be found fails in its job with one clear line."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from cai_desktop.ui.main_window import MainWindow
+from cai_desktop.ui.widgets.errors import close_error_boxes
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.show()
+    assert w.create_project(tmp_path / "models.caiproj", sample=True)
+    w.show_page("models")
+    yield w
+    w._force_close = True
+    w.runner.shutdown(20000)
+    close_error_boxes()
+
+
+def _specs(page):
+    """The models (not adapters) try-it offers."""
+    return [d[0] for d in (page.combo_a.itemData(i) for i in range(page.combo_a.count())) if d[1] is None]
+
+
+def _select(page, spec):
+    root = page.tree.topLevelItem(1)  # "Added models"
+    for i in range(root.childCount()):
+        item = root.child(i)
+        if (item.data(0, 256) or {}).get("spec") == spec:  # Qt.UserRole
+            page.tree.setCurrentItem(item)
+            return item
+    raise AssertionError(f"{spec} is not listed")
+
+
+def test_adding_a_model_is_checked_in_the_background(window, qtbot, monkeypatch, tiny_model_dir):
+    from cai_desktop.engine import models
+
+    page = window.pages["models"]
+    threads, release = [], threading.Event()
+    real = models.check_model
+
+    def slow_check(spec):
+        threads.append(threading.current_thread())
+        release.wait(10)  # a hub look-up waiting on the network
+        return real(spec)
+
+    monkeypatch.setattr(models, "check_model", slow_check)
+    assert page.add_model(str(tiny_model_dir))
+    # add_model returned while the check still waits: nothing is recorded yet, the window is free
+    assert "Checking" in page.add_status.text()
+    assert str(tiny_model_dir.resolve()) not in _specs(page)
+    qtbot.waitUntil(lambda: bool(threads), timeout=5000)
+    with qtbot.waitSignal(page.model_added, timeout=10000) as added:
+        release.set()
+    assert threads[0] is not threading.main_thread()
+    assert added.args[0] == str(tiny_model_dir.resolve())
+    assert str(tiny_model_dir.resolve()) in _specs(page)
+    assert [m["spec"] for m in window.project.list_models()].count(str(tiny_model_dir.resolve())) == 1
+
+
+def test_adding_a_non_model_is_refused_with_one_line(window, qtbot, tmp_path):
+    page = window.pages["models"]
+    (tmp_path / "empty").mkdir()
+    with qtbot.waitSignal(page.model_refused, timeout=10000) as refused:
+        assert page.add_model(str(tmp_path / "empty"))
+    assert "no config.json" in refused.args[1] and "\n" not in refused.args[1]
+    assert "Not added" in page.add_status.text()
+    assert not [m for m in window.project.list_models() if "empty" in m["spec"]]
+
+
+def test_remove_an_added_model_says_what_stays(window, qtbot, tiny_model_dir, tmp_path):
+    page = window.pages["models"]
+    spec = str(tiny_model_dir.resolve())
+    with qtbot.waitSignal(page.model_added, timeout=10000):
+        page.add_model(spec)
+    window.project.create_run("critique", {"model": spec, "limit": 2})
+    window.project.register_adapter("sft", tmp_path / "adapter", spec, {})
+    page.refresh()
+    assert not page.btn_remove.isEnabled()
+    page.tree.setCurrentItem(page.tree.topLevelItem(0))  # the embedded model cannot be removed
+    assert not page.btn_remove.isEnabled()
+    _select(page, spec)
+    assert page.btn_remove.isEnabled()
+    page.btn_remove.click()
+    text = page.add_status.text()
+    assert "Removed" in text and "1 run and 1 adapter name it by its spec" in text
+    assert "No file was deleted" in text
+    assert spec not in [m["spec"] for m in window.project.list_models()]
+    assert spec not in _specs(page)
+    assert tiny_model_dir.is_dir()
+    assert window.project.list_adapters()[0]["base_model_spec"] == spec  # untouched
+
+
+def test_try_it_with_a_missing_hub_model_fails_in_its_job_with_one_line(window, qtbot, monkeypatch, tmp_path):
+    import httpx2
+    import huggingface_hub
+    from huggingface_hub import errors
+
+    page = window.pages["models"]
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    looked_up_in = []
+
+    def missing(ref, local_files_only=False, **kw):
+        looked_up_in.append(threading.current_thread())
+        if local_files_only:
+            raise errors.LocalEntryNotFoundError("not cached")
+        time.sleep(0.5)  # the hub answering slowly
+        response = httpx2.Response(404, request=httpx2.Request("GET", f"https://huggingface.co/api/models/{ref}"))
+        raise errors.RepositoryNotFoundError("404 Repository Not Found", response=response)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", missing)
+    page.combo_a.addItem("missing", ("someorg/missing-model", None))
+    page.combo_a.setCurrentIndex(page.combo_a.count() - 1)
+    page.prompt.setPlainText("Say hello.")
+    ticks = []
+    beat = window.startTimer(20)
+    window.timerEvent = lambda e: ticks.append(time.monotonic())
+    try:
+        with qtbot.waitSignal(window.runner.job_ended, timeout=60000):
+            page.btn_answer.click()
+    finally:
+        window.killTimer(beat)
+    assert looked_up_in and all(t is not threading.main_thread() for t in looked_up_in)
+    assert page.tryit_status.text() == (
+        "Failed: Model 'someorg/missing-model' was not found on the hub; check the id (org/name).")
+    assert page.btn_answer.isEnabled() and page.last_result is None
+    # the event loop kept running while the job looked the model up (a count, not a time)
+    assert len(ticks) >= 10
