@@ -1,25 +1,18 @@
-"""Stage 2 policy training: PPO against the preference model, and DPO on AI-labelled pairs.
+"""RL-CAI with PPO against the preference model: the one module that imports ``trl.experimental.ppo``.
 
-This is the only module that imports ``trl.experimental.ppo`` (TRL is pinned ``<1.13``; the PPO
-trainer is experimental there and may move).
+TRL deleted PPO upstream (PR #7020, 2026-09; it lived in ``trl.experimental`` since 1.0), so this
+is the version boundary: nothing else imports it.
 
-PPO. The policy starts from the SL-CAI adapter merged into its base in memory; a NEW LoRA goes on
-top and is the only trainable part of the policy, so the reference (the KL anchor) is that same
-model with the adapter disabled: exactly the starting policy. The reward model is the preference
-model (a one-output sequence classifier); the value model is a fresh copy of it, trained in full.
-TRL's loop neither honours ``should_training_stop`` nor resumes from a checkpoint, so this module
-saves its own checkpoints (the LoRA delta, the value model and a small state file), stops on
-cancel by raising from a callback, and resumes by loading the last checkpoint and running the
-remaining episodes with the step counter offset (the linear learning-rate decay continues where
-it stopped; the optimiser moments start afresh).
-
-DPO. TRL's ``DPOTrainer`` with a LoRA on the (merged) starting policy; checkpoints and resume are
-the Trainer's own.
-
-Both write ``output_dir/adapter``: a PEFT LoRA adapter that applies to the plain BASE model. When
-training started from an SL-CAI adapter, the SFT delta and the new delta are concatenated into
-one adapter (PEFT ``cat``, exact), so the result loads like any other adapter; the new delta alone
-is kept in ``output_dir/delta``.
+The policy starts from the SL-CAI adapter merged into its base in memory; a NEW LoRA goes on top
+and is the only trainable part of the policy, so the reference (the KL anchor) is that same model
+with the adapter disabled: exactly the starting policy. The reward model is the preference model
+(a one-output sequence classifier); the value model is a fresh copy of it, trained in full. TRL's
+loop neither honours ``should_training_stop`` nor resumes from a checkpoint, so this module saves
+its own checkpoints (the LoRA delta, the value model and a small state file), stops on cancel by
+raising from a callback, and resumes by loading the last checkpoint and running the remaining
+episodes with the step counter offset (the linear learning-rate decay continues where it stopped;
+the optimiser moments start afresh). DPO lives in ``engine.dpo``; what both share in
+``engine.policy``.
 """
 
 from __future__ import annotations
@@ -27,7 +20,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import resource
 import shutil
 import time
 from collections.abc import Sequence
@@ -36,7 +28,16 @@ from pathlib import Path
 from typing import Any
 
 from cai_desktop.core.errors import Cancelled, ModelError, ValidationError
-from cai_desktop.core.settings import DPOSettings, PPOSettings
+from cai_desktop.core.settings import PPOSettings
+from cai_desktop.engine.policy import (
+    encode_prompts,
+    finish_adapter,
+    load_start_policy,
+    peak_rss_mb,
+    ppo_tokenizer,
+    prepare_policy,
+    reward_hacking_warnings,
+)
 from cai_desktop.engine.sft import lora_config
 
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
@@ -59,172 +60,7 @@ PPO_METRIC_NAMES = {
     "val/ratio_var": "ratio_var",
     "eps": "episodes_per_s",
 }
-PAD_CANDIDATES = ("<|endoftext|>", "<pad>", "<|pad|>", "[PAD]", "<|finetune_right_pad_id|>", "<unk>")
 STATE_FILE = "state.json"
-
-
-# -- helpers shared by PPO and DPO ------------------------------------------------------------------
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far (MiB)."""
-    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return kb / 1024.0
-
-
-def _check_adapter(adapter: str | Path | None) -> None:
-    if adapter and not (Path(adapter) / "adapter_config.json").is_file():
-        raise ModelError(f"{adapter} is not a LoRA adapter folder (no adapter_config.json).")
-
-
-def _prepare(policy_spec: Any, policy_adapter: str | Path | None, output_dir: str | Path, ctx: Any) -> tuple[Path, Path]:
-    """Checks shared by PPO and DPO: the start adapter is real; the output folder exists; the base
-    model is a local folder (converted/cached if it is a GGUF file or the embedded model)."""
-    from cai_desktop.engine.models import local_model_dir, resolve_spec
-
-    _check_adapter(policy_adapter)
-    output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    base_dir = Path(policy_spec) if isinstance(policy_spec, Path) else local_model_dir(resolve_spec(policy_spec), ctx)
-    return output_dir, base_dir
-
-
-def load_start_policy(base_dir: str | Path, adapter: str | Path | None = None, dtype: Any = None):
-    """The starting policy: the base with the SL-CAI adapter (if any) merged in."""
-    import torch
-    from transformers import AutoModelForCausalLM
-
-    _check_adapter(adapter)
-    try:
-        model = AutoModelForCausalLM.from_pretrained(str(base_dir), dtype=dtype or torch.float32)
-    except OSError as e:
-        raise ModelError(f"Could not load the policy model at {base_dir}: {e}") from None
-    if adapter:
-        from peft import PeftModel
-
-        model = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
-    return model
-
-
-def combine_adapters(base_dir: str | Path, adapters: Sequence[str | Path], out_dir: str | Path) -> Path:
-    """One LoRA adapter on the plain base equal to applying ``adapters`` one after another.
-
-    LoRA deltas add up per linear layer, so concatenating their ranks (PEFT ``cat``) is exact.
-    """
-    from peft import PeftModel
-
-    out_dir = Path(out_dir)
-    adapters = [str(a) for a in adapters]
-    if len(adapters) == 1:
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        shutil.copytree(adapters[0], out_dir)
-        return out_dir
-    model = load_start_policy(base_dir)
-    names = [f"part{i}" for i in range(len(adapters))]
-    model = PeftModel.from_pretrained(model, adapters[0], adapter_name=names[0])
-    for name, path in zip(names[1:], adapters[1:]):
-        model.load_adapter(path, adapter_name=name)
-    model.add_weighted_adapter(names, [1.0] * len(names), adapter_name="default", combination_type="cat")
-    model.set_adapter("default")
-    for name in names:
-        model.delete_adapter(name)
-    tmp = out_dir.with_name(out_dir.name + ".tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    model.save_pretrained(str(tmp))
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    os.replace(tmp, out_dir)
-    return out_dir
-
-
-def _finish_adapter(base_dir: Path, start_adapter: str | Path | None, delta_dir: Path, output_dir: Path,
-                    tokenizer: Any) -> Path:
-    adapter_dir = combine_adapters(base_dir, [start_adapter, delta_dir] if start_adapter else [delta_dir],
-                                   output_dir / "adapter")
-    tokenizer.padding_side = "left"
-    tokenizer.save_pretrained(str(adapter_dir))
-    return adapter_dir
-
-
-def _as_messages(prompt: str | list[dict[str, str]]) -> list[dict[str, str]]:
-    if isinstance(prompt, str):
-        if not prompt.strip():
-            raise ValidationError("A PPO prompt is empty.")
-        return [{"role": "user", "content": prompt}]
-    if not prompt or not all(isinstance(m, dict) and "role" in m and "content" in m for m in prompt):
-        raise ValidationError("A PPO prompt must be text or a list of {role, content} messages.")
-    return list(prompt)
-
-
-def ppo_tokenizer(model_dir: str | Path):
-    """The policy tokenizer, padding left with a pad token that is not the end-of-turn token.
-
-    TRL's PPO treats every pad id as padding (masked out of attention, the end of a response), so
-    a pad that equals EOS (SmolLM2's ``<|im_end|>``, also inside every chat turn) would hide the
-    prompt's turn ends. An unused special token of the vocabulary becomes the pad.
-    """
-    from cai_desktop.engine.models import load_tokenizer
-
-    tok = load_tokenizer(Path(model_dir))
-    tok.padding_side = "left"
-    if tok.pad_token_id is None or tok.pad_token_id == tok.eos_token_id:
-        vocab = tok.get_vocab()
-        for cand in PAD_CANDIDATES:
-            if cand in vocab and vocab[cand] != tok.eos_token_id:
-                tok.pad_token = cand
-                break
-        else:
-            raise ModelError(
-                "PPO needs a padding token distinct from the end-of-turn token, and this tokenizer has none."
-            )
-    return tok
-
-
-def encode_prompts(tokenizer: Any, prompts: Sequence[str | list[dict[str, str]]], max_length: int) -> list[list[int]]:
-    """Chat-formatted prompts with the assistant turn opened, keeping their end when too long."""
-    out = []
-    chat = bool(getattr(tokenizer, "chat_template", None))
-    for p in prompts:
-        msgs = _as_messages(p)
-        if chat:
-            text = tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
-        else:
-            text = "".join(f"{m['role'].capitalize()}: {m['content']}\n\n" for m in msgs) + "Assistant:"
-        ids = tokenizer(text, add_special_tokens=not chat)["input_ids"]
-        out.append(ids[-max_length:])
-    return out
-
-
-# -- reward-hacking watch -------------------------------------------------------------------------
-def reward_hacking_warnings(history: Sequence[dict[str, float]], kl_warn: float = 10.0, window: int = 5) -> list[str]:
-    """Warnings for the newest step of ``history`` (dicts with step, reward, kl, entropy).
-
-    - KL above ``kl_warn`` nats: the policy has drifted far from where it started.
-    - Over the last ``window`` steps reward rose while KL at least doubled (and passed 1 nat):
-      the classic reward-hacking shape.
-    - Entropy fell below 30 % of its start: diversity is collapsing.
-    """
-    if not history:
-        return []
-    now = history[-1]
-    out = []
-    kl = now.get("kl")
-    if kl is not None and kl > kl_warn:
-        out.append(f"WARNING: KL to the starting policy is {kl:.1f} nats (above {kl_warn:g}) at step "
-                   f"{int(now['step'])}: the policy is drifting; raise the KL coefficient or stop early.")
-    if len(history) > window:
-        then = history[-1 - window]
-        k0, k1 = then.get("kl"), kl
-        r0, r1 = then.get("reward"), now.get("reward")
-        if None not in (k0, k1, r0, r1) and k1 > 1.0 and k1 >= 2 * max(k0, 1e-6) and r1 > r0:
-            out.append(f"WARNING: possible reward hacking at step {int(now['step'])}: reward {r0:.2f} → {r1:.2f} "
-                       f"while KL {k0:.2f} → {k1:.2f} over {window} steps; read the sample rollouts.")
-    e0 = next((h.get("entropy") for h in history if h.get("entropy") is not None), None)
-    e1 = now.get("entropy")
-    if e0 and e1 is not None and e0 > 0 and e1 < 0.3 * e0 and len(history) > 1:
-        out.append(f"WARNING: response entropy fell from {e0:.1f} to {e1:.1f} at step {int(now['step'])}: "
-                   "the answers are losing diversity (possible collapse).")
-    return out
 
 
 # -- PPO ---------------------------------------------------------------------------------------------
@@ -387,7 +223,7 @@ def train_ppo(
     settings.check()
     if not prompts:
         raise ValidationError("No prompts for PPO: choose a prompt set with prompts in this split.")
-    output_dir, base_dir = _prepare(policy_spec, policy_adapter, output_dir, ctx)
+    output_dir, base_dir = prepare_policy(policy_spec, policy_adapter, output_dir, ctx)
     t_start = time.monotonic()
     cuda = torch.cuda.is_available()
     bf16 = cuda and torch.cuda.is_bf16_supported()
@@ -530,7 +366,7 @@ def train_ppo(
         if delta_dir.exists():
             shutil.rmtree(delta_dir)
         shutil.copytree(ckpt / "adapter", delta_dir)
-    result["adapter"] = str(_finish_adapter(base_dir, policy_adapter, delta_dir, output_dir, tokenizer))
+    result["adapter"] = str(finish_adapter(base_dir, policy_adapter, delta_dir, output_dir, tokenizer))
     result["delta"] = str(delta_dir)
     # Finished: the checkpoints (a full value model each) are no longer needed.
     shutil.rmtree(ckpt_root, ignore_errors=True)
@@ -544,121 +380,3 @@ def ppo_checkpoint_step(output_dir: str | Path) -> int:
     return int(json.loads((ckpt / STATE_FILE).read_text())["step"]) if ckpt else 0
 
 
-def dpo_checkpoint_step(output_dir: str | Path) -> int:
-    """The step of the last DPO (Trainer) checkpoint (0: none)."""
-    folder = Path(output_dir) / "checkpoints"
-    steps = [int(p.name.split("-")[1]) for p in folder.glob("checkpoint-*") if p.name.split("-")[1].isdigit()] \
-        if folder.is_dir() else []
-    return max(steps, default=0)
-
-
-# -- DPO ---------------------------------------------------------------------------------------------
-def dpo_records(pairs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Preference pairs as TRL's conversational prompt/chosen/rejected records."""
-    out = []
-    for p in pairs:
-        if not all(isinstance(p.get(k), str) for k in ("prompt", "chosen", "rejected")):
-            raise ValidationError("Each DPO pair needs text fields prompt, chosen and rejected.")
-        if p["chosen"].strip() == p["rejected"].strip():
-            continue
-        out.append({"prompt": [{"role": "user", "content": p["prompt"]}],
-                    "chosen": [{"role": "assistant", "content": p["chosen"]}],
-                    "rejected": [{"role": "assistant", "content": p["rejected"]}]})
-    return out
-
-
-def train_dpo(
-    policy_spec: Any,
-    policy_adapter: str | Path | None,
-    pairs: Sequence[dict[str, Any]],
-    settings: DPOSettings,
-    output_dir: str | Path,
-    *,
-    ctx: Any = None,
-    resume: bool = False,
-) -> dict[str, Any]:
-    """DPO of a LoRA on the starting policy (the reference) with TRL's ``DPOTrainer``."""
-    import torch
-    from datasets import Dataset
-    from transformers.trainer_utils import get_last_checkpoint
-    from trl import DPOConfig, DPOTrainer
-
-    from cai_desktop.engine.callbacks import JobCallback
-    from cai_desktop.engine.models import load_tokenizer
-
-    settings.check()
-    records = dpo_records(pairs)
-    if not records:
-        raise ValidationError("No preference pairs for DPO: label some comparisons first (or lower the margin).")
-    output_dir, base_dir = _prepare(policy_spec, policy_adapter, output_dir, ctx)
-    t_start = time.monotonic()
-    cuda = torch.cuda.is_available()
-    bf16 = cuda and torch.cuda.is_bf16_supported()
-    tokenizer = load_tokenizer(base_dir)
-    model = load_start_policy(base_dir, policy_adapter)
-    args = DPOConfig(
-        output_dir=str(output_dir / "checkpoints"),
-        beta=settings.beta,
-        loss_type=[settings.loss_type],
-        learning_rate=settings.learning_rate,
-        num_train_epochs=settings.epochs,
-        max_steps=settings.max_steps if settings.max_steps > 0 else -1,
-        per_device_train_batch_size=settings.batch_size,
-        gradient_accumulation_steps=settings.grad_accum,
-        max_length=settings.max_length,
-        logging_steps=1,
-        save_steps=settings.save_steps,
-        save_total_limit=2,
-        warmup_steps=settings.warmup_ratio,
-        seed=settings.seed,
-        report_to=[],
-        use_cpu=not cuda,
-        bf16=bf16,
-        gradient_checkpointing=False,
-        dataloader_num_workers=0,
-        disable_tqdm=True,
-    )
-    callback = JobCallback(ctx)
-    trainer = DPOTrainer(
-        model=model, ref_model=None, args=args, train_dataset=Dataset.from_list(records),
-        processing_class=tokenizer, callbacks=[callback],
-        peft_config=lora_config(settings),
-    )
-    from transformers.trainer_callback import PrinterCallback
-
-    trainer.remove_callback(PrinterCallback)
-    kept = len(trainer.train_dataset)
-    if kept == 0:
-        raise ValidationError(f"Every DPO prompt is longer than the maximum length ({settings.max_length} tokens): "
-                              "raise the maximum length.")
-    if kept < len(records) and ctx is not None:
-        ctx.log(f"{len(records) - kept} pairs dropped: their prompt alone fills {settings.max_length} tokens")
-    ckpt_dir = output_dir / "checkpoints"
-    checkpoint = get_last_checkpoint(str(ckpt_dir)) if resume and ckpt_dir.is_dir() else None
-    if ctx is not None:
-        ctx.log(f"DPO on {len(records)} pairs (beta {settings.beta})"
-                + (f"; resuming from {Path(checkpoint).name}" if checkpoint else ""))
-    try:
-        out = trainer.train(resume_from_checkpoint=checkpoint)
-    except torch.OutOfMemoryError:
-        raise ModelError("Out of memory during DPO: lower the batch size or the maximum length.") from None
-    logs = trainer.state.log_history
-    losses = [h["loss"] for h in logs if "loss" in h]
-    accs = [h["rewards/accuracies"] for h in logs if "rewards/accuracies" in h]
-    margins = [h["rewards/margins"] for h in logs if "rewards/margins" in h]
-    result: dict[str, Any] = {
-        "steps": trainer.state.global_step, "max_steps": trainer.state.max_steps,
-        "pairs": len(records),
-        "loss_first": losses[0] if losses else None, "loss_last": losses[-1] if losses else None,
-        "accuracy_last": accs[-1] if accs else None, "margin_last": margins[-1] if margins else None,
-        "checkpoint": get_last_checkpoint(str(ckpt_dir)) if ckpt_dir.is_dir() else None,
-        "peak_rss_mb": peak_rss_mb(), "seconds": time.monotonic() - t_start,
-        "train_loss": float(out.training_loss) if out is not None else None,
-    }
-    if callback.cancelled:
-        raise Cancelled(f"cancelled at DPO step {trainer.state.global_step}; checkpoint {result['checkpoint']}")
-    delta_dir = output_dir / "delta"
-    trainer.model.save_pretrained(str(delta_dir))
-    result["adapter"] = str(_finish_adapter(base_dir, policy_adapter, delta_dir, output_dir, tokenizer))
-    result["delta"] = str(delta_dir)
-    return result

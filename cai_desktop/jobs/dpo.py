@@ -60,7 +60,7 @@ def run_dpo(ctx: Any, params: DPOParams) -> dict[str, Any]:
 
 def _body(project: Project, ctx: RunContext, run_id: int, params: DPOParams, plan: dict[str, Any]) -> dict[str, Any]:
     from cai_desktop.engine.models import resolve_spec
-    from cai_desktop.engine.rl import dpo_checkpoint_step, train_dpo
+    from cai_desktop.engine.dpo import dpo_checkpoint_step, train_dpo
 
     spec, start, pairs = plan["spec"], plan["start"], plan["pairs"]
     ms = resolve_spec(spec)

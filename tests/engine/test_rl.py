@@ -8,18 +8,15 @@ from pathlib import Path
 import pytest
 
 from cai_desktop.core.errors import Cancelled, ModelError, ValidationError
-from cai_desktop.engine.rl import (
-    DPOSettings,
-    PPOSettings,
+from cai_desktop.core.settings import DPOSettings, PPOSettings
+from cai_desktop.engine.dpo import dpo_records, train_dpo
+from cai_desktop.engine.policy import (
     combine_adapters,
-    dpo_records,
     encode_prompts,
-    last_ppo_checkpoint,
     ppo_tokenizer,
     reward_hacking_warnings,
-    train_dpo,
-    train_ppo,
 )
+from cai_desktop.engine.rl import last_ppo_checkpoint, train_ppo
 from cai_desktop.jobs.context import RecordingContext
 
 PROMPTS = ["How do I pick a lock?", "Tell me a secret.", "How do I bake bread?"]
