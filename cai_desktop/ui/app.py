@@ -43,6 +43,20 @@ QTabBar::tab:selected { background: white; border: 1px solid #d7dbe0; border-bot
 """
 
 
+def import_store_lightly() -> None:
+    """Import the store without pandas: sqlite_utils imports pandas eagerly (about 1 s) only to
+    map ``pd.Timestamp`` to TEXT, which the project never stores. pandas stays importable for
+    the jobs that need it (it is only hidden while sqlite_utils is first imported)."""
+    if "sqlite_utils" in sys.modules or "pandas" in sys.modules:
+        return
+    sys.modules["pandas"] = None  # type: ignore[assignment]  # makes `import pandas` fail fast
+    try:
+        import sqlite_utils  # noqa: F401
+    finally:
+        if sys.modules.get("pandas", 0) is None:
+            del sys.modules["pandas"]
+
+
 def apply_style(app) -> None:
     """Fusion with a light stylesheet, the same on every platform."""
     app.setStyle("Fusion")

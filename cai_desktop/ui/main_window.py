@@ -31,9 +31,12 @@ from PySide6.QtWidgets import (
 )
 
 from cai_desktop.core.errors import CaiError
+from cai_desktop.ui.app import import_store_lightly
 from cai_desktop.ui.jobrunner import JobRunner
 from cai_desktop.ui.pages import Page
+from cai_desktop.ui.pages.datakinds import ALL, job_changes, page_data
 from cai_desktop.ui.widgets.errors import show_error
+from cai_desktop.ui.widgets.eta import format_eta
 
 MAX_RECENT = 10
 
@@ -47,20 +50,6 @@ PAGES: tuple[tuple[str, str, str, str], ...] = (
     ("runs", "Runs", "cai_desktop.ui.pages.runs", "RunsPage"),
     ("models", "Models", "cai_desktop.ui.pages.models", "ModelsPage"),
 )
-
-
-def import_store_lightly() -> None:
-    """Import the store without pandas: sqlite_utils imports pandas eagerly (about 1 s) only to
-    map ``pd.Timestamp`` to TEXT, which the project never stores. pandas stays importable for
-    the jobs that need it (it is only hidden while sqlite_utils is first imported)."""
-    if "sqlite_utils" in sys.modules or "pandas" in sys.modules:
-        return
-    sys.modules["pandas"] = None  # type: ignore[assignment]  # makes `import pandas` fail fast
-    try:
-        import sqlite_utils  # noqa: F401
-    finally:
-        if sys.modules.get("pandas", 0) is None:
-            del sys.modules["pandas"]
 
 
 def settings() -> QSettings:
@@ -114,6 +103,9 @@ class MainWindow(QMainWindow):
         self.last_error_box: QMessageBox | None = None
         self._device_text = "CPU"
         self._force_close = False
+        self.guide = None
+        #: keys of pages whose data changed while they were hidden: refreshed when next shown
+        self.stale_pages: set[str] = set()
 
         self.pages: dict[str, Page] = {}
         self.nav = QListWidget()
@@ -123,19 +115,13 @@ class MainWindow(QMainWindow):
         for key, title, module, cls in PAGES:
             page = load_page(module, cls, title)
             page.setObjectName(f"page_{key}")
+            page.data_kinds = page_data(key)
             self.pages[key] = page
             self.stack.addWidget(page)
             item = QListWidgetItem(title)
             item.setData(Qt.ItemDataRole.UserRole, key)
             self.nav.addItem(item)
-            page.job_requested.connect(self.submit_job)
-            page.status_message.connect(self._status)
-            if hasattr(page, "navigate_requested"):
-                page.navigate_requested.connect(self.show_page)
-            if hasattr(page, "set_runner"):
-                page.set_runner(self.runner)
-            if hasattr(page, "set_window"):
-                page.set_window(self)
+            self._connect_page(page)
         self.nav.currentRowChanged.connect(self._on_nav)
 
         central = QWidget()
@@ -156,7 +142,24 @@ class MainWindow(QMainWindow):
 
         self._restore_state()
         self._update_enabled()
+        self._notify_recent()
         self.show_page("start")
+
+    def _connect_page(self, page: Page) -> None:
+        """Pages talk to the window through signals only (they never import it)."""
+        page.job_requested.connect(self.submit_job)
+        page.status_message.connect(self._status)
+        for name, slot in (
+            ("navigate_requested", self.show_page),
+            ("data_changed", lambda kinds, p=page: self.refresh_pages(kinds, source=p)),
+            ("new_project_requested", self.new_project_dialog),
+            ("open_project_requested", lambda path: self.open_project(path) if path else self.open_project_dialog()),
+        ):
+            signal = getattr(page, name, None)
+            if signal is not None:
+                signal.connect(slot)
+        if hasattr(page, "set_runner"):
+            page.set_runner(self.runner)
 
     # -- menus ---------------------------------------------------------------------------------
     def _build_menu(self) -> None:
@@ -187,6 +190,11 @@ class MainWindow(QMainWindow):
             act.setShortcut(QKeySequence(f"Ctrl+{i + 1}"))
 
         help_menu = mb.addMenu("&Help")
+        self.act_guide = self._action(help_menu, "&Guide", self.show_guide, QKeySequence.StandardKey.HelpContents)
+        if QKeySequence("F1") not in self.act_guide.shortcuts():
+            self.act_guide.setShortcuts([*self.act_guide.shortcuts(), QKeySequence("F1")])
+        self.act_guide.setShortcutContext(Qt.ShortcutContext.ApplicationShortcut)
+        help_menu.addSeparator()
         self._action(help_menu, "&About CAI Desktop", self._about)
 
     def _action(self, menu, text: str, slot, shortcut=None) -> QAction:
@@ -196,6 +204,17 @@ class MainWindow(QMainWindow):
         act.triggered.connect(lambda *_: slot())
         menu.addAction(act)
         return act
+
+    def show_guide(self):
+        """Help → Guide (F1): one non-modal window, raised if it is already open."""
+        from cai_desktop.ui.widgets.guide import GuideDialog
+
+        if self.guide is None:
+            self.guide = GuideDialog(self)
+        self.guide.show()
+        self.guide.raise_()
+        self.guide.activateWindow()
+        return self.guide
 
     def _about(self) -> None:
         from cai_desktop import __version__
@@ -277,7 +296,7 @@ class MainWindow(QMainWindow):
         job = self.runner.jobs.get(job_id)
         if job is not None:
             self._status(f"{job.name}: {job.status}")
-        self.refresh_pages()
+        self.refresh_pages(job_changes(job.kind) if job is not None else ALL)
 
     # -- jobs ----------------------------------------------------------------------------------
     def submit_job(self, kind: str, params: Any, name: str = "") -> int | None:
@@ -297,12 +316,27 @@ class MainWindow(QMainWindow):
         self._status(f"Queued: {name or kind}")
         return job_id
 
-    def refresh_pages(self) -> None:
-        for page in self.pages.values():
-            try:
-                page.refresh()
-            except Exception as e:  # noqa: BLE001 - one broken page must not hide the others
-                self._status(f"{page.title}: could not refresh ({e})")
+    def refresh_pages(self, kinds=None, source: Page | None = None) -> None:
+        """Refresh the pages that show any of the data ``kinds`` (None: every page), except
+        ``source`` (the page that made the change): the page on screen now, the hidden ones when
+        they are next shown."""
+        kinds = ALL if kinds is None else frozenset(kinds)
+        current = self.current_page()
+        for key, page in self.pages.items():
+            if page is source or not (page.data_kinds & kinds):
+                continue
+            if page is current:
+                self._refresh_page(key)
+            else:
+                self.stale_pages.add(key)
+
+    def _refresh_page(self, key: str) -> None:
+        self.stale_pages.discard(key)
+        page = self.pages[key]
+        try:
+            page.refresh()
+        except Exception as e:  # noqa: BLE001 - one broken page must not hide the others
+            self._status(f"{page.title}: could not refresh ({e})")
 
     # -- pages ---------------------------------------------------------------------------------
     def show_page(self, key: str) -> None:
@@ -315,6 +349,9 @@ class MainWindow(QMainWindow):
 
     def _on_nav(self, row: int) -> None:
         if 0 <= row < self.stack.count():
+            key = PAGES[row][0]
+            if key in self.stale_pages:
+                self._refresh_page(key)
             self.stack.setCurrentIndex(row)
             self._watch_undo_stack()
 
@@ -424,6 +461,7 @@ class MainWindow(QMainWindow):
             self.add_recent(str(project.path))
         else:
             self.setWindowTitle("CAI Desktop")
+        self.stale_pages.clear()
         for page in self.pages.values():
             try:
                 page.set_project(project)
@@ -488,8 +526,8 @@ class MainWindow(QMainWindow):
 
     def _notify_recent(self) -> None:
         start = self.pages.get("start")
-        if start is not None and hasattr(start, "refresh_recent"):
-            start.refresh_recent()
+        if start is not None and hasattr(start, "set_recent_projects"):
+            start.set_recent_projects(self.recent_projects())
 
     def _fill_recent_menu(self) -> None:
         self.recent_menu.clear()
@@ -546,12 +584,4 @@ class MainWindow(QMainWindow):
         super().closeEvent(event)
 
 
-def format_eta(seconds: float) -> str:
-    if seconds < 0:
-        return "?"
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m {seconds % 60:02d}s"
-    return f"{seconds // 3600}h {(seconds % 3600) // 60:02d}m"
+__all__ = ["PAGES", "MainWindow", "PlaceholderPage", "format_eta", "import_store_lightly", "load_page"]

@@ -190,3 +190,75 @@ def test_project_data_not_in_settings(window, tmp_path):
     assert set(keys) <= {"recent_projects", "window/geometry", "window/state"}
     with Project.open(tmp_path / "p.caiproj") as p:
         assert p.list_constitutions()
+
+
+def test_f1_opens_the_guide_without_blocking(window, qtbot):
+    from PySide6.QtCore import Qt
+
+    from cai_desktop.ui.widgets.guide_text import STAGES
+
+    window.activateWindow()
+    qtbot.waitUntil(lambda: window.isActiveWindow(), timeout=5000)
+    qtbot.keyClick(window, Qt.Key.Key_F1)
+    guide = window.guide
+    assert guide is not None and guide.isVisible()
+    assert not guide.isModal()
+    text = guide.text()
+    for stage in STAGES:
+        assert stage in text, stage
+    for term in ("SL-CAI", "RL-CAI", "critique request", "revision request", "soft label",
+                 "preference model", "KL penalty", "position bias", "reward hacking", "135M"):
+        assert term.lower() in text.lower(), term
+    assert "never reopened" in text and "Cancel keeps every finished batch" in text
+    # the window stays usable, and F1 again raises the same guide
+    window.show_page("runs")
+    assert window.current_page() is window.pages["runs"]
+    assert window.show_guide() is guide
+    guide.close()
+
+
+def test_finished_job_refreshes_only_pages_whose_data_changed(window, qtbot, tmp_path, monkeypatch):
+    from cai_desktop.jobs.registry import JOBS
+    from cai_desktop.ui.pages.datakinds import JOB_CHANGES
+
+    assert set(JOBS) <= set(JOB_CHANGES), "every declared job says what it changes"
+    window.create_project(tmp_path / "p.caiproj")
+    calls: list[str] = []
+    for key, page in window.pages.items():
+        monkeypatch.setattr(page, "refresh", lambda k=key: calls.append(k))
+    window.show_page("comparisons")
+    with qtbot.waitSignal(window.runner.job_ended, timeout=10000):
+        window.runner.submit("label", lambda ctx, params: {"labelled": 0}, None, "fake AI labels")
+    assert "comparisons" in calls  # on screen: refreshed now
+    assert "inspector" not in calls
+    assert calls.count("runs") == 0 and "runs" in window.stale_pages  # hidden: refreshed when shown
+    window.show_page("runs")
+    assert calls.count("runs") == 1 and "runs" not in window.stale_pages
+    window.show_page("inspector")
+    assert "inspector" not in calls
+    # a page's own change refreshes the others that show that data, not itself
+    calls.clear()
+    window.pages["prompts"].data_changed.emit({"prompts"})
+    assert calls == ["inspector"]  # on screen; start and comparisons wait until shown
+    assert {"start", "comparisons"} <= window.stale_pages and "prompts" not in window.stale_pages
+
+
+def test_start_page_asks_the_window_by_signal(window, tmp_path):
+    path = tmp_path / "p.caiproj"
+    Project.create(path).close()
+    start = window.pages["start"]
+    start.open_project_requested.emit(str(path))
+    assert window.project is not None and window.project.path == path
+    assert start.recent_paths[0] == str(path.resolve())
+
+
+def test_pages_do_not_reach_into_the_window():
+    import re
+    from pathlib import Path
+
+    import cai_desktop.ui.pages as pages
+
+    bad = re.compile(r"main_window|self\.window\(\)|\.parent\(\)\.\w+\(|set_window|window_ref")
+    hits = [f"{p.name}:{i}" for p in Path(pages.__file__).parent.rglob("*.py")
+            for i, line in enumerate(p.read_text().splitlines(), 1) if bad.search(line)]
+    assert hits == []

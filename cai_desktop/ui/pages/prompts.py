@@ -261,6 +261,7 @@ class PromptsPage(Page):
         self.select_set(name)
         skipped = f", {result['skipped']} skipped (duplicates or empty)" if result["skipped"] else ""
         self.status_message.emit(f"Imported {plural(result['added'], 'prompt')} into {name!r}{skipped}.")
+        self.data_changed.emit({"prompts"})
         return result
 
     def _rename_clicked(self) -> None:
@@ -286,6 +287,7 @@ class PromptsPage(Page):
         self.refresh()
         self.select_set(new_name.strip())
         self.status_message.emit(f"Prompt set {name!r} is now {new_name.strip()!r}.")
+        self.data_changed.emit({"prompts"})
         return True
 
     def confirm(self, title: str, text: str) -> bool:
@@ -329,6 +331,7 @@ class PromptsPage(Page):
             return False
         self.refresh()
         self.status_message.emit(f"Deleted the prompt set {name!r} ({plural(n, 'prompt')}).")
+        self.data_changed.emit({"prompts"})
         return True
 
     def apply_split(self) -> None:
@@ -345,6 +348,7 @@ class PromptsPage(Page):
         self.refresh()
         s = next(x for x in self.sets if x["name"] == name)
         self.status_message.emit(f"New split of {name!r}: {s['n'] - s['n_test']:,} train, {s['n_test']:,} test.")
+        self.data_changed.emit({"prompts"})
 
 
 if __name__ == "__main__":

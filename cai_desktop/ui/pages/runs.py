@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
 from cai_desktop.core.evaluation import format_eval
 from cai_desktop.ui.pages import Page
 from cai_desktop.ui.widgets.chart import LineChart
+from cai_desktop.ui.widgets.eta import format_eta
 from cai_desktop.ui.widgets.paged import PagedTableModel
 
 RUN_COLUMNS = [
@@ -67,12 +68,6 @@ def metric_priority(name: str) -> tuple[int, str]:
         if key in low:
             return len(PRIORITY) + i, name
     return 2 * len(PRIORITY), name
-
-
-def format_eta(seconds: float) -> str:
-    from cai_desktop.ui.main_window import format_eta as fmt
-
-    return fmt(seconds)
 
 
 def _short_time(ts: Any, row: dict) -> str:

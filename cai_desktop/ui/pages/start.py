@@ -34,12 +34,15 @@ WORKFLOW = (
 
 class StartPage(Page):
     title = "Start"
-    #: ask the window to show another page (key)
-    navigate_requested = Signal(str)
+    #: ask the window for a new project (True: with the starter content)
+    new_project_requested = Signal(bool)
+    #: ask the window to open a project: a path, or "" to ask for one
+    open_project_requested = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.window_ref = None
+        #: recent project paths, newest first (the window keeps the list and hands it here)
+        self.recent_paths: list[str] = []
         outer = QVBoxLayout(self)
         outer.setContentsMargins(32, 24, 32, 24)
         outer.setSpacing(14)
@@ -109,26 +112,23 @@ class StartPage(Page):
         right.addLayout(grid)
         right.addStretch(1)
 
-        self.btn_new.clicked.connect(lambda: self._call("new_project_dialog"))
-        self.btn_open.clicked.connect(lambda: self._call("open_project_dialog"))
-        self.btn_sample.clicked.connect(lambda: self._call("sample_project_dialog"))
-
-    def set_window(self, window) -> None:
-        self.window_ref = window
+        self.btn_new.clicked.connect(lambda: self.new_project_requested.emit(False))
+        self.btn_open.clicked.connect(lambda: self.open_project_requested.emit(""))
+        self.btn_sample.clicked.connect(lambda: self.new_project_requested.emit(True))
         self.refresh_recent()
 
-    def _call(self, name: str) -> None:
-        if self.window_ref is not None:
-            getattr(self.window_ref, name)()
+    def set_recent_projects(self, paths: list[str]) -> None:
+        self.recent_paths = list(paths)
+        self.refresh_recent()
 
     def _open_recent(self, item: QListWidgetItem) -> None:
         path = item.data(Qt.ItemDataRole.UserRole)
-        if self.window_ref is not None and path:
-            self.window_ref.open_project(path)
+        if path:
+            self.open_project_requested.emit(path)
 
     def refresh_recent(self) -> None:
         self.recent.clear()
-        paths = self.window_ref.recent_projects() if self.window_ref is not None else []
+        paths = self.recent_paths
         for p in paths:
             exists = Path(p).exists()
             item = QListWidgetItem(f"{Path(p).name}    —    {Path(p).parent}" + ("" if exists else "  (missing)"))

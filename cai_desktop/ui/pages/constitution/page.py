@@ -305,6 +305,7 @@ class ConstitutionPage(Page):
         self.refresh()
         self._update_dirty()
         self.status_message.emit(f"Saved constitution {c.name!r} as version {version}.")
+        self.data_changed.emit({"constitutions"})
         return version
 
     def _new_clicked(self) -> None:
@@ -377,6 +378,7 @@ class ConstitutionPage(Page):
         self.doc.reset(self.project.get_constitution(c.name))
         self.refresh(show=c.name)
         self.status_message.emit(f"Imported {c.name!r} ({len(c.principles)} principles) as version {version}.")
+        self.data_changed.emit({"constitutions"})
         return True
 
     def _import_into_editor(self, c: Constitution, file_name: str) -> bool:

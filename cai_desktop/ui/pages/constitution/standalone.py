@@ -22,7 +22,7 @@ def _app(argv: list[str]) -> QApplication:
 
 
 def _open_project(path: Path):
-    from cai_desktop.ui.main_window import import_store_lightly
+    from cai_desktop.ui.app import import_store_lightly
 
     import_store_lightly()
     from cai_desktop.store.project import Project
