@@ -247,8 +247,10 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(text, 8000)
 
     def update_device(self) -> None:
-        """Refresh the device label; reads torch only if a job has already loaded it."""
-        if "torch" not in sys.modules:
+        """Refresh the device label; reads torch only once a job has imported it completely
+        (asking while a job is still importing it would wait for that import here)."""
+        torch = sys.modules.get("torch")
+        if torch is None or getattr(getattr(torch, "__spec__", None), "_initializing", False):
             return
         try:
             from cai_desktop.jobs.tryit import device_summary
@@ -258,18 +260,32 @@ class MainWindow(QMainWindow):
             text = ""
         if text:
             self._device_text = text
-            self.device_label.setText(f"Device: {text}")
+            self._device_known = True
+        self._show_device()
+
+    def _show_device(self) -> None:
+        """"Device: X", "(in use by <job>)" while a job runs, "(not loaded yet)" before any did."""
+        job = self.runner.current_job()
+        if job is not None:
+            self.device_label.setText(f"Device: {self._device_text} (in use by {job.name})")
+        elif getattr(self, "_device_known", False):
+            self.device_label.setText(f"Device: {self._device_text}")
+        else:
+            self.device_label.setText(f"Device: {self._device_text} (not loaded yet)")
 
     def _update_job_status(self) -> None:
         job = self.runner.current_job()
         queued = len(self.runner.queued_jobs())
+        self._show_device()
         if job is None:
             self.job_label.setText(f"{queued} queued" if queued else "")
             self.job_bar.hide()
             return
         extra = f" (+{queued} queued)" if queued else ""
-        stopping = " — stopping…" if job.cancel_requested else ""
-        self.job_label.setText(f"Running: {job.name}{extra}{stopping}")
+        if job.cancel_requested:
+            self.job_label.setText(f"Stopping {job.name}: waiting for the current step to finish…{extra}")
+        else:
+            self.job_label.setText(f"Running: {job.name}{extra}")
         self.job_bar.show()
 
     def _on_job_started(self, job_id: int) -> None:
@@ -277,6 +293,8 @@ class MainWindow(QMainWindow):
         self._update_job_status()
 
     def _on_job_progress(self, job_id: int, done: int, total: int, message: str, eta: float) -> None:
+        if not getattr(self, "_device_known", False):
+            self.update_device()  # the job has loaded torch by now: say which device it uses
         if total > 0:
             self.job_bar.setRange(0, total)
             self.job_bar.setValue(min(done, total))
@@ -558,6 +576,70 @@ class MainWindow(QMainWindow):
         s.setValue("window/state", self.saveState())
         s.sync()
 
+    def _stop_jobs_for_quit(self) -> None:
+        """Cancel every job and wait, saying for what, while the window keeps painting.
+
+        The job stops at its next check (between decoding or training steps), usually within a
+        few seconds; the thread is never terminated. After ``STOP_WAIT_S`` the user may wait on
+        or quit anyway: finished work is already committed to the project.
+        """
+        from PySide6.QtWidgets import QProgressDialog
+
+        job = self.runner.current_job()
+        name = job.name if job is not None else "the job"
+        text = f"Stopping {name}: waiting for the current step to finish…"
+        self.runner.cancel_all()
+        self.job_label.setText(text)
+        box = QProgressDialog(text, "", 0, 0, self)
+        box.setWindowTitle("Quitting")
+        box.setCancelButton(None)
+        box.setMinimumDuration(0)
+        box.setWindowModality(Qt.WindowModality.WindowModal)
+        box.show()
+        self.stop_box = box
+        self._stopping = True
+        try:
+            while not self.runner.wait_idle(int(self.STOP_WAIT_S * 1000), background=True):
+                if not self._ask_keep_waiting(name):
+                    self._quit_anyway()
+                    return
+        finally:
+            self._stopping = False
+            self.stop_box = None
+            box.close()
+            box.deleteLater()
+
+    def _ask_keep_waiting(self, name: str) -> bool:
+        """True to keep waiting for the job, False to quit anyway."""
+        box = QMessageBox(self)
+        box.setIcon(QMessageBox.Icon.Question)
+        box.setWindowTitle("The job is still stopping")
+        box.setText(f"{name} has not stopped after {self.STOP_WAIT_S:.0f} s: it is still finishing its "
+                    "current step.")
+        box.setInformativeText("Finished work is already saved in the project, and the run can be resumed "
+                               "later. Quitting now loses only the step in progress.")
+        wait = box.addButton("Keep waiting", QMessageBox.ButtonRole.RejectRole)
+        box.addButton("Quit anyway", QMessageBox.ButtonRole.DestructiveRole)
+        box.setDefaultButton(wait)
+        box.exec()
+        return box.clickedButton() is wait
+
+    def _quit_anyway(self) -> None:
+        """Leave at once while the job thread still runs (it cannot be stopped from outside, and
+        Qt aborts when a running QThread is destroyed). Every finished batch is committed and
+        SQLite rolls back the one in progress, so the project stays whole."""
+        import os
+
+        self._save_state()
+        if self.project is not None:
+            try:
+                self.project.close()
+            except Exception:  # noqa: BLE001 - leaving anyway
+                pass
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+
     def _confirm_cancel_jobs(self, what: str) -> bool:
         job = self.runner.current_job()
         name = job.name if job else "a job"
@@ -570,13 +652,19 @@ class MainWindow(QMainWindow):
         )
         return answer == QMessageBox.StandardButton.Yes
 
+    #: seconds to wait for a cancelled job before offering to quit anyway
+    STOP_WAIT_S = 10.0
+
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        if getattr(self, "_stopping", False):  # closed again while we wait for the job
+            event.ignore()
+            return
         if self.runner.is_busy() and not self._force_close:
             if not self._confirm_cancel_jobs("Quit"):
                 event.ignore()
                 return
-            self.job_label.setText("Stopping the job…")
-            self.runner.shutdown(120000)
+            self._stop_jobs_for_quit()
+        self.runner.shutdown(5000)
         self._save_state()
         if self.project is not None:
             self.project.close()
