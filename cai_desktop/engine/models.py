@@ -500,9 +500,15 @@ def clear_model_cache() -> None:
 
 
 def device_summary() -> str:
-    """A short description of the compute device (call only once torch is loaded)."""
+    """A short description of the compute device (call only once torch is loaded).
+
+    Never initialises CUDA (that takes seconds, and the status bar asks from the GUI thread):
+    before a job has used the GPU it only says that there is one.
+    """
     import torch
 
+    if torch.cuda.is_available() and not torch.cuda.is_initialized():
+        return "CUDA GPU (not used yet)"
     if torch.cuda.is_available():
         i = torch.cuda.current_device()
         used = torch.cuda.memory_allocated(i) / 2**30
