@@ -23,10 +23,13 @@ QPushButton:pressed { background: #e1e8f1; }
 QPushButton:disabled { color: #a0a6ae; background: #f3f4f6; border-color: #e0e3e7; }
 QPushButton#primary { background: #2f6fb3; color: white; border-color: #2a64a3; }
 QPushButton#primary:hover { background: #2a64a3; }
-QTableView, QTreeWidget, QListWidget, QPlainTextEdit, QTextBrowser, QLineEdit, QComboBox, QSpinBox {
+QTableView, QTreeWidget, QListWidget, QPlainTextEdit, QTextBrowser, QLineEdit {
     background: white; border: 1px solid #d7dbe0; border-radius: 4px;
     selection-background-color: #cfe0f5; selection-color: #1f2328;
 }
+/* spin boxes and combo boxes keep Fusion's own frame: a style-sheet border on them makes Qt draw
+   their arrows from the style sheet, which shows only a bare line (no arrow) */
+QComboBox, QSpinBox, QDoubleSpinBox { selection-background-color: #cfe0f5; selection-color: #1f2328; }
 QTableView { alternate-background-color: #f8f9fb; gridline-color: #eceff3; }
 QHeaderView::section { background: #eef1f5; border: none; border-bottom: 1px solid #d7dbe0; padding: 4px 6px; }
 QGroupBox { border: 1px solid #d7dbe0; border-radius: 6px; margin-top: 12px; padding-top: 8px; background: #fbfcfd; }

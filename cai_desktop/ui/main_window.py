@@ -153,6 +153,7 @@ class MainWindow(QMainWindow):
             ("navigate_requested", self.show_page),
             ("data_changed", lambda kinds, p=page: self.refresh_pages(kinds, source=p)),
             ("new_project_requested", self.new_project_dialog),
+            ("guide_requested", self.show_guide),
             ("open_project_requested", lambda path: self.open_project(path) if path else self.open_project_dialog()),
         ):
             signal = getattr(page, name, None)

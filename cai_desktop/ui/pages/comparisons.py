@@ -103,7 +103,7 @@ class ComparisonsPage(ListDetailPage):
     # -- layout ----------------------------------------------------------------------------------
     def build_filters(self, bar: QHBoxLayout) -> None:
         self.reviewed_filter = QComboBox()
-        self.reviewed_filter.addItem("all", None)
+        self.reviewed_filter.addItem("reviewed or not", None)
         self.reviewed_filter.addItem("not reviewed yet", False)
         self.reviewed_filter.addItem("reviewed", True)
         self.principle_filter = QComboBox()

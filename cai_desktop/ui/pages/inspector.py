@@ -111,6 +111,9 @@ class InspectorPage(ListDetailPage):
         combo = QComboBox()
         combo.setObjectName(name)
         combo.setToolTip(tip)
+        # long run names must not squeeze the search box: ~16 characters shown, all in the list
+        combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        combo.setMinimumContentsLength(16)
         return combo
 
     def formatters(self) -> dict:
@@ -196,10 +199,10 @@ class InspectorPage(ListDetailPage):
         self.note.setObjectName("reviewNote")
         self.note.setPlaceholderText("Note (saved with the review)")
         self.note.returnPressed.connect(self.save_note)
-        rb.addWidget(self.note, 1)
         self.btn_note = QPushButton("Save note")
         self.btn_note.clicked.connect(self.save_note)
-        rb.addWidget(self.btn_note)
+        # (the note goes on the reviewer's row: the decision row has no room left for it at 1280 px)
+        rb.addStretch(1)
 
     def build_footer(self, dl: QVBoxLayout) -> None:
         rr = QHBoxLayout()
@@ -208,7 +211,10 @@ class InspectorPage(ListDetailPage):
         self.reviewer.setMaximumWidth(180)
         self.reviewer.editingFinished.connect(lambda: set_reviewer_name(self.reviewer.text()))
         rr.addWidget(self.reviewer)
-        rr.addStretch(1)
+        rr.addSpacing(12)
+        rr.addWidget(QLabel("Note"))
+        rr.addWidget(self.note, 1)
+        rr.addWidget(self.btn_note)
         dl.addLayout(rr)
 
     # -- data ----------------------------------------------------------------------------------

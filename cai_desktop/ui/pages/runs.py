@@ -70,6 +70,26 @@ def metric_priority(name: str) -> tuple[int, str]:
     return 2 * len(PRIORITY), name
 
 
+#: chart titles for metric names as the trainers log them
+METRIC_TITLES = {"kl": "KL to the start policy", "loss": "Loss", "reward": "Reward", "entropy": "Entropy",
+                 "learning_rate": "Learning rate", "accuracy": "Accuracy"}
+
+
+def metric_title(name: str) -> str:
+    """A metric name in words: "policy_loss" → "Policy loss", "kl" → "KL to the start policy"."""
+    if name in METRIC_TITLES:
+        return METRIC_TITLES[name]
+    words = name.replace("/", " / ").replace("_", " ").split()
+    words = [w.upper() if w.lower() in ("kl", "ppo", "dpo", "lr") else w for w in words]
+    text = " ".join(words)
+    return text[:1].upper() + text[1:]
+
+
+def kind_label(kind: Any, row: dict | None = None) -> str:
+    """A run kind in words ("Preference model", not "reward")."""
+    return SHORT_LABELS.get(str(kind or ""), str(kind or "").capitalize())
+
+
 def _short_time(ts: Any, row: dict) -> str:
     return str(ts or "").replace("T", " ")[:19].replace("+00:00", "")
 
@@ -140,13 +160,14 @@ class RunsPage(Page):
         self.kind_filter = QComboBox()
         self.kind_filter.addItem("all kinds", None)
         for kind in (*LAUNCHABLE, "merge"):
-            self.kind_filter.addItem(kind, kind)
+            self.kind_filter.addItem(kind_label(kind), kind)
         self.kind_filter.currentIndexChanged.connect(lambda *_: self._reload_table())
         th.addWidget(self.kind_filter)
         ll.addLayout(th)
         self.model = PagedTableModel(
             RUN_COLUMNS, lambda o, n: [], lambda: 0, page_size=100,
-            formatters={"progress": _progress_text, "created_at": _short_time, "finished_at": _short_time},
+            formatters={"kind": kind_label, "progress": _progress_text, "created_at": _short_time,
+                        "finished_at": _short_time},
         )
         self.table = QTableView()
         self.table.setObjectName("runsTable")
@@ -158,7 +179,8 @@ class RunsPage(Page):
         hh = self.table.horizontalHeader()
         hh.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         hh.setStretchLastSection(True)
-        for col, w in enumerate((44, 70, 200, 80, 110, 130)):
+        # the columns up to Progress fit the pane at 1280 px; the times scroll into view
+        for col, w in enumerate((36, 124, 150, 76, 96, 130)):
             self.table.setColumnWidth(col, w)
         self.table.selectionModel().currentRowChanged.connect(self._on_row_changed)
         ll.addWidget(self.table, 1)
@@ -222,7 +244,7 @@ class RunsPage(Page):
         rsplit.setSizes([360, 240])
         rl.addWidget(rsplit, 1)
         split.addWidget(right)
-        split.setSizes([480, 720])
+        split.setSizes([530, 670])
 
         # redraws of the table while a run is active are coalesced
         self._table_timer = QTimer(self)
@@ -328,7 +350,8 @@ class RunsPage(Page):
         status = run["status"]
         err = f"<br><span style='color:#b3261e'>{_html(run['error'])}</span>" if run.get("error") else ""
         self.run_title.setText(
-            f"<b>#{run['id']} {_html(run['name'] or run['kind'])}</b> — {run['kind']} — <i>{status}</i>{err}"
+            f"<b>#{run['id']} {_html(run['name'] or kind_label(run['kind']))}</b> — {kind_label(run['kind'])}"
+            f" — <i>{status}</i>{err}"
         )
         done, total = run.get("progress_done") or 0, run.get("progress_total") or 0
         self._set_progress(done, total)
@@ -382,7 +405,8 @@ class RunsPage(Page):
     def _chart(self, name: str) -> LineChart:
         chart = self.charts.get(name)
         if chart is None:
-            chart = LineChart(name)
+            chart = LineChart(metric_title(name))
+            chart.setToolTip(name)
             chart.setObjectName(f"chart_{name}")
             self.charts[name] = chart
             self.no_metrics.hide()

@@ -38,6 +38,8 @@ class StartPage(Page):
     new_project_requested = Signal(bool)
     #: ask the window to open a project: a path, or "" to ask for one
     open_project_requested = Signal(str)
+    #: ask the window to show the guide (Help → Guide)
+    guide_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -110,6 +112,11 @@ class StartPage(Page):
             self.step_buttons.append(btn)
             grid.addWidget(card, i, 0)
         right.addLayout(grid)
+        guide = QLabel("Each step and the method behind it are explained in the "
+                       "<a href='guide'>guide</a> (Help → Guide, F1).")
+        guide.setObjectName("subtitle")
+        guide.linkActivated.connect(lambda *_: self.guide_requested.emit())
+        right.addWidget(guide)
         right.addStretch(1)
 
         self.btn_new.clicked.connect(lambda: self.new_project_requested.emit(False))

@@ -18,6 +18,7 @@ STAGES = (
 )
 
 GUIDE_HTML = """
+<style>dt { margin-top: 6px; } li { margin-bottom: 3px; }</style>
 <h2>CAI Desktop guide</h2>
 <p>CAI Desktop follows Constitutional AI (Bai et al. 2022, <i>Constitutional AI: Harmlessness from
 AI Feedback</i>): a model learns to be harmless from a short list of principles written in plain

@@ -41,6 +41,7 @@ from cai_desktop.ui.pages.constitution.principles import PrinciplesPanel
 from cai_desktop.ui.pages.constitution.stats import StatisticsTab
 from cai_desktop.ui.pages.constitution.versions import VersionsTab
 from cai_desktop.ui.widgets.errors import show_error
+from cai_desktop.ui.widgets.paged import plural
 
 #: export choices in the file dialog: (filter text, core format, default suffix)
 EXPORT_FORMATS = [
@@ -377,7 +378,7 @@ class ConstitutionPage(Page):
         self._new_name = None
         self.doc.reset(self.project.get_constitution(c.name))
         self.refresh(show=c.name)
-        self.status_message.emit(f"Imported {c.name!r} ({len(c.principles)} principles) as version {version}.")
+        self.status_message.emit(f"Imported {c.name!r} ({plural(len(c.principles), 'principle')}) as version {version}.")
         self.data_changed.emit({"constitutions"})
         return True
 
