@@ -110,6 +110,9 @@ class RunsPage(Page):
         self.runner = None
         self.selected_run_id: int | None = None
         self.charts: dict[str, LineChart] = {}
+        #: the selected run's metrics, name -> step -> value (a step seen twice is kept once)
+        self._series: dict[str, dict[float, float]] = {}
+        self._log_after = 0  # id of the last log row shown
         self.dialog: QDialog | None = None
         self._follow_new_runs = True
 
@@ -167,7 +170,8 @@ class RunsPage(Page):
         self.model = PagedTableModel(
             RUN_COLUMNS, lambda o, n: [], lambda: 0, page_size=100,
             formatters={"kind": kind_label, "progress": _progress_text, "created_at": _short_time,
-                        "finished_at": _short_time},
+                        "finished_at": _short_time,
+                        "status": lambda status, row: self.run_state(row.get("id"), status)},
         )
         self.table = QTableView()
         self.table.setObjectName("runsTable")
@@ -214,6 +218,12 @@ class RunsPage(Page):
         self.message_label = QLabel("")
         self.message_label.setObjectName("runMessage")
         rl.addWidget(self.message_label)
+        # metrics that never changed (an example count, a constant learning rate): a number, not a chart
+        self.constants_label = QLabel("")
+        self.constants_label.setObjectName("runConstants")
+        self.constants_label.setWordWrap(True)
+        self.constants_label.hide()
+        rl.addWidget(self.constants_label)
 
         rsplit = QSplitter(Qt.Orientation.Vertical)
         self.charts_box = QWidget()
@@ -326,9 +336,38 @@ class RunsPage(Page):
         self.show_run(row.get("id"))
 
     # -- the selected run ----------------------------------------------------------------------
+    def run_state(self, run_id: int | None, stored: str = "") -> str:
+        """A run's state in words: the runner's job state while a job has the run (queued,
+        running, stopping), else what the project file says. The header, the table and the queue
+        all read it, so they never disagree."""
+        job = self.runner.job_for_run(run_id) if (self.runner is not None and run_id is not None) else None
+        return job.state if job is not None else (stored or "")
+
+    def _repaint_states(self) -> None:
+        """The table's Status cells read ``run_state``: repaint them when the queue changes."""
+        n = min(self.model.rowCount(), 500)
+        if n:
+            from cai_desktop.ui.jobrunner import emit
+
+            col = [key for key, _ in RUN_COLUMNS].index("status")
+            emit(self.model.dataChanged, self.model.index(0, col), self.model.index(n - 1, col))
+
+    def _render_header(self) -> None:
+        run = getattr(self, "_run", None)
+        if run is None or run.get("id") != self.selected_run_id:
+            return
+        status = self.run_state(run["id"], run["status"])
+        err = f"<br><span style='color:#b3261e'>{_html(run['error'])}</span>" if run.get("error") else ""
+        self.run_title.setText(
+            f"<b>#{run['id']} {_html(run['name'] or kind_label(run['kind']))}</b> — {kind_label(run['kind'])}"
+            f" — <i>{status}</i>{err}"
+        )
+
     def show_run(self, run_id: int | None) -> None:
         self.selected_run_id = run_id
         self._clear_charts()
+        self._series = {}
+        self._log_after = 0
         self.log_view.clear()
         self.settings_view.clear()
         self.result_view.clear()
@@ -347,26 +386,20 @@ class RunsPage(Page):
             self._update_buttons()
             return
         self._run = run
-        status = run["status"]
-        err = f"<br><span style='color:#b3261e'>{_html(run['error'])}</span>" if run.get("error") else ""
-        self.run_title.setText(
-            f"<b>#{run['id']} {_html(run['name'] or kind_label(run['kind']))}</b> — {kind_label(run['kind'])}"
-            f" — <i>{status}</i>{err}"
-        )
+        self._render_header()
         done, total = run.get("progress_done") or 0, run.get("progress_total") or 0
         self._set_progress(done, total)
         job = self.runner.job_for_run(run_id) if self.runner is not None else None
         if job is not None and job.total:
-            self._set_progress(job.done, job.total, job.eta_s, job.message)
-        # metrics
-        by_name: dict[str, list[tuple[float, float]]] = {}
+            self._set_progress(job.done, job.total, job.eta_s, job.message, live=job.status == "running")
+        # metrics: a chart for each series that changes, a number for each that never did
         for m in self.project.metrics(run_id):
-            by_name.setdefault(m["name"], []).append((m["step"], m["value"]))
-        for name in sorted(by_name, key=metric_priority)[:MAX_CHARTS]:
-            self._chart(name).set_series(name, by_name[name])
-        # log
-        lines = self.project.logs(run_id)
-        self.log_view.setPlainText("\n".join(lines[-MAX_LOG_LINES:]))
+            self._series.setdefault(m["name"], {})[m["step"]] = m["value"]
+        self._show_series()
+        # log: the project file is the one source (see _on_log)
+        rows = self.project.log_rows(run_id)
+        self._log_after = rows[-1]["id"] if rows else 0
+        self.log_view.setPlainText("\n".join(r["text"] for r in rows[-MAX_LOG_LINES:]))
         self.log_view.moveCursor(self.log_view.textCursor().MoveOperation.End)
         settings = {"settings": run.get("config") or {}, "lineage": run.get("lineage") or {},
                     "parent_run": run.get("parent_run_id"), "created_at": run.get("created_at"),
@@ -379,7 +412,7 @@ class RunsPage(Page):
         self.result_view.setPlainText(text)
         self._update_buttons()
 
-    def _set_progress(self, done: int, total: int, eta: float = -1.0, message: str = "") -> None:
+    def _set_progress(self, done: int, total: int, eta: float = -1.0, message: str = "", live: bool = False) -> None:
         if total > 0:
             self.progress.setRange(0, total)
             self.progress.setValue(min(done, total))
@@ -392,6 +425,8 @@ class RunsPage(Page):
             self.eta_label.setText(f"about {format_eta(eta)} left")
         elif total and done >= total:
             self.eta_label.setText("")
+        elif live:
+            self.eta_label.setText("estimating time left…")
         if message:
             self.message_label.setText(message[:200])
 
@@ -401,6 +436,28 @@ class RunsPage(Page):
             chart.deleteLater()
         self.charts.clear()
         self.no_metrics.show()
+        self.constants_label.clear()
+        self.constants_label.hide()
+
+    def _show_series(self) -> None:
+        """Chart every series that changes (most important first); list the constant ones as
+        numbers: a flat line (an example count, a fixed learning rate) says nothing a number
+        does not, and its axis had only one value to label."""
+        varying = [n for n, pts in self._series.items() if not is_constant(pts.values())]
+        for name in sorted(varying, key=metric_priority)[:MAX_CHARTS]:
+            if name not in self.charts:
+                self._chart(name).set_series(name, list(self._series[name].items()))
+        constants = [n for n in sorted(self._series, key=metric_priority)
+                     if n not in self.charts and is_constant(self._series[n].values())]
+        if constants:
+            self.constants_label.setText("Constant: " + ", ".join(
+                f"{n} = {format_number(list(self._series[n].values())[-1])}" for n in constants))
+            self.constants_label.show()
+            if not self.charts:
+                self.no_metrics.setText("Every metric of this run is constant (listed above).")
+        else:
+            self.constants_label.hide()
+            self.no_metrics.setText("No metrics recorded for this run.")
 
     def _chart(self, name: str) -> LineChart:
         chart = self.charts.get(name)
@@ -471,7 +528,7 @@ class RunsPage(Page):
         job = self.runner.job_for_run(self.selected_run_id)
         if job is not None:
             self.runner.cancel(job.id)
-            self.message_label.setText("Stopping after the current batch…")
+            self.message_label.setText(f"Stopping {job.name}: waiting for the current step to finish…")
         self._update_buttons()
 
     def resume_selected(self) -> None:
@@ -494,12 +551,14 @@ class RunsPage(Page):
 
     # -- queue ---------------------------------------------------------------------------------
     def _refresh_queue(self) -> None:
+        self._render_header()
+        self._repaint_states()
         self.queue_list.clear()
         if self.runner is None:
             return
         job = self.runner.current_job()
-        items = ([(job, "running" + (" — stopping" if job.cancel_requested else ""))] if job else [])
-        items += [(j, "queued") for j in self.runner.queued_jobs()]
+        # the same words as the run header and the table: the runner's job state
+        items = [(j, j.state) for j in ([job] if job else []) + self.runner.queued_jobs()]
         for j, state in items:
             it = QListWidgetItem(f"{j.name}  ·  {state}" + (f"  ·  run #{j.run_id}" if j.run_id else ""))
             it.setData(Qt.ItemDataRole.UserRole, j.id)
@@ -543,18 +602,48 @@ class RunsPage(Page):
     def _on_metric(self, job_id: int, name: str, value: float, step: int) -> None:
         if self._job_run(job_id) != self.selected_run_id or self.selected_run_id is None:
             return
-        if name in self.charts or len(self.charts) < MAX_CHARTS:
-            self._chart(name).add_point(name, step, value)
+        points = self._series.setdefault(name, {})
+        if points.get(step) == value:  # already read from the project file
+            return
+        appended = step not in points and all(step > s for s in points)
+        points[step] = value
+        chart = self.charts.get(name)
+        if chart is None:
+            self._show_series()
+        elif appended:
+            chart.add_point(name, step, value)
+        else:  # a resumed run repeats steps after its checkpoint: the new values replace the old
+            chart.set_series(name, sorted(points.items()))
 
     def _on_log(self, job_id: int, text: str) -> None:
-        if self._job_run(job_id) == self.selected_run_id and self.selected_run_id is not None:
+        """New lines of the selected run, read from the project file after the last one shown.
+
+        The job commits each line before the (throttled) signal says so, and ``show_run`` reads
+        the file: appending the signal's text showed a line twice whenever the run was shown
+        between the commit and the signal (at its start, on a resume, on re-selecting it)."""
+        if self._job_run(job_id) != self.selected_run_id or self.selected_run_id is None:
+            return
+        if self.project is None:
             self.log_view.appendPlainText(text)
+            return
+        for row in self.project.log_rows(self.selected_run_id, self._log_after):
+            self.log_view.appendPlainText(row["text"])
+            self._log_after = row["id"]
 
     def _on_job_ended(self, job_id: int) -> None:
         self._refresh_queue()
         if self.project is not None:
             self._table_timer.stop()
             self._refresh_table_keep_selection()
+
+
+def is_constant(values: Any) -> bool:
+    """Whether a series never changed (one value, or the same value at every step)."""
+    return len({round(float(v), 12) for v in values}) <= 1
+
+
+def format_number(v: float) -> str:
+    return str(int(v)) if float(v).is_integer() and abs(v) < 1e15 else f"{v:.4g}"
 
 
 def _html(text: Any) -> str:
