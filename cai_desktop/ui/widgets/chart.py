@@ -24,6 +24,39 @@ def _nice(v: float) -> str:
     return f"{v:.3f}"
 
 
+def tick_labels(lo: float, hi: float, n: int = 5) -> list[str]:
+    """Labels for ``n`` evenly spaced ticks from ``lo`` to ``hi``, all distinct.
+
+    The number of decimals follows the spacing of the ticks, not the size of the values: an
+    entropy axis from 2.4101 to 2.4109 printed every tick as 2.41. Very large or very small
+    values use scientific notation with as many digits as the spacing needs.
+    """
+    if n <= 1:
+        return [_nice(lo)]
+    values = [lo + (hi - lo) * i / (n - 1) for i in range(n)]
+    step = abs(hi - lo) / (n - 1)
+    big = max(abs(lo), abs(hi))
+    if step == 0:
+        return [_nice(v) for v in values]
+    scientific = big >= 1e6 or big < 1e-3
+    if scientific:
+        # significant digits: enough that the step shows in the mantissa
+        digits = max(1, int(math.floor(math.log10(big))) - int(math.floor(math.log10(step))) + 1)
+        for d in range(digits, digits + 8):
+            labels = [f"{v:.{d}e}" for v in values]
+            if len(set(labels)) == n:
+                return labels
+        return labels
+    decimals = max(0, -int(math.floor(math.log10(step))))
+    for d in range(decimals, decimals + 8):
+        labels = [f"{v:.{d}f}" for v in values]
+        labels = ["0" if float(x) == 0 else x for x in labels]  # no "-0.00"
+        # distinct, and no label off its tick by more than a twentieth of the spacing (0.25 → "0.25")
+        if len(set(labels)) == n and max(abs(float(x) - v) for x, v in zip(labels, values)) <= step * 0.05:
+            return labels
+    return labels
+
+
 class LineChart(QWidget):
     """Draws one or more series; ``add_point`` appends and schedules a repaint (coalesced by Qt)."""
 
@@ -102,7 +135,8 @@ class LineChart(QWidget):
             pad = (y1 - y0) * 0.05
             y0, y1 = y0 - pad, y1 + pad
         # the left margin fits the widest y label (small values print as 6.40e-05)
-        left = max(left, 10 + max(fm.horizontalAdvance(_nice(y0 + (y1 - y0) * i / 4)) for i in range(5)))
+        y_labels = tick_labels(y0, y1, 5)
+        left = max(left, 10 + max(fm.horizontalAdvance(t) for t in y_labels))
         plot = QRectF(left, top, max(10, self.width() - left - right), max(10, self.height() - top - bottom))
 
         def to_px(x: float, y: float) -> QPointF:
@@ -122,7 +156,7 @@ class LineChart(QWidget):
             y = y0 + (y1 - y0) * i / 4
             py = to_px(x0, y).y()
             p.drawText(QRectF(0, py - fm.height() / 2, left - 6, fm.height()),
-                       Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, _nice(y))
+                       Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, y_labels[i])
         for frac, align in ((0.0, Qt.AlignmentFlag.AlignLeft), (1.0, Qt.AlignmentFlag.AlignRight)):
             x = x0 + (x1 - x0) * frac
             px = to_px(x, y0).x()
