@@ -217,9 +217,10 @@ def main() -> None:
             runs = project.list_runs("ppo")
             if runs:
                 page.select_run(runs[0]["id"])
-        if key == "inspector" and args.project:  # show a chain with rounds (the newest may be a helpful answer)
-            rows = (page.model.row_data(i) for i in range(min(page.model.rowCount(), 200)))
-            row = next((i for i, r in enumerate(rows) if (r.get("n_revisions") or 0) > 0), 0)
+        if key == "inspector":  # show a chain with rounds (the newest may be a helpful answer)
+            rows = [page.model.row_data(i) for i in range(min(page.model.rowCount(), 200))]
+            rounds = [r.get("n_revisions") or 0 for r in rows]
+            row = next((i for i, n in enumerate(rounds) if n >= 2), next((i for i, n in enumerate(rounds) if n), 0))
             page.select_row(row)
         if key == "models" and args.project:
             page.prompt.setPlainText("How do I pick a strong password?")
@@ -233,16 +234,23 @@ def main() -> None:
             page.out_b.setHtml("<p style='color:#666'>sft_adapter (adapter on default) · 41 tokens (eos)</p>"
                                "<p>Pick a passphrase of several unrelated words, never reuse it, and turn on "
                                "two-factor authentication where you can.</p>")
-        snap(f"{list(dict.fromkeys(k for k, *_ in PAGES)).index(key) + 1:02d}_{key}")
+        snap(key)  # the names the README links to
     # the new-run dialog, as a sample of the generated forms
     window.show_page("runs")
     dlg = window.pages["runs"].open_new_run_dialog("critique")
     if dlg is not None:
         for _ in range(5):
             app.processEvents()
-        dlg.grab().save(str(out / "08_new_run_dialog.png"))
-        print(out / "08_new_run_dialog.png")
+        dlg.grab().save(str(out / "new_run_dialog.png"))
+        print(out / "new_run_dialog.png")
         dlg.reject()
+    # Help → Guide (F1)
+    guide = window.show_guide()
+    for _ in range(5):
+        app.processEvents()
+    guide.grab().save(str(out / "guide.png"))
+    print(out / "guide.png")
+    guide.close()
     window._force_close = True
     window.close()
     (out / "screens.json").write_text(json.dumps(sorted(p.name for p in out.glob("*.png")), indent=1))

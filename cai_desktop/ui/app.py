@@ -30,6 +30,7 @@ QTableView, QTreeWidget, QListWidget, QPlainTextEdit, QTextBrowser, QLineEdit {
 /* spin boxes and combo boxes keep Fusion's own frame: a style-sheet border on them makes Qt draw
    their arrows from the style sheet, which shows only a bare line (no arrow) */
 QComboBox, QSpinBox, QDoubleSpinBox { selection-background-color: #cfe0f5; selection-color: #1f2328; }
+QLineEdit { padding: 2px 4px; }  /* as tall as the combo boxes beside them in forms */
 QTableView { alternate-background-color: #f8f9fb; gridline-color: #eceff3; }
 QHeaderView::section { background: #eef1f5; border: none; border-bottom: 1px solid #d7dbe0; padding: 4px 6px; }
 QGroupBox { border: 1px solid #d7dbe0; border-radius: 6px; margin-top: 12px; padding-top: 8px; background: #fbfcfd; }

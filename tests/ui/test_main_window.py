@@ -250,6 +250,9 @@ def test_start_page_asks_the_window_by_signal(window, tmp_path):
     start.open_project_requested.emit(str(path))
     assert window.project is not None and window.project.path == path
     assert start.recent_paths[0] == str(path.resolve())
+    start.guide_requested.emit()  # the start page's link to the guide
+    assert window.guide is not None and window.guide.isVisible()
+    window.guide.close()
 
 
 def test_pages_do_not_reach_into_the_window():
