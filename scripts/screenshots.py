@@ -71,21 +71,19 @@ SAMPLE_CHAINS = [
 
 def add_synthetic_records(project) -> None:
     """Readable chains, comparisons, and an SFT and a PPO run with metrics (for the pictures)."""
-    from cai_desktop.store.chains import save_chains
-    from cai_desktop.store.prompts import add_prompt_set, prompts_of
 
     rng = random.Random(0)
-    add_prompt_set(project, "examples", "red-team", [{"text": p} for p, _, _ in SAMPLE_CHAINS],
-                   source="screenshots", test_fraction=0.0)
-    prompts = {p["text"]: p["id"] for p in prompts_of(project, "examples")}
-    constitution = project.get_constitution(project.list_constitutions()[0]["name"])
-    cid = project.constitution_id(constitution.name)
+    project.prompts.add_set("examples", "red-team", [{"text": p} for p, _, _ in SAMPLE_CHAINS],
+                            source="screenshots", test_fraction=0.0)
+    prompts = {p["text"]: p["id"] for p in project.prompts.of("examples")}
+    constitution = project.constitutions.get(project.constitutions.list()[0]["name"])
+    cid = project.constitutions.id(constitution.name)
     principles = [p for p in constitution.principles if p.enabled]
-    snaps = [project.snapshot_principle(p, constitution.name) for p in principles]
+    snaps = [project.constitutions.snapshot(p, constitution.name) for p in principles]
 
-    run = project.create_run("critique", {"constitution": constitution.name, "prompt_set": "examples",
-                                          "revisions": 2, "model": "default"}, name="critique examples × "
-                             + constitution.name)
+    run = project.runs.create("critique", {"constitution": constitution.name, "prompt_set": "examples",
+                                           "revisions": 2, "model": "default"}, name="critique examples × "
+                              + constitution.name)
     chains = []
     for i, (prompt, initial, rounds) in enumerate(SAMPLE_CHAINS):
         steps = [{"round": 0, "revision": initial, "critique": None, "principle_snapshot_id": None, "seed": i}]
@@ -97,50 +95,50 @@ def add_synthetic_records(project) -> None:
                        "n_revisions": len(rounds), "seed": i, "initial_text": initial,
                        "final_text": rounds[-1][1], "steps": steps,
                        "review_status": ["accepted", "unreviewed", "edited"][i % 3]})
-    save_chains(project, chains)
-    project.set_run_progress(run, 3, 3)
-    project.set_run_status(run, "done")
+    project.chains.save(chains)
+    project.runs.set_progress(run, 3, 3)
+    project.runs.set_status(run, "done")
 
     # AI comparisons: original vs revision with soft labels
-    label_run = project.create_run("label", {"source": "chains", "mode": "direct"}, name="label chains direct")
+    label_run = project.runs.create("label", {"source": "chains", "mode": "direct"}, name="label chains direct")
     for i, (prompt, initial, rounds) in enumerate(SAMPLE_CHAINS):
         p_a = [0.18, 0.31, 0.09][i]
-        project.db["comparisons"].insert({
+        project.comparisons.save([{
             "run_id": label_run, "source": "chain", "source_id": i + 1, "prompt_id": prompts[prompt],
             "prompt_text": prompt, "response_a": initial, "response_b": rounds[-1][1],
             "principle_snapshot_id": snaps[i % len(snaps)], "feedback_model": "default", "mode": "direct",
             "clamp": "none", "p_a": p_a, "p_b": 1 - p_a, "raw_label": p_a, "label": p_a, "order_shift": 0.04,
-            "seed": i, "kind": "harmless", "created_at": "2025-01-01T00:00:00+00:00",
-        })
-    project.set_run_status(label_run, "done")
+            "seed": i, "kind": "harmless",
+        }])
+    project.runs.set_status(label_run, "done")
 
     # an SFT run and a PPO run with plausible curves
-    sft = project.create_run("sft", {"base": "default", "data_mode": "final", "rank": 16}, name="LoRA SFT")
-    project.set_run_status(sft, "running")
+    sft = project.runs.create("sft", {"base": "default", "data_mode": "final", "rank": 16}, name="LoRA SFT")
+    project.runs.set_status(sft, "running")
     for step in range(1, 61):
-        project.add_metric(sft, "loss", 2.4 * math.exp(-step / 25) + 0.9 + rng.gauss(0, 0.05), step)
-        project.add_metric(sft, "learning_rate", 2e-4 * (1 - step / 60), step)
+        project.runs.add_metric(sft, "loss", 2.4 * math.exp(-step / 25) + 0.9 + rng.gauss(0, 0.05), step)
+        project.runs.add_metric(sft, "learning_rate", 2e-4 * (1 - step / 60), step)
         if step % 10 == 0:
-            project.add_log(sft, f"step {step}: loss {2.4 * math.exp(-step / 25) + 0.9:.3f}")
-    project.set_run_progress(sft, 60, 60)
-    project.set_run_result(sft, {"adapter": "sft_adapter", "train_loss": 1.12},
-                           lineage={"base": "default", "critique_runs": [run], "constitution": constitution.name})
-    project.set_run_status(sft, "done")
-    ppo = project.create_run("ppo", {"policy": "default", "kl_coef": 0.05}, name="PPO vs preference model",
-                             parent=sft)
-    project.set_run_status(ppo, "running")
+            project.runs.add_log(sft, f"step {step}: loss {2.4 * math.exp(-step / 25) + 0.9:.3f}")
+    project.runs.set_progress(sft, 60, 60)
+    project.runs.set_result(sft, {"adapter": "sft_adapter", "train_loss": 1.12},
+                            lineage={"base": "default", "critique_runs": [run], "constitution": constitution.name})
+    project.runs.set_status(sft, "done")
+    ppo = project.runs.create("ppo", {"policy": "default", "kl_coef": 0.05}, name="PPO vs preference model",
+                              parent=sft)
+    project.runs.set_status(ppo, "running")
     for step in range(1, 81):
-        project.add_metric(ppo, "reward", 0.2 + 1.1 * (1 - math.exp(-step / 30)) + rng.gauss(0, 0.06), step)
-        project.add_metric(ppo, "kl", 0.02 * step ** 1.1 / 10 + abs(rng.gauss(0, 0.01)), step)
-        project.add_metric(ppo, "entropy", 2.1 - 0.6 * (1 - math.exp(-step / 40)) + rng.gauss(0, 0.03), step)
-        project.add_metric(ppo, "policy_loss", 0.3 * math.exp(-step / 20) + rng.gauss(0, 0.02), step)
+        project.runs.add_metric(ppo, "reward", 0.2 + 1.1 * (1 - math.exp(-step / 30)) + rng.gauss(0, 0.06), step)
+        project.runs.add_metric(ppo, "kl", 0.02 * step ** 1.1 / 10 + abs(rng.gauss(0, 0.01)), step)
+        project.runs.add_metric(ppo, "entropy", 2.1 - 0.6 * (1 - math.exp(-step / 40)) + rng.gauss(0, 0.03), step)
+        project.runs.add_metric(ppo, "policy_loss", 0.3 * math.exp(-step / 20) + rng.gauss(0, 0.02), step)
     for line in ("loaded policy default + adapter sft_adapter", "preference model: run #5",
                  "step 40: reward 1.02, kl 0.10", "cancelled: finished work is saved; resume to continue"):
-        project.add_log(ppo, line)
-    project.set_run_progress(ppo, 80, 200)
-    project.set_run_status(ppo, "cancelled")
-    project.register_adapter("sft", project.artifacts_dir / "sft_adapter", "default",
-                             {"run": sft, "constitution": constitution.name}, run_id=sft, name="sft_adapter")
+        project.runs.add_log(ppo, line)
+    project.runs.set_progress(ppo, 80, 200)
+    project.runs.set_status(ppo, "cancelled")
+    project.adapters.register("sft", project.artifacts_dir / "sft_adapter", "default",
+                              {"run": sft, "constitution": constitution.name}, run_id=sft, name="sft_adapter")
 
 
 def main() -> None:
@@ -175,9 +173,8 @@ def main() -> None:
 
         from cai_desktop.store.project import Project
 
-        with Project.open(src) as p:  # checkpoint the WAL so the copy is complete
-            p.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        shutil.copy2(src, tmp / src.name)
+        with Project.open(src) as p:  # SQLite's backup API: a complete copy, WAL included
+            p.backup(tmp / src.name)
         artifacts = src.with_name(src.stem + "_artifacts")
         if artifacts.exists():
             shutil.copytree(artifacts, tmp / artifacts.name)
@@ -194,7 +191,7 @@ def main() -> None:
         from cai_desktop.jobs.critique import CritiqueParams
 
         model_dir = make_tiny_model(tmp / "tiny-llama")
-        project.record_model(str(model_dir.resolve()), "folder", "tiny-llama (test model)")
+        project.models.record(str(model_dir.resolve()), "folder", "tiny-llama (test model)")
         window.submit_job("critique", CritiqueParams(
             project=str(project.path), model=str(model_dir), limit=3, revisions=1, split=None,
             max_new_tokens=12, critique_max_new_tokens=12, batch_size=3, few_shot=0), "critique (tiny model)")
@@ -214,7 +211,7 @@ def main() -> None:
         window.show_page(key)
         page = window.pages[key]
         if key == "runs":
-            runs = project.list_runs("ppo")
+            runs = project.runs.list("ppo")
             if runs:
                 page.select_run(runs[0]["id"])
         if key == "inspector":  # show a chain with rounds (the newest may be a helpful answer)

@@ -22,7 +22,7 @@ def test_stage1_from_the_command_line(tmp_path, tiny_model_dir, capsys):
     assert len([json.loads(line) for line in out.read_text().splitlines()]) == 4  # both runs' chains
     assert main(["export", "prefs", proj, str(tmp_path / "prefs.jsonl"), "--split", "all"]) == 0
     with Project.open(proj) as p:
-        assert p.list_runs("critique")[0]["status"] == "done"
+        assert p.runs.list("critique")[0]["status"] == "done"
 
 
 def test_bad_prompt_file_is_one_line(tmp_path, capsys):

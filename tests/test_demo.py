@@ -14,10 +14,10 @@ def test_quick_demo_runs_both_stages_end_to_end(tmp_path, tiny_model_dir, capsys
                  "PPO reward:", "RL-CAI adapter:", "refusal rate, base", "refusal rate, sft", "timings:"):
         assert what in summary, what
     with Project.open(path) as p:
-        runs = p.list_runs()
+        runs = p.runs.list()
         assert {r["kind"] for r in runs} == {"critique", "sft", "pairs", "label", "reward", "ppo", "eval"}
         assert all(r["status"] == "done" for r in runs)
-        assert {a["kind"] for a in p.list_adapters()} == {"sft", "reward", "ppo"}
+        assert {a["kind"] for a in p.adapters.list()} == {"sft", "reward", "ppo"}
     # stage 2 alone needs stage 1 first: a clear message, not a traceback
     assert main(["demo", str(tmp_path / "fresh.caiproj"), "--quick", "--stage", "2"]) == 2
     assert "no SL-CAI adapter" in capsys.readouterr().err

@@ -68,7 +68,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                     critique_max_new_tokens=size["critique_max_new_tokens"])
     if args.stage == "2":
         with Project.open(path) as project:
-            adapters = project.list_adapters("sft")
+            adapters = project.adapters.list("sft")
         if not adapters:
             raise ValidationError(f"{path} has no SL-CAI adapter yet: run the demo with --stage 1 (or all) first.")
         sft = {"adapter": adapters[0]["path"]}
@@ -91,11 +91,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
             SFTParams(project=str(path), base=args.model, max_steps=size["sft_steps"]),
         )
         with Project.open(path) as project:
-            losses = [m["value"] for m in project.metrics(sft["run_id"], "loss")]
-            n_chains = project.db.execute("SELECT COUNT(*) FROM chains WHERE run_id=?", [crit["run_id"]]).fetchone()[0]
-            changed = project.db.execute(
-                "SELECT AVG(final_text != initial_text) FROM chains WHERE run_id=?", [crit["run_id"]]
-            ).fetchone()[0]
+            losses = [m["value"] for m in project.runs.metrics(sft["run_id"], "loss")]
+            made = project.stats.chain_changes(crit["run_id"])
+        n_chains, changed = made["chains"], made["changed"]
         summary += [
             f"chains made: {n_chains} red-team (+{helpful.get('chains', 0)} helpful answers); "
             f"revision changed the answer in {100 * (changed or 0):.0f}% of chains",
@@ -110,7 +108,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         from cai_desktop.jobs.reward import RewardParams, run_reward
 
         with Project.open(path) as project:
-            sft_adapter_id = project.list_adapters("sft")[0]["id"]
+            sft_adapter_id = project.adapters.list("sft")[0]["id"]
         pairs = step(
             "response pairs from the SL-CAI policy",
             run_pairs,
@@ -135,8 +133,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
                       total_episodes=size["ppo_episodes"]),
         )
         with Project.open(path) as project:
-            rewards = [m["value"] for m in project.metrics(ppo["run_id"], "reward")]
-            kls = [m["value"] for m in project.metrics(ppo["run_id"], "kl")]
+            rewards = [m["value"] for m in project.runs.metrics(ppo["run_id"], "reward")]
+            kls = [m["value"] for m in project.runs.metrics(ppo["run_id"], "kl")]
         summary += [
             f"response pairs: {pairs.get('pairs', '?')}; labelled comparisons: {label.get('comparisons', '?')}",
             "preference model held-out accuracy: "

@@ -20,6 +20,9 @@ def register(sub: argparse._SubParsersAction, groups: dict) -> None:
     info = psub.add_parser("info", help="summarise a project")
     info.add_argument("path")
     info.set_defaults(func=cmd_project_info)
+    chk = psub.add_parser("check", help="run SQLite's full integrity check on a project file (changes nothing)")
+    chk.add_argument("path")
+    chk.set_defaults(func=cmd_project_check)
 
     c = sub.add_parser("constitution", help="import, export and list constitutions")
     csub = c.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -54,16 +57,28 @@ def cmd_project_init(args: argparse.Namespace) -> int:
 
 
 def cmd_project_info(args: argparse.Namespace) -> int:
-    from cai_desktop.store.prompts import list_prompt_sets
 
     with Project.open(args.path) as project:
         print(f"project {project.path} (artifacts: {project.artifacts_dir})")
-        for c in project.list_constitutions():
+        for c in project.constitutions.list():
             print(f"  constitution {c['name']} v{c['version']}: {c['enabled']}/{c['principles']} principles enabled")
-        for s in list_prompt_sets(project):
+        for s in project.prompts.sets():
             print(f"  prompt set {s['name']} ({s['kind']}): {s['n']} prompts, {s['n_test']} test")
-        for r in project.list_runs()[:10]:
+        for r in project.runs.list()[:10]:
             print(f"  run {r['id']} {r['kind']}: {r['status']}")
+    return 0
+
+
+def cmd_project_check(args: argparse.Namespace) -> int:
+    """Read every page of the file (opening a project never does: it only checks the header)."""
+    from cai_desktop.store.project import check_file
+
+    state = check_file(args.path)
+    pending = state["pending"]
+    schema = (f"schema v{state['schema']}, up to date" if not pending else
+              f"schema v{state['schema']}; opening it will back it up and upgrade it to "
+              f"v{state['schema'] + len(pending)}")
+    print(f"{args.path}: ok (integrity check passed; {schema})")
     return 0
 
 
@@ -71,14 +86,14 @@ def cmd_constitution_import(args: argparse.Namespace) -> int:
     # Parse and validate fully before the project is touched, so a bad file changes nothing.
     c = formats.load_file(args.file, args.format, name=args.name)
     with Project.open(args.project) as project:
-        version = project.save_constitution(c, note=f"imported from {Path(args.file).name}")
+        version = project.constitutions.save(c, note=f"imported from {Path(args.file).name}")
     print(f"imported {c.name} v{version}: {len(c.principles)} principles, {len(c.few_shot)} few-shot examples")
     return 0
 
 
 def cmd_constitution_export(args: argparse.Namespace) -> int:
     with Project.open(args.project) as project:
-        c = project.get_constitution(args.name, args.cversion)
+        c = project.constitutions.get(args.name, args.cversion)
     out = Path(args.file)
     if not out.parent.exists():
         raise ProjectError(f"The folder {out.parent} does not exist.")
@@ -89,7 +104,7 @@ def cmd_constitution_export(args: argparse.Namespace) -> int:
 
 def cmd_constitution_list(args: argparse.Namespace) -> int:
     with Project.open(args.project) as project:
-        rows = project.list_constitutions()
+        rows = project.constitutions.list()
     if not rows:
         print("no constitutions; import one with `cai-desktop constitution import`")
     for r in rows:

@@ -46,11 +46,10 @@ def register(sub: argparse._SubParsersAction, groups: dict) -> None:
 def cmd_prompts_import(args: argparse.Namespace) -> int:
     from cai_desktop.core.prompt_files import read_prompts
     from cai_desktop.store.project import Project
-    from cai_desktop.store.prompts import add_prompt_set
 
     rows = read_prompts(args.file, args.format, args.column)
     with Project.open(args.project) as project:
-        r = add_prompt_set(project, args.set_name, args.kind, rows, source=str(args.file), seed=args.seed,
+        r = project.prompts.add_set(args.set_name, args.kind, rows, source=str(args.file), seed=args.seed,
                            test_fraction=args.test_fraction)
     print(f"prompt set {args.set_name}: added {r['added']}, skipped {r['skipped']} (duplicates or empty)")
     return 0
@@ -58,10 +57,9 @@ def cmd_prompts_import(args: argparse.Namespace) -> int:
 
 def cmd_prompts_list(args: argparse.Namespace) -> int:
     from cai_desktop.store.project import Project
-    from cai_desktop.store.prompts import list_prompt_sets
 
     with Project.open(args.project) as project:
-        for s in list_prompt_sets(project):
+        for s in project.prompts.sets():
             print(f"{s['name']}\t{s['kind']}\t{s['n']} prompts\t{s['n_test']} test")
     return 0
 

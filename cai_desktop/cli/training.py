@@ -25,7 +25,7 @@ def cmd_adapter_list(args: argparse.Namespace) -> int:
     from cai_desktop.store.project import Project
 
     with Project.open(args.project) as project:
-        adapters = project.list_adapters()
+        adapters = project.adapters.list()
     if not adapters:
         print("no adapters yet: train one with `cai-desktop run sft PROJECT`")
         return 0

@@ -38,9 +38,7 @@ from cai_desktop.jobs.fields import (
     split_param,
 )
 from cai_desktop.jobs.runs import RunContext
-from cai_desktop.store.chains import done_prompt_ids, save_chains
 from cai_desktop.store.project import Project
-from cai_desktop.store.prompts import prompts_of
 
 KIND = "critique"
 @dataclass
@@ -80,8 +78,8 @@ def step_seed(seed: int, prompt_id: int, round_: int, what: str) -> int:
 
 
 def _prepare(project: Project, params: CritiqueParams) -> None:
-    project.get_constitution(params.constitution)  # fail early with a clear message
-    prompts_of(project, params.prompt_set, limit=1)
+    project.constitutions.get(params.constitution)  # fail early with a clear message
+    project.prompts.of(params.prompt_set, limit=1)
 
 
 def run_critique(ctx: Any, params: CritiqueParams) -> dict[str, Any]:
@@ -92,10 +90,10 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: CritiqueParams
     from cai_desktop.engine.generation import GenerationRequest, SamplingSettings, generate
     from cai_desktop.engine.models import load_model
 
-    constitution = project.get_constitution(params.constitution)
-    cid = project.constitution_id(params.constitution)
-    prompts = prompts_of(project, params.prompt_set, split=params.split, limit=params.limit)
-    done = done_prompt_ids(project, run_id)
+    constitution = project.constitutions.get(params.constitution)
+    cid = project.constitutions.id(params.constitution)
+    prompts = project.prompts.of(params.prompt_set, split=params.split, limit=params.limit)
+    done = project.chains.done_prompt_ids(run_id)
     todo = [p for p in prompts if p["id"] not in done]
     sampler = PrincipleSampler(constitution, params.seed) if params.revisions else None
     if not todo:
@@ -110,8 +108,8 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: CritiqueParams
 
     lm = load_model(params.model, adapter=params.adapter, ctx=ctx)
     model_spec = lm.spec.to_str()
-    project.record_model(model_spec, lm.spec.kind, lm.spec.display_name)
-    snapshots = {p.key: project.snapshot_principle(p, constitution.name) for p in constitution.enabled_principles}
+    project.models.record(model_spec, lm.spec.kind, lm.spec.display_name)
+    snapshots = {p.key: project.constitutions.snapshot(p, constitution.name) for p in constitution.enabled_principles}
     transcript = params.style == "transcript"
     stops = TRANSCRIPT_STOPS if transcript else ()
 
@@ -201,7 +199,7 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: CritiqueParams
                              "adapter": params.adapter, "few_shot": params.few_shot},
                 "initial_text": answers[i], "final_text": final, "steps": steps[i],
             })
-        save_chains(project, rows)
+        project.chains.save(rows)
         made += len(rows)
         ctx.log(f"{where}: saved {made} of {total} chain{'s' if total != 1 else ''}")
     summary = f"made {made} chain{'s' if made != 1 else ''}"

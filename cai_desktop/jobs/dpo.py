@@ -18,7 +18,6 @@ from cai_desktop.jobs.base import Job, JobParams, run_job
 from cai_desktop.jobs.fields import split_param
 from cai_desktop.jobs.ppo import base_param, policy_adapter_param, policy_start
 from cai_desktop.jobs.runs import RunContext
-from cai_desktop.store.comparisons import preference_pairs
 from cai_desktop.store.project import Project
 
 KIND = "dpo"
@@ -40,8 +39,8 @@ class DPOParams(JobParams, DPOSettings):
 
 def select_pairs(project: Project, params: DPOParams) -> list[dict[str, Any]]:
     for rid in params.label_runs:
-        project.run(rid)
-    pairs = preference_pairs(project, run_ids=params.label_runs or None, min_margin=params.min_margin,
+        project.runs.get(rid)
+    pairs = project.comparisons.preference_pairs(run_ids=params.label_runs or None, min_margin=params.min_margin,
                              split=params.split, kind=params.kind)
     if not pairs:
         raise ValidationError("No labelled comparisons to train on: label pairs first, or lower the minimum "
@@ -59,18 +58,18 @@ def run_dpo(ctx: Any, params: DPOParams) -> dict[str, Any]:
 
 
 def _body(project: Project, ctx: RunContext, run_id: int, params: DPOParams, plan: dict[str, Any]) -> dict[str, Any]:
-    from cai_desktop.engine.models import resolve_spec
     from cai_desktop.engine.dpo import dpo_checkpoint_step, train_dpo
+    from cai_desktop.engine.models import resolve_spec
 
     spec, start, pairs = plan["spec"], plan["start"], plan["pairs"]
     ms = resolve_spec(spec)
-    project.record_model(ms.to_str(), ms.kind, ms.display_name)
+    project.models.record(ms.to_str(), ms.kind, ms.display_name)
     n_helpful = sum(1 for p in pairs if p.get("kind") == "helpful")
     ctx.log(f"DPO on {len(pairs)} pairs ({n_helpful} helpful), margin ≥ {params.min_margin}; policy "
             f"{ms.display_name}" + (f" + adapter {start['id']} ({start['name']})" if start else ""))
     out = project.artifacts_dir / f"dpo-{run_id}"
     if params.resume_run is not None:
-        project.forget_metrics_after(run_id, dpo_checkpoint_step(out))
+        project.runs.forget_metrics_after(run_id, dpo_checkpoint_step(out))
     result = train_dpo(spec, start["path"] if start else None, pairs, params, out, ctx=ctx,
                        resume=params.resume_run is not None)
     lineage = {
@@ -85,7 +84,7 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: DPOParams, pla
         "steps": result["steps"], "loss_first": result["loss_first"], "loss_last": result["loss_last"],
         "run_id": run_id,
     }
-    adapter_id = project.register_adapter(KIND, result["adapter"], spec, lineage, run_id=run_id,
+    adapter_id = project.adapters.register(KIND, result["adapter"], spec, lineage, run_id=run_id,
                                           name=f"dpo-run-{run_id}")
     if result["loss_first"] is not None:
         ctx.log(f"DPO loss {result['loss_first']:.3f} → {result['loss_last']:.3f}; adapter at {result['adapter']}")

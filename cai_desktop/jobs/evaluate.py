@@ -21,7 +21,6 @@ from cai_desktop.jobs.base import Job, JobParams, run_job
 from cai_desktop.jobs.fields import batch_param, limit_param, split_param
 from cai_desktop.jobs.runs import RunContext
 from cai_desktop.store.project import Project
-from cai_desktop.store.prompts import list_prompt_sets, prompts_of
 
 KIND = "eval"
 TRAINED_KINDS = ("sft", "ppo", "dpo")
@@ -52,9 +51,9 @@ class EvalParams(JobParams):
 def policies_for(project: Project, params: EvalParams) -> list[dict[str, Any]]:
     """``[{"label", "model", "adapter", "adapter_id"}]``: the base first, then the adapters."""
     if params.adapter_ids:
-        adapters = [project.adapter(aid) for aid in params.adapter_ids]
+        adapters = [project.adapters.get(aid) for aid in params.adapter_ids]
     else:
-        adapters = [a[0] for a in (project.list_adapters(k) for k in TRAINED_KINDS) if a]
+        adapters = [a[0] for a in (project.adapters.list(k) for k in TRAINED_KINDS) if a]
     base = params.base or next((a["base_model_spec"] for a in adapters if a.get("base_model_spec")), None)
     out = []
     if params.include_base:
@@ -71,7 +70,7 @@ def policies_for(project: Project, params: EvalParams) -> list[dict[str, Any]]:
 
 def _prepare(project: Project, params: EvalParams) -> list[dict[str, Any]]:
     policies = policies_for(project, params)  # clear errors before a run row exists
-    sets = {s["name"] for s in list_prompt_sets(project)}
+    sets = {s["name"] for s in project.prompts.sets()}
     if params.red_team_set not in sets and params.helpful_set not in sets:
         raise ValidationError(
             f"Neither prompt set {params.red_team_set!r} nor {params.helpful_set!r} is in this project; "
@@ -88,11 +87,11 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: EvalParams,
     from cai_desktop.engine.generation import GenerationRequest, SamplingSettings, generate
     from cai_desktop.engine.models import load_model
 
-    sets = {s["name"] for s in list_prompt_sets(project)}
+    sets = {s["name"] for s in project.prompts.sets()}
     prompts = []
     for kind, name in (("red-team", params.red_team_set), ("helpful", params.helpful_set)):
         if name in sets:
-            prompts += [{**p, "kind": kind} for p in prompts_of(project, name, split=params.split, limit=params.limit)]
+            prompts += [{**p, "kind": kind} for p in project.prompts.of(name, split=params.split, limit=params.limit)]
     if not prompts:
         raise ValidationError(f"The prompt sets have no {params.split or ''} prompts to evaluate on.")
     ctx.log(f"{len(policies)} policies × {len(prompts)} held-out prompts ({params.split or 'all'} split)")

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from cai_desktop.core.errors import ProjectError
-from cai_desktop.store.chains import preference_records, sft_records
 from cai_desktop.store.project import Project
 
 
@@ -27,7 +26,7 @@ def _write_jsonl(records: list[dict[str, Any]], out: str | Path) -> int:
 def export_sft(project_path: str | Path, out: str | Path, *, mode: str = "final", include_helpful: bool = True,
                split: str | None = "train", only_accepted: bool = False) -> int:
     with Project.open(project_path) as project:
-        records = sft_records(project, mode=mode, include_helpful=include_helpful, split=split,
+        records = project.chains.sft_records(mode=mode, include_helpful=include_helpful, split=split,
                               only_accepted=only_accepted)
     return _write_jsonl(records, out)
 
@@ -36,9 +35,8 @@ def export_prefs(project_path: str | Path, out: str | Path, *, split: str | None
                  only_accepted: bool = False, source: str = "chains") -> int:
     with Project.open(project_path) as project:
         if source == "labels":
-            from cai_desktop.store.comparisons import preference_pairs
 
-            records = [{k: r[k] for k in ("prompt", "chosen", "rejected")} for r in preference_pairs(project)]
+            records = [{k: r[k] for k in ("prompt", "chosen", "rejected")} for r in project.comparisons.preference_pairs()]
         else:
-            records = preference_records(project, split=split, only_accepted=only_accepted)
+            records = project.chains.preference_records(split=split, only_accepted=only_accepted)
     return _write_jsonl(records, out)

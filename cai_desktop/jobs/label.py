@@ -26,13 +26,6 @@ from cai_desktop.jobs.fields import (
     split_param,
 )
 from cai_desktop.jobs.runs import RunContext
-from cai_desktop.store.comparisons import (
-    chains_for_labelling,
-    labelled_source_ids,
-    pairs_for_labelling,
-    save_comparisons,
-    source_run_ids,
-)
 from cai_desktop.store.project import Project
 
 KIND = "label"
@@ -83,13 +76,13 @@ def comparison_constitution(c: Constitution) -> Constitution:
 
 
 def _prepare(project: Project, params: LabelParams) -> None:
-    project.get_constitution(params.constitution)  # fail early with a clear message
-    table = "response_pairs" if params.source == "pairs" else "chains"
-    if not source_run_ids(project, table):
+    project.constitutions.get(params.constitution)  # fail early with a clear message
+    have = project.pairs.run_ids() if params.source == "pairs" else project.chains.runs()
+    if not have:
         what = "response pairs (make pairs first)" if params.source == "pairs" else "chains (run critique first)"
         raise ValidationError(f"Nothing to label: this project has no {what}.")
     for rid in params.run_ids:
-        project.run(rid)
+        project.runs.get(rid)
 
 
 def run_label(ctx: Any, params: LabelParams) -> dict[str, Any]:
@@ -102,12 +95,12 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: LabelParams, p
 
     source = "pair" if params.source == "pairs" else "chain"
     if source == "pair":
-        items = pairs_for_labelling(project, params.run_ids, params.split)
+        items = project.pairs.for_labelling(params.run_ids, params.split)
     else:
-        items = chains_for_labelling(project, params.run_ids, params.split, params.seed)
+        items = project.chains.for_labelling(params.run_ids, params.split, params.seed)
     if params.limit:
         items = items[: params.limit]
-    done = labelled_source_ids(project, run_id, source)
+    done = project.comparisons.labelled_source_ids(run_id, source)
     # an empty answer cannot be judged (and a placeholder would be judged as if it were one)
     blank = [it for it in items if not (it["response_a"] or "").strip() or not (it["response_b"] or "").strip()]
     if blank:
@@ -117,15 +110,15 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: LabelParams, p
     if not todo:
         ctx.log(f"nothing to do: all {len(items)} items already labelled in run {run_id}")
         return {"labelled": 0, "skipped": len(done), "blank": len(blank)}
-    constitution = comparison_constitution(project.get_constitution(params.constitution))
+    constitution = comparison_constitution(project.constitutions.get(params.constitution))
     sampler = PrincipleSampler(constitution, params.seed)
-    snapshots = {p.key: project.snapshot_principle(p, constitution.name) for p in constitution.enabled_principles}
+    snapshots = {p.key: project.constitutions.snapshot(p, constitution.name) for p in constitution.enabled_principles}
     clamp = params.effective_clamp
     ctx.log(f"{len(todo)} comparisons to label ({len(done)} already done), mode {params.mode}, clamp {clamp}, "
             f"{'both orders' if params.both_orders else 'one order'}")
     lm = load_model(params.model, adapter=params.adapter, ctx=ctx)
     spec = lm.spec.to_str()
-    project.record_model(spec, lm.spec.kind, lm.spec.display_name)
+    project.models.record(spec, lm.spec.kind, lm.spec.display_name)
     feedback_model = spec + (f" + {params.adapter}" if params.adapter else "")
 
     total, made = len(todo), 0
@@ -163,7 +156,7 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: LabelParams, p
             masses.append(lab["option_mass"])
             if "revision_is" in it:
                 revision_wins.append(lab["label"] if it["revision_is"] == "A" else 1.0 - lab["label"])
-        made += save_comparisons(project, rows)
+        made += project.comparisons.save(rows)
         ctx.progress(base + made, base + total, f"{made}/{total} labelled")
     result: dict[str, Any] = {"labelled": made, "skipped": len(done), "blank": len(blank), "feedback_model": feedback_model,
                               "mode": params.mode, "clamp": clamp}

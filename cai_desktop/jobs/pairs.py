@@ -24,9 +24,7 @@ from cai_desktop.jobs.fields import (
     split_param,
 )
 from cai_desktop.jobs.runs import RunContext
-from cai_desktop.store.comparisons import done_pair_prompt_ids, save_pairs
 from cai_desktop.store.project import Project
-from cai_desktop.store.prompts import prompts_of
 
 KIND = "pairs"
 
@@ -53,7 +51,7 @@ class PairsParams(JobParams):
 
 
 def _prepare(project: Project, params: PairsParams) -> None:
-    prompts_of(project, params.prompt_set, limit=1)  # a clear error for an unknown set
+    project.prompts.of(params.prompt_set, limit=1)  # a clear error for an unknown set
 
 
 def run_pairs(ctx: Any, params: PairsParams) -> dict[str, Any]:
@@ -64,8 +62,8 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: PairsParams, p
     from cai_desktop.engine.generation import GenerationRequest, SamplingSettings, generate
     from cai_desktop.engine.models import load_model
 
-    prompts = prompts_of(project, params.prompt_set, split=params.split, limit=params.limit)
-    done = done_pair_prompt_ids(project, run_id)
+    prompts = project.prompts.of(params.prompt_set, split=params.split, limit=params.limit)
+    done = project.pairs.done_prompt_ids(run_id)
     todo = [p for p in prompts if p["id"] not in done]
     if not todo:
         ctx.log(f"nothing to do: all {len(prompts)} prompts already have a pair in run {run_id}")
@@ -73,7 +71,7 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: PairsParams, p
     ctx.log(f"{len(todo)} prompts to answer twice ({len(done)} already done)")
     lm = load_model(params.model, adapter=params.adapter, ctx=ctx)
     spec = lm.spec.to_str()
-    project.record_model(spec, lm.spec.kind, lm.spec.display_name)
+    project.models.record(spec, lm.spec.kind, lm.spec.display_name)
     policy = spec + (f" + {params.adapter}" if params.adapter else "")
     sampling = {"temperature": params.temperature, "top_p": params.top_p,
                 "max_new_tokens": params.max_new_tokens, "adapter": params.adapter}
@@ -104,7 +102,7 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: PairsParams, p
             identical += int(a.strip() == b.strip())
             rows.append({"run_id": run_id, "prompt_id": p["id"], "policy_spec": policy, "response_a": a,
                          "response_b": b, "seed": params.seed, "sampling": sampling})
-        made += save_pairs(project, rows)
+        made += project.pairs.save(rows)
         ctx.progress(base + made, base + total, f"{made}/{total} pairs")
     if identical:
         ctx.log(f"{identical} of {made} pairs have two identical answers (raise the temperature for more variety)")

@@ -21,7 +21,6 @@ from cai_desktop.jobs.base import Job, JobParams, run_job
 from cai_desktop.jobs.fields import limit_param, split_param
 from cai_desktop.jobs.runs import RunContext
 from cai_desktop.store.project import Project
-from cai_desktop.store.prompts import prompts_of
 
 KIND = "ppo"
 POLICY_ADAPTER_KINDS = ("sft", "dpo", "ppo")
@@ -57,7 +56,7 @@ class PPOParams(JobParams, PPOSettings):
 
 
 def adapter_row(project: Project, adapter_id: int, kinds: tuple[str, ...], what: str) -> dict[str, Any]:
-    return project.adapter(adapter_id, kinds, what)
+    return project.adapters.get(adapter_id, kinds, what)
 
 
 def policy_start(project: Project, base: str | None, adapter_id: int | None) -> tuple[str, dict[str, Any] | None]:
@@ -76,7 +75,7 @@ def reward_row(project: Project, reward_adapter_id: int | None) -> dict[str, Any
     """The preference model row (the newest when none is chosen)."""
     if reward_adapter_id is not None:
         return adapter_row(project, reward_adapter_id, ("reward",), "reward model")
-    rows = project.list_adapters("reward")
+    rows = project.adapters.list("reward")
     if not rows:
         raise ValidationError("No preference model in this project: train one first.")
     return rows[0]
@@ -84,12 +83,12 @@ def reward_row(project: Project, reward_adapter_id: int | None) -> dict[str, Any
 
 def select_prompts(project: Project, params: PPOParams) -> tuple[list[str], int]:
     """The red-team prompts (plus a seeded sample of helpful ones); returns (texts, n_helpful)."""
-    texts = [p["text"] for p in prompts_of(project, params.prompt_set, params.split, params.limit)]
+    texts = [p["text"] for p in project.prompts.of(params.prompt_set, params.split, params.limit)]
     if not texts:
         raise ValidationError(f"The prompt set {params.prompt_set!r} has no prompts in the {params.split} split.")
     n_helpful = 0
     if params.helpful_ratio > 0:
-        helpful = [p["text"] for p in prompts_of(project, params.helpful_set, params.split)]
+        helpful = [p["text"] for p in project.prompts.of(params.helpful_set, params.split)]
         n = min(len(helpful), round(params.helpful_ratio * len(texts)))
         extra = random.Random(params.seed).sample(helpful, n)
         n_helpful = len(extra)
@@ -116,12 +115,12 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: PPOParams, pla
     spec, start, rm = plan["spec"], plan["start"], plan["reward"]
     prompts, n_helpful = plan["prompts"], plan["n_helpful"]
     ms = resolve_spec(spec)
-    project.record_model(ms.to_str(), ms.kind, ms.display_name)
+    project.models.record(ms.to_str(), ms.kind, ms.display_name)
     ctx.log(f"policy: {ms.display_name}" + (f" + adapter {start['id']} ({start['name']})" if start else "")
             + f"; preference model: adapter {rm['id']} ({rm['name']}); {len(prompts)} prompts ({n_helpful} helpful)")
     out = project.artifacts_dir / f"ppo-{run_id}"
     if params.resume_run is not None:
-        project.forget_metrics_after(run_id, ppo_checkpoint_step(out))
+        project.runs.forget_metrics_after(run_id, ppo_checkpoint_step(out))
     result = train_ppo(spec, start["path"] if start else None, rm["path"], prompts, params, out, ctx=ctx,
                        resume=params.resume_run is not None)
     lineage = {
@@ -137,7 +136,7 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: PPOParams, pla
         "steps": result["steps"], "reward_first": result["reward_first"], "reward_last": result["reward_last"],
         "kl_last": result["kl_last"], "run_id": run_id,
     }
-    adapter_id = project.register_adapter(KIND, result["adapter"], spec, lineage, run_id=run_id,
+    adapter_id = project.adapters.register(KIND, result["adapter"], spec, lineage, run_id=run_id,
                                           name=f"ppo-run-{run_id}")
     if result["reward_first"] is not None:
         ctx.log(f"PPO reward {result['reward_first']:+.3f} → {result['reward_last']:+.3f}, KL {result['kl_last']:.3f}; "

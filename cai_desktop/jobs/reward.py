@@ -20,7 +20,6 @@ from cai_desktop.core.settings import RewardSettings
 from cai_desktop.jobs.base import Job, JobParams, run_job
 from cai_desktop.jobs.fields import model_param
 from cai_desktop.jobs.runs import RunContext
-from cai_desktop.store.comparisons import preference_pairs
 from cai_desktop.store.project import Project
 
 KIND = "reward"
@@ -49,7 +48,7 @@ def select_data(
     project: Project, params: RewardParams, log: Any = None
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
     """Train and held-out preference records, with the helpful mix applied to the training side."""
-    records = preference_pairs(project, run_ids=params.label_runs or None, min_margin=params.min_margin)
+    records = project.comparisons.preference_pairs(run_ids=params.label_runs or None, min_margin=params.min_margin)
     if not records:
         raise ValidationError("No labelled comparisons to train on: run the label job first.")
     test = [r for r in records if r["split"] == "test"]
@@ -79,7 +78,7 @@ def select_data(
 
 def _prepare(project: Project, params: RewardParams) -> None:
     for rid in params.label_runs:
-        project.run(rid)
+        project.runs.get(rid)
 
 
 def run_reward(ctx: Any, params: RewardParams) -> dict[str, Any]:
@@ -94,7 +93,7 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: RewardParams, 
     ctx.log(f"training on {info['n_train']} comparisons ({info['n_harmless']} harmless, {info['n_helpful']} helpful); "
             f"{info['n_eval']} held out ({info['held_out']})")
     spec = resolve_spec(params.base)
-    project.record_model(spec.to_str(), spec.kind, spec.display_name)
+    project.models.record(spec.to_str(), spec.kind, spec.display_name)
     base_dir = local_model_dir(spec, ctx)
     out_dir = project.artifacts_dir / f"reward-{run_id}"
     result = train_reward_model(
@@ -119,7 +118,7 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: RewardParams, 
         **info, "settings": params.values(RewardSettings), "adapter_dir": result["adapter_dir"],
         "heldout_accuracy": ev["accuracy"], "run_id": run_id,
     }
-    adapter_id = project.register_adapter(
+    adapter_id = project.adapters.register(
         "reward", result["model_dir"], spec.to_str(), lineage, run_id=run_id, name=f"preference model (run {run_id})"
     )
     return {

@@ -32,17 +32,17 @@ class RunContext:
         now = time.monotonic()
         if now - self._last_progress > 1.0 or done >= total:
             self._last_progress = now
-            self.project.set_run_progress(self.run_id, done, total)
+            self.project.runs.set_progress(self.run_id, done, total)
         if self.outer is not None:
             self.outer.progress(done, total, message)
 
     def log(self, text: str) -> None:
-        self.project.add_log(self.run_id, text)
+        self.project.runs.add_log(self.run_id, text)
         if self.outer is not None:
             self.outer.log(text)
 
     def metric(self, name: str, value: float, step: int) -> None:
-        self.project.add_metric(self.run_id, name, value, step)
+        self.project.runs.add_metric(self.run_id, name, value, step)
         if self.outer is not None:
             self.outer.metric(name, value, step)
 
@@ -71,24 +71,24 @@ def execute(
             return execute(ctx, opened, kind, config, body, resume_run=resume_run, name=name)
     if resume_run is not None:
         run_id = resume_run
-        project.run(run_id)  # raises a clear error if it does not exist
+        project.runs.get(run_id)  # raises a clear error if it does not exist
     else:
-        run_id = project.create_run(kind, config, name=name)
+        run_id = project.runs.create(kind, config, name=name)
     if ctx is not None and hasattr(ctx, "run_started"):
         ctx.run_started(run_id)
-    project.set_run_status(run_id, "running")
+    project.runs.set_status(run_id, "running")
     rctx = RunContext(ctx, project, run_id)
     try:
         result = body(project, rctx, run_id) or {}
     except (Cancelled, KeyboardInterrupt):
-        project.set_run_status(run_id, "cancelled")
+        project.runs.set_status(run_id, "cancelled")
         rctx.log("cancelled: finished work is saved; start the same job again (or Resume) to continue")
         raise
     except BaseException as e:
-        project.set_run_status(run_id, "failed", error=f"{type(e).__name__}: {e}")
-        project.add_log(run_id, traceback.format_exc())
+        project.runs.set_status(run_id, "failed", error=f"{type(e).__name__}: {e}")
+        project.runs.add_log(run_id, traceback.format_exc())
         raise
     result = {"run_id": run_id, **result}
-    project.set_run_result(run_id, result, lineage=result.get("lineage"))
-    project.set_run_status(run_id, "done")
+    project.runs.set_result(run_id, result, lineage=result.get("lineage"))
+    project.runs.set_status(run_id, "done")
     return result

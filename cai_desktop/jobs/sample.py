@@ -7,7 +7,6 @@ import json
 from cai_desktop.core import formats
 from cai_desktop.resources import resources_dir, starter_constitutions
 from cai_desktop.store.project import Project
-from cai_desktop.store.prompts import add_prompt_set, list_prompt_sets
 
 STARTER_SETS = (("red-team", "red_team.jsonl", "red-team"), ("helpful", "helpful.jsonl", "helpful"))
 
@@ -24,18 +23,17 @@ def read_starter_prompts(filename: str) -> list[dict]:
 
 def add_starter_content(project: Project) -> dict[str, int]:
     """Import every starter constitution and both starter prompt sets (idempotent)."""
-    have = {c["name"] for c in project.list_constitutions()}
+    have = {c["name"] for c in project.constitutions.list()}
     n_const = 0
     for path in starter_constitutions():
         c = formats.load_file(path)
         if c.name not in have:
-            project.save_constitution(c, note="starter")
+            project.constitutions.save(c, note="starter")
             n_const += 1
-    sets = {s["name"] for s in list_prompt_sets(project)}
+    sets = {s["name"] for s in project.prompts.sets()}
     n_prompts = 0
     for name, filename, kind in STARTER_SETS:
         if name not in sets:
-            n_prompts += add_prompt_set(
-                project, name, kind, read_starter_prompts(filename), source=f"starter:{filename}"
+            n_prompts += project.prompts.add_set(name, kind, read_starter_prompts(filename), source=f"starter:{filename}"
             )["added"]
     return {"constitutions": n_const, "prompts": n_prompts}

@@ -19,7 +19,6 @@ from cai_desktop.core.settings import SFTSettings
 from cai_desktop.jobs.base import Job, JobParams, run_job
 from cai_desktop.jobs.fields import model_param
 from cai_desktop.jobs.runs import RunContext, execute
-from cai_desktop.store.chains import sft_records
 from cai_desktop.store.project import Project
 
 KIND = "sft"
@@ -53,10 +52,10 @@ def run_sft(ctx: Any, params: SFTParams) -> dict[str, Any]:
 
 def _select(project: Project, params: SFTParams, ctx: Any = None) -> tuple[list[dict[str, Any]], int]:
     stats: dict[str, int] = {}
-    records = sft_records(project, mode=params.data_mode, include_helpful=params.include_helpful,
+    records = project.chains.sft_records(mode=params.data_mode, include_helpful=params.include_helpful,
                           helpful_ratio=params.helpful_ratio, only_accepted=params.only_accepted,
                           run_ids=params.run_ids, seed=params.seed, skip_flawed=params.skip_flawed, stats=stats)
-    harmless = sft_records(project, mode=params.data_mode, include_helpful=False,
+    harmless = project.chains.sft_records(mode=params.data_mode, include_helpful=False,
                            only_accepted=params.only_accepted, run_ids=params.run_ids, skip_flawed=params.skip_flawed)
     if ctx is not None and params.skip_flawed and (stats["flawed_skipped"] or stats["fell_back"]):
         what = "revisions" if params.data_mode == "every" else "chains (no sound revision)"
@@ -80,28 +79,7 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 def _chain_lineage(project: Project, params: SFTParams) -> dict[str, Any]:
     """Constitution versions and critique runs of the red-team chains the data came from."""
-    where = ["s.kind = 'red-team'", "c.n_revisions > 0", "c.review_status != 'rejected'", "p.split = 'train'"]
-    args: list[Any] = []
-    if params.only_accepted:
-        where.append("c.review_status IN ('accepted', 'edited')")
-    if params.run_ids:
-        where.append(f"c.run_id IN ({','.join('?' * len(params.run_ids))})")
-        args += list(params.run_ids)
-    rows = project.query(
-        f"""SELECT k.name AS name, c.constitution_version AS version, c.run_id AS run_id, COUNT(*) AS chains
-            FROM chains c JOIN prompts p ON p.id = c.prompt_id JOIN prompt_sets s ON s.id = p.set_id
-            LEFT JOIN constitutions k ON k.id = c.constitution_id
-            WHERE {' AND '.join(where)} GROUP BY k.name, c.constitution_version, c.run_id
-            ORDER BY c.run_id""",
-        args,
-    )
-    constitutions: dict[tuple, int] = {}
-    for r in rows:
-        constitutions[(r["name"], r["version"])] = constitutions.get((r["name"], r["version"]), 0) + r["chains"]
-    return {
-        "constitutions": [{"name": n, "version": v, "chains": k} for (n, v), k in constitutions.items()],
-        "critique_runs": sorted({r["run_id"] for r in rows}),
-    }
+    return project.chains.lineage(split="train", only_accepted=params.only_accepted, run_ids=params.run_ids or None)
 
 
 def _body(project: Project, ctx: RunContext, run_id: int, params: SFTParams, plan: None) -> dict[str, Any]:
@@ -126,7 +104,7 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: SFTParams, pla
     ctx.log(f"training on {len(records)} examples: {n_harmless} revisions, {n_helpful} helpful answers")
 
     spec = resolve_spec(params.base)
-    project.record_model(spec.to_str(), spec.kind, spec.display_name)
+    project.models.record(spec.to_str(), spec.kind, spec.display_name)
     result = train_sft(spec, records, params, out, ctx=ctx, resume=params.resume_run is not None)
 
     lineage = {
@@ -140,7 +118,7 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: SFTParams, pla
         "steps": result["steps"],
         "final_loss": result["loss_last"],
     }
-    adapter_id = project.register_adapter(KIND, result["adapter"], spec.to_str(), lineage, run_id=run_id,
+    adapter_id = project.adapters.register(KIND, result["adapter"], spec.to_str(), lineage, run_id=run_id,
                                           name=f"sft-run-{run_id}")
     if result["loss_first"] is not None:
         ctx.log(f"loss {result['loss_first']:.3f} → {result['loss_last']:.3f} over {result['steps']} steps")
@@ -174,7 +152,7 @@ def run_merge(ctx: Any, params: MergeParams | str, adapter_id: int | None = None
         from cai_desktop.engine.sft import merge_adapter
 
         out = merge_adapter(adapter["base_model_spec"], adapter["path"], params.out_dir, rctx).resolve()
-        model_id = project.record_model(str(out), "folder", f"{adapter['name']} (merged)",
+        model_id = project.models.record(str(out), "folder", f"{adapter['name']} (merged)",
                                         {"merged_from_adapter": adapter["id"], "base": adapter["base_model_spec"]})
         rctx.log(f"merged model: {out}")
         lineage = {"adapter_id": adapter["id"], "adapter": adapter["path"], "base_model": adapter["base_model_spec"],
@@ -182,7 +160,7 @@ def run_merge(ctx: Any, params: MergeParams | str, adapter_id: int | None = None
         return {"model": str(out), "model_id": model_id, "lineage": lineage}
 
     with Project.open(params.project) as project:
-        adapter = project.adapter(params.adapter_id)
+        adapter = project.adapters.get(params.adapter_id)
         return execute(ctx, project, MERGE_KIND, vars(params), body, name=f"merge adapter {adapter['id']}")
 
 

@@ -1,5 +1,5 @@
 """Critique → revision chains: saving per batch, paged listing for big tables, reviews, and the
-data selections that exports and SFT use.
+data selections that exports, SFT and labelling use.
 
 Round 0 of a chain is the initial answer (its ``revision`` column holds the answer); rounds 1..N
 hold a critique and a revision under the principle snapshot drawn for that round.
@@ -7,46 +7,26 @@ hold a critique and a revision under the principle snapshot drawn for that round
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 from typing import Any
 
 from cai_desktop.core.errors import ProjectError, ValidationError
 from cai_desktop.core.prompting import revision_flaw
-from cai_desktop.store.project import Project, now
+from cai_desktop.store.base import Manager, now
 
 REVIEW_STATES = ("unreviewed", "accepted", "rejected", "edited")
+REVIEW_FIELDS = ("review_status", "human_revision", "reviewer", "reviewed_at", "note")
 
 
-def done_prompt_ids(project: Project, run_id: int) -> set[int]:
-    """Prompt ids that already have a (complete) chain in this run: a resumed run skips them."""
-    return {r[0] for r in project.db.execute("SELECT prompt_id FROM chains WHERE run_id=?", [run_id])}
+def kind_of_set(set_kind: str | None) -> str:
+    """Comparison kind from the prompt set's kind: red-team → harmless, helpful → helpful."""
+    return {"red-team": "harmless", "helpful": "helpful"}.get(set_kind or "", "other")
 
 
-def chain_ids_done(project: Project, run_id: int) -> set[int]:
-    """Chain ids already committed in this run (chains are committed whole, never partly)."""
-    return {r[0] for r in project.db.execute("SELECT id FROM chains WHERE run_id=?", [run_id])}
-
-
-def find_chain(project: Project, run_id: int, prompt_id: int) -> int | None:
-    row = project.db.execute("SELECT id FROM chains WHERE run_id=? AND prompt_id=?", [run_id, prompt_id]).fetchone()
-    return row[0] if row else None
-
-
-def save_chains(project: Project, chains: list[dict[str, Any]]) -> list[int]:
-    """Insert finished chains with all their steps in one transaction (one batch)."""
-    ids = []
-    ts = now()
-    with project.db.atomic():
-        for c in chains:
-            steps = c["steps"]
-            row = {k: v for k, v in c.items() if k != "steps"}
-            row.setdefault("created_at", ts)
-            row["sampling_json"] = json.dumps(row.pop("sampling", {}))
-            cid = project.db["chains"].insert(row).last_pk
-            project.db["chain_steps"].insert_all([{**s, "chain_id": cid, "created_at": ts} for s in steps])
-            ids.append(cid)
-    return ids
+def _swap(seed: int, chain_id: int) -> bool:
+    return hashlib.sha256(f"{seed}:chain:{chain_id}".encode()).digest()[0] & 1 == 1
 
 
 def _filters(
@@ -76,291 +56,351 @@ def _filters(
     return " AND ".join(where), params
 
 
-def list_chains(
-    project: Project,
-    offset: int = 0,
-    limit: int = 200,
-    *,
-    principle_key: str | None = None,
-    review_status: str | None = None,
-    search: str | None = None,
-    run_id: int | None = None,
-    prompt_set: str | None = None,
-) -> list[dict[str, Any]]:
-    """One page of chains, newest first: id, prompt, final text, review status, rounds."""
-    where, params = _filters(principle_key, review_status, search, run_id, prompt_set)
-    return project.query(
-        f"""SELECT c.id, c.run_id, p.text AS prompt, c.initial_text, c.final_text, c.review_status,
-                   c.n_revisions, c.human_revision, c.model_spec, c.created_at
-            FROM chains c JOIN prompts p ON p.id = c.prompt_id
-            WHERE {where} ORDER BY c.id DESC LIMIT ? OFFSET ?""",
-        [*params, int(limit), int(offset)],
-    )
+class Chains(Manager):
+    """``project.chains``."""
 
+    def done_prompt_ids(self, run_id: int) -> set[int]:
+        """Prompt ids that already have a (complete) chain in this run: a resumed run skips them."""
+        return {r[0] for r in self.db.execute("SELECT prompt_id FROM chains WHERE run_id=?", [run_id])}
 
-def count_chains(project: Project, **filters: Any) -> int:
-    where, params = _filters(
-        filters.get("principle_key"), filters.get("review_status"), filters.get("search"),
-        filters.get("run_id"), filters.get("prompt_set"),
-    )
-    return project.db.execute(
-        f"SELECT COUNT(*) FROM chains c JOIN prompts p ON p.id = c.prompt_id WHERE {where}", params
-    ).fetchone()[0]
+    def ids_in_run(self, run_id: int) -> set[int]:
+        """Chain ids already committed in this run (chains are committed whole, never partly)."""
+        return {r[0] for r in self.db.execute("SELECT id FROM chains WHERE run_id=?", [run_id])}
 
+    def find(self, run_id: int, prompt_id: int) -> int | None:
+        row = self.db.execute("SELECT id FROM chains WHERE run_id=? AND prompt_id=?", [run_id, prompt_id]).fetchone()
+        return row[0] if row else None
 
-def get_chain(project: Project, chain_id: int) -> dict[str, Any]:
-    rows = project.query(
-        """SELECT c.*, p.text AS prompt, p.category, p.split, s.name AS prompt_set, s.kind AS set_kind,
-                  k.name AS constitution
-           FROM chains c JOIN prompts p ON p.id = c.prompt_id JOIN prompt_sets s ON s.id = p.set_id
-           LEFT JOIN constitutions k ON k.id = c.constitution_id WHERE c.id = ?""",
-        [chain_id],
-    )
-    if not rows:
-        raise ProjectError(f"No chain {chain_id} in this project.")
-    chain = rows[0]
-    chain["sampling"] = json.loads(chain.pop("sampling_json") or "{}")
-    chain["steps"] = project.query(
-        """SELECT s.round, s.critique, s.revision, s.raw_revision, s.cleaned, s.seed,
-                  ps.key AS principle_key, ps.title AS principle_title,
-                  ps.critique_request, ps.revision_request
-           FROM chain_steps s LEFT JOIN principle_snapshots ps ON ps.id = s.principle_snapshot_id
-           WHERE s.chain_id = ? ORDER BY s.round""",
-        [chain_id],
-    )
-    chain["reviews"] = project.query(
-        "SELECT * FROM reviews WHERE target_kind='chain' AND target_id=? ORDER BY id", [chain_id]
-    )
-    return chain
+    def save(self, chains: list[dict[str, Any]]) -> list[int]:
+        """Insert finished chains with all their steps in one transaction (one batch)."""
+        ids = []
+        ts = now()
+        with self.db.atomic():
+            for c in chains:
+                steps = c["steps"]
+                row = {k: v for k, v in c.items() if k != "steps"}
+                row.setdefault("created_at", ts)
+                row["sampling_json"] = json.dumps(row.pop("sampling", {}))
+                cid = self.db["chains"].insert(row).last_pk
+                self.db["chain_steps"].insert_all([{**s, "chain_id": cid, "created_at": ts} for s in steps])
+                ids.append(cid)
+        return ids
 
+    def list(
+        self,
+        offset: int = 0,
+        limit: int = 200,
+        *,
+        principle_key: str | None = None,
+        review_status: str | None = None,
+        search: str | None = None,
+        run_id: int | None = None,
+        prompt_set: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """One page of chains, newest first: id, prompt, final text, review status, rounds."""
+        where, params = _filters(principle_key, review_status, search, run_id, prompt_set)
+        return self.query(
+            f"""SELECT c.id, c.run_id, p.text AS prompt, c.initial_text, c.final_text, c.review_status,
+                       c.n_revisions, c.human_revision, c.model_spec, c.created_at
+                FROM chains c JOIN prompts p ON p.id = c.prompt_id
+                WHERE {where} ORDER BY c.id DESC LIMIT ? OFFSET ?""",
+            [*params, int(limit), int(offset)],
+        )
 
-REVIEW_FIELDS = ("review_status", "human_revision", "reviewer", "reviewed_at", "note")
+    def count(self, **filters: Any) -> int:
+        where, params = _filters(
+            filters.get("principle_key"), filters.get("review_status"), filters.get("search"),
+            filters.get("run_id"), filters.get("prompt_set"),
+        )
+        return self.db.execute(
+            f"SELECT COUNT(*) FROM chains c JOIN prompts p ON p.id = c.prompt_id WHERE {where}", params
+        ).fetchone()[0]
 
-
-def review_chain(
-    project: Project,
-    chain_id: int,
-    decision: str,
-    reviewer: str = "",
-    edited_text: str | None = None,
-    note: str | None = None,
-) -> int:
-    """Record a review; returns its id in the review log (what an undo removes).
-
-    An edit keeps the model's revision and stores the human one beside it.
-    """
-    if decision not in REVIEW_STATES:
-        raise ValidationError(f"Unknown review decision {decision!r}; use one of {', '.join(REVIEW_STATES)}.")
-    if decision == "edited" and not (edited_text or "").strip():
-        raise ValidationError("An edited revision cannot be empty.")
-    ts = now()
-    with project.db.atomic():
-        _require_chain(project, chain_id)
-        fields: dict[str, Any] = {"review_status": decision, "reviewer": reviewer, "reviewed_at": ts}
-        if decision == "edited":
-            fields["human_revision"] = edited_text
-        if note is not None:
-            fields["note"] = note
-        project.db["chains"].update(chain_id, fields)
-        return project.db["reviews"].insert(
-            {"target_kind": "chain", "target_id": chain_id, "reviewer": reviewer, "decision": decision,
-             "edited_text": edited_text, "note": note, "created_at": ts}
-        ).last_pk
-
-
-def reset_chain_review(project: Project, chain_id: int, reviewer: str = "", note: str | None = None) -> int:
-    """Back to unreviewed: the decision and any human revision leave the chain, so training no
-    longer uses them; the review log keeps both (the edit stays readable there)."""
-    ts = now()
-    with project.db.atomic():
-        _require_chain(project, chain_id)
-        fields: dict[str, Any] = {"review_status": "unreviewed", "human_revision": None, "reviewer": reviewer,
-                                  "reviewed_at": ts}
-        if note is not None:
-            fields["note"] = note
-        project.db["chains"].update(chain_id, fields)
-        return project.db["reviews"].insert(
-            {"target_kind": "chain", "target_id": chain_id, "reviewer": reviewer, "decision": "unreviewed",
-             "edited_text": None, "note": note, "created_at": ts}
-        ).last_pk
-
-
-def chain_review_state(project: Project, chain_id: int) -> dict[str, Any]:
-    """The chain's review fields now (kept by an undoable review to put them back)."""
-    rows = project.query(f"SELECT {', '.join(REVIEW_FIELDS)} FROM chains WHERE id=?", [chain_id])
-    if not rows:
-        raise ProjectError(f"No chain {chain_id} in this project.")
-    return rows[0]
-
-
-def undo_chain_review(project: Project, chain_id: int, review_id: int, before: dict[str, Any]) -> None:
-    """Take back review ``review_id``: remove it from the log and restore the fields ``before`` it.
-
-    Only the latest review of the chain can be taken back, so an undo never erases a decision
-    someone (or another window) made since.
-    """
-    with project.db.atomic():
-        _require_chain(project, chain_id)
-        latest = project.db.execute(
-            "SELECT id, reviewer FROM reviews WHERE target_kind='chain' AND target_id=? ORDER BY id DESC LIMIT 1",
+    def get(self, chain_id: int) -> dict[str, Any]:
+        rows = self.query(
+            """SELECT c.*, p.text AS prompt, p.category, p.split, s.name AS prompt_set, s.kind AS set_kind,
+                      k.name AS constitution
+               FROM chains c JOIN prompts p ON p.id = c.prompt_id JOIN prompt_sets s ON s.id = p.set_id
+               LEFT JOIN constitutions k ON k.id = c.constitution_id WHERE c.id = ?""",
             [chain_id],
-        ).fetchone()
-        if latest is None or latest[0] != review_id:
-            by = f" by {latest[1]}" if latest and latest[1] else ""
-            raise ProjectError(f"Chain #{chain_id} was reviewed again since{by}; that later review is kept.")
-        project.db.execute("DELETE FROM reviews WHERE id=?", [review_id])
-        project.db["chains"].update(chain_id, {k: before.get(k) for k in REVIEW_FIELDS})
+        )
+        if not rows:
+            raise ProjectError(f"No chain {chain_id} in this project.")
+        chain = rows[0]
+        chain["sampling"] = json.loads(chain.pop("sampling_json") or "{}")
+        chain["steps"] = self.query(
+            """SELECT s.round, s.critique, s.revision, s.raw_revision, s.cleaned, s.seed,
+                      ps.key AS principle_key, ps.title AS principle_title,
+                      ps.critique_request, ps.revision_request
+               FROM chain_steps s LEFT JOIN principle_snapshots ps ON ps.id = s.principle_snapshot_id
+               WHERE s.chain_id = ? ORDER BY s.round""",
+            [chain_id],
+        )
+        chain["reviews"] = self.query(
+            "SELECT * FROM reviews WHERE target_kind='chain' AND target_id=? ORDER BY id", [chain_id]
+        )
+        return chain
 
+    def review(
+        self,
+        chain_id: int,
+        decision: str,
+        reviewer: str = "",
+        edited_text: str | None = None,
+        note: str | None = None,
+    ) -> int:
+        """Record a review; returns its id in the review log (what an undo removes).
 
-def _require_chain(project: Project, chain_id: int) -> None:
-    if not project.db.execute("SELECT 1 FROM chains WHERE id=?", [chain_id]).fetchone():
-        raise ProjectError(f"No chain {chain_id} in this project.")
+        An edit keeps the model's revision and stores the human one beside it.
+        """
+        if decision not in REVIEW_STATES:
+            raise ValidationError(f"Unknown review decision {decision!r}; use one of {', '.join(REVIEW_STATES)}.")
+        if decision == "edited" and not (edited_text or "").strip():
+            raise ValidationError("An edited revision cannot be empty.")
+        ts = now()
+        with self.db.atomic():
+            self._require(chain_id)
+            fields: dict[str, Any] = {"review_status": decision, "reviewer": reviewer, "reviewed_at": ts}
+            if decision == "edited":
+                fields["human_revision"] = edited_text
+            if note is not None:
+                fields["note"] = note
+            self.db["chains"].update(chain_id, fields)
+            return self.db["reviews"].insert(
+                {"target_kind": "chain", "target_id": chain_id, "reviewer": reviewer, "decision": decision,
+                 "edited_text": edited_text, "note": note, "created_at": ts}
+            ).last_pk
 
+    def reset_review(self, chain_id: int, reviewer: str = "", note: str | None = None) -> int:
+        """Back to unreviewed: the decision and any human revision leave the chain, so training no
+        longer uses them; the review log keeps both (the edit stays readable there)."""
+        ts = now()
+        with self.db.atomic():
+            self._require(chain_id)
+            fields: dict[str, Any] = {"review_status": "unreviewed", "human_revision": None, "reviewer": reviewer,
+                                      "reviewed_at": ts}
+            if note is not None:
+                fields["note"] = note
+            self.db["chains"].update(chain_id, fields)
+            return self.db["reviews"].insert(
+                {"target_kind": "chain", "target_id": chain_id, "reviewer": reviewer, "decision": "unreviewed",
+                 "edited_text": None, "note": note, "created_at": ts}
+            ).last_pk
 
-def principle_keys(project: Project) -> list[dict[str, Any]]:
-    """``{"key", "title"}`` of every principle ever drawn (for a filter): snapshots, not the live
-    constitution, so principles since renamed or deleted still filter their chains."""
-    return project.query("SELECT key, MAX(title) AS title FROM principle_snapshots GROUP BY key ORDER BY key")
+    def review_state(self, chain_id: int) -> dict[str, Any]:
+        """The chain's review fields now (kept by an undoable review to put them back)."""
+        rows = self.query(f"SELECT {', '.join(REVIEW_FIELDS)} FROM chains WHERE id=?", [chain_id])
+        if not rows:
+            raise ProjectError(f"No chain {chain_id} in this project.")
+        return rows[0]
 
+    def undo_review(self, chain_id: int, review_id: int, before: dict[str, Any]) -> None:
+        """Take back review ``review_id``: remove it from the log and restore the fields ``before`` it.
 
-def chain_runs(project: Project) -> list[dict[str, Any]]:
-    """Runs that made chains, newest first: ``{"id", "name", "n"}`` (for the inspector's run filter)."""
-    return project.query(
-        """SELECT r.id, r.name, x.n FROM (SELECT run_id, COUNT(*) AS n FROM chains GROUP BY run_id) x
-           JOIN runs r ON r.id = x.run_id ORDER BY r.id DESC"""
-    )
+        Only the latest review of the chain can be taken back, so an undo never erases a decision
+        someone (or another window) made since.
+        """
+        with self.db.atomic():
+            self._require(chain_id)
+            latest = self.db.execute(
+                "SELECT id, reviewer FROM reviews WHERE target_kind='chain' AND target_id=? ORDER BY id DESC LIMIT 1",
+                [chain_id],
+            ).fetchone()
+            if latest is None or latest[0] != review_id:
+                by = f" by {latest[1]}" if latest and latest[1] else ""
+                raise ProjectError(f"Chain #{chain_id} was reviewed again since{by}; that later review is kept.")
+            self.db.execute("DELETE FROM reviews WHERE id=?", [review_id])
+            self.db["chains"].update(chain_id, {k: before.get(k) for k in REVIEW_FIELDS})
 
+    def _require(self, chain_id: int) -> None:
+        if not self.db.execute("SELECT 1 FROM chains WHERE id=?", [chain_id]).fetchone():
+            raise ProjectError(f"No chain {chain_id} in this project.")
 
-def chain_prompt_sets(project: Project) -> list[str]:
-    """Names of the prompt sets that have chains (for the inspector's prompt-set filter)."""
-    return [r[0] for r in project.db.execute(
-        """SELECT s.name FROM prompt_sets s
-           WHERE s.id IN (SELECT DISTINCT p.set_id FROM chains c JOIN prompts p ON p.id = c.prompt_id)
-           ORDER BY s.name"""
-    )]
+    def principle_keys(self) -> list[dict[str, Any]]:
+        """``{"key", "title"}`` of every principle ever drawn (for a filter): snapshots, not the live
+        constitution, so principles since renamed or deleted still filter their chains."""
+        return self.query("SELECT key, MAX(title) AS title FROM principle_snapshots GROUP BY key ORDER BY key")
 
+    def runs(self) -> list[dict[str, Any]]:
+        """Runs that made chains, newest first: ``{"id", "name", "n"}`` (for the inspector's run filter)."""
+        return self.query(
+            """SELECT r.id, r.name, x.n FROM (SELECT run_id, COUNT(*) AS n FROM chains GROUP BY run_id) x
+               JOIN runs r ON r.id = x.run_id ORDER BY r.id DESC"""
+        )
 
-def principle_stats(project: Project, constitution_name: str | None = None) -> list[dict[str, Any]]:
-    """Per principle key: times drawn and how often its revision changed the answer."""
-    params: list[Any] = []
-    where = ""
-    if constitution_name:
-        where = "WHERE c.constitution_id = (SELECT id FROM constitutions WHERE name = ?)"
-        params.append(constitution_name)
-    return project.query(
-        f"""WITH ordered AS (
-                SELECT s.chain_id, s.round, s.revision, s.principle_snapshot_id,
-                       LAG(s.revision) OVER (PARTITION BY s.chain_id ORDER BY s.round) AS before
-                FROM chain_steps s JOIN chains c ON c.id = s.chain_id {where})
-            SELECT ps.key, COUNT(*) AS drawn,
-                   SUM(CASE WHEN TRIM(o.revision) != TRIM(COALESCE(o.before, '')) THEN 1 ELSE 0 END) AS changed
-            FROM ordered o JOIN principle_snapshots ps ON ps.id = o.principle_snapshot_id
-            WHERE o.round > 0 GROUP BY ps.key ORDER BY drawn DESC""",
-        params,
-    )
+    def prompt_sets(self) -> list[str]:
+        """Names of the prompt sets that have chains (for the inspector's prompt-set filter)."""
+        return [r[0] for r in self.db.execute(
+            """SELECT s.name FROM prompt_sets s
+               WHERE s.id IN (SELECT DISTINCT p.set_id FROM chains c JOIN prompts p ON p.id = c.prompt_id)
+               ORDER BY s.name"""
+        )]
 
+    # -- data selections ---------------------------------------------------------------------------
+    def _selected(
+        self, kind: str, split: str | None, only_accepted: bool, run_ids: list[int] | None
+    ) -> list[dict[str, Any]]:
+        where = ["s.kind = ?", "c.review_status != 'rejected'"]
+        params: list[Any] = [kind]
+        if split:
+            where.append("p.split = ?")
+            params.append(split)
+        if only_accepted:
+            where.append("c.review_status IN ('accepted', 'edited')")
+        if run_ids:
+            where.append(f"c.run_id IN ({','.join('?' * len(run_ids))})")
+            params += list(run_ids)
+        return self.query(
+            f"""SELECT c.id, p.text AS prompt, c.initial_text, c.final_text, c.human_revision, c.n_revisions
+                FROM chains c JOIN prompts p ON p.id = c.prompt_id JOIN prompt_sets s ON s.id = p.set_id
+                WHERE {' AND '.join(where)} ORDER BY c.id""",
+            params,
+        )
 
-# -- data selections -------------------------------------------------------------------------------
-def _selected_chains(
-    project: Project, kind: str, split: str | None, only_accepted: bool, run_ids: list[int] | None
-) -> list[dict[str, Any]]:
-    where = ["s.kind = ?", "c.review_status != 'rejected'"]
-    params: list[Any] = [kind]
-    if split:
-        where.append("p.split = ?")
-        params.append(split)
-    if only_accepted:
-        where.append("c.review_status IN ('accepted', 'edited')")
-    if run_ids:
-        where.append(f"c.run_id IN ({','.join('?' * len(run_ids))})")
-        params += list(run_ids)
-    return project.query(
-        f"""SELECT c.id, p.text AS prompt, c.initial_text, c.final_text, c.human_revision, c.n_revisions
-            FROM chains c JOIN prompts p ON p.id = c.prompt_id JOIN prompt_sets s ON s.id = p.set_id
-            WHERE {' AND '.join(where)} ORDER BY c.id""",
-        params,
-    )
+    def _revisions_of(self, chain_id: int) -> list[tuple[str, str | None]]:
+        """``(revision, critique)`` of each round, in order."""
+        return [(r[0], r[1]) for r in self.db.execute(
+            "SELECT revision, critique FROM chain_steps WHERE chain_id=? AND round>0 ORDER BY round", [chain_id]
+        )]
 
+    def sft_records(
+        self,
+        mode: str = "final",
+        include_helpful: bool = True,
+        helpful_ratio: float | None = None,
+        split: str | None = "train",
+        only_accepted: bool = False,
+        run_ids: list[int] | None = None,
+        seed: int = 0,
+        skip_flawed: bool = False,
+        stats: dict[str, int] | None = None,
+    ) -> list[dict[str, Any]]:
+        """``{"messages": [user, assistant]}`` records: revisions (human edits win) + helpful answers.
 
-def _revisions_of(project: Project, chain_id: int) -> list[tuple[str, str | None]]:
-    """``(revision, critique)`` of each round, in order."""
-    return [(r[0], r[1]) for r in project.db.execute(
-        "SELECT revision, critique FROM chain_steps WHERE chain_id=? AND round>0 ORDER BY round", [chain_id]
-    )]
-
-
-def sft_records(
-    project: Project,
-    mode: str = "final",
-    include_helpful: bool = True,
-    helpful_ratio: float | None = None,
-    split: str | None = "train",
-    only_accepted: bool = False,
-    run_ids: list[int] | None = None,
-    seed: int = 0,
-    skip_flawed: bool = False,
-    stats: dict[str, int] | None = None,
-) -> list[dict[str, Any]]:
-    """``{"messages": [user, assistant]}`` records: revisions (human edits win) + helpful answers.
-
-    ``mode='every'`` yields one record per revision round. ``helpful_ratio`` caps helpful
-    examples at that many per harmlessness example (None = all of them). ``skip_flawed`` leaves
-    out model revisions that ``core.prompting.revision_flaw`` rejects (they talk about the answer or
-    repeat the critique); in 'final' mode the chain then falls back to its latest sound revision.
-    ``stats`` (if given) receives ``flawed_skipped`` and ``fell_back`` counts.
-    """
-    if mode not in ("final", "every"):
-        raise ValidationError("The SFT data mode must be 'final' or 'every'.")
-    counts = {"flawed_skipped": 0, "fell_back": 0}
-    records = []
-    for c in _selected_chains(project, "red-team", split, only_accepted, run_ids):
-        if c["n_revisions"] == 0:
-            continue
-        if c["human_revision"]:
-            texts = [c["human_revision"]]
-        elif not skip_flawed:
-            texts = [r for r, _ in _revisions_of(project, c["id"])] if mode == "every" else [c["final_text"]]
-        else:
-            rounds = _revisions_of(project, c["id"])
-            sound = [i for i, (r, crit) in enumerate(rounds) if revision_flaw(r, crit) is None]
-            if mode == "every":
-                texts = [rounds[i][0] for i in sound]
-                counts["flawed_skipped"] += len(rounds) - len(sound)
+        ``mode='every'`` yields one record per revision round. ``helpful_ratio`` caps helpful
+        examples at that many per harmlessness example (None = all of them). ``skip_flawed`` leaves
+        out model revisions that ``core.prompting.revision_flaw`` rejects (they talk about the answer or
+        repeat the critique); in 'final' mode the chain then falls back to its latest sound revision.
+        ``stats`` (if given) receives ``flawed_skipped`` and ``fell_back`` counts.
+        """
+        if mode not in ("final", "every"):
+            raise ValidationError("The SFT data mode must be 'final' or 'every'.")
+        counts = {"flawed_skipped": 0, "fell_back": 0}
+        records = []
+        for c in self._selected("red-team", split, only_accepted, run_ids):
+            if c["n_revisions"] == 0:
+                continue
+            if c["human_revision"]:
+                texts = [c["human_revision"]]
+            elif not skip_flawed:
+                texts = [r for r, _ in self._revisions_of(c["id"])] if mode == "every" else [c["final_text"]]
             else:
-                texts = [rounds[sound[-1]][0]] if sound else []
-                counts["flawed_skipped"] += int(not sound)
-                counts["fell_back"] += int(bool(sound) and sound[-1] != len(rounds) - 1)
-        for t in texts:
-            if t and t.strip():
-                records.append({"messages": [{"role": "user", "content": c["prompt"]},
-                                             {"role": "assistant", "content": t}]})
-    if include_helpful:
-        helpful = [
-            {"messages": [{"role": "user", "content": c["prompt"]},
-                          {"role": "assistant", "content": c["human_revision"] or c["final_text"] or c["initial_text"]}]}
-            for c in _selected_chains(project, "helpful", split, only_accepted, run_ids)
-            if (c["human_revision"] or c["final_text"] or c["initial_text"] or "").strip()
-        ]
-        if helpful_ratio is not None:
-            cap = int(round(helpful_ratio * len(records)))
-            random.Random(seed).shuffle(helpful)
-            helpful = helpful[:cap]
-        records += helpful
-    if stats is not None:
-        stats.update(counts)
-    return records
+                rounds = self._revisions_of(c["id"])
+                sound = [i for i, (r, crit) in enumerate(rounds) if revision_flaw(r, crit) is None]
+                if mode == "every":
+                    texts = [rounds[i][0] for i in sound]
+                    counts["flawed_skipped"] += len(rounds) - len(sound)
+                else:
+                    texts = [rounds[sound[-1]][0]] if sound else []
+                    counts["flawed_skipped"] += int(not sound)
+                    counts["fell_back"] += int(bool(sound) and sound[-1] != len(rounds) - 1)
+            for t in texts:
+                if t and t.strip():
+                    records.append({"messages": [{"role": "user", "content": c["prompt"]},
+                                                 {"role": "assistant", "content": t}]})
+        if include_helpful:
+            helpful = [
+                {"messages": [{"role": "user", "content": c["prompt"]},
+                              {"role": "assistant", "content": c["human_revision"] or c["final_text"] or c["initial_text"]}]}
+                for c in self._selected("helpful", split, only_accepted, run_ids)
+                if (c["human_revision"] or c["final_text"] or c["initial_text"] or "").strip()
+            ]
+            if helpful_ratio is not None:
+                cap = int(round(helpful_ratio * len(records)))
+                random.Random(seed).shuffle(helpful)
+                helpful = helpful[:cap]
+            records += helpful
+        if stats is not None:
+            stats.update(counts)
+        return records
 
+    def preference_records(
+        self,
+        split: str | None = "train",
+        only_accepted: bool = False,
+        run_ids: list[int] | None = None,
+    ) -> list[dict[str, str]]:
+        """``{"prompt", "chosen", "rejected"}``: the (final or human-edited) revision over the original."""
+        out = []
+        for c in self._selected("red-team", split, only_accepted, run_ids):
+            chosen = c["human_revision"] or c["final_text"]
+            if c["n_revisions"] and chosen and chosen.strip() != (c["initial_text"] or "").strip():
+                out.append({"prompt": c["prompt"], "chosen": chosen, "rejected": c["initial_text"]})
+        return out
 
-def preference_records(
-    project: Project,
-    split: str | None = "train",
-    only_accepted: bool = False,
-    run_ids: list[int] | None = None,
-) -> list[dict[str, str]]:
-    """``{"prompt", "chosen", "rejected"}``: the (final or human-edited) revision over the original."""
-    out = []
-    for c in _selected_chains(project, "red-team", split, only_accepted, run_ids):
-        chosen = c["human_revision"] or c["final_text"]
-        if c["n_revisions"] and chosen and chosen.strip() != (c["initial_text"] or "").strip():
-            out.append({"prompt": c["prompt"], "chosen": chosen, "rejected": c["initial_text"]})
-    return out
+    def for_labelling(
+        self, run_ids: list[int] | None = None, split: str | None = None, seed: int = 0
+    ) -> list[dict[str, Any]]:
+        """Chains as comparisons to label: the original answer vs the final (or human) revision.
+
+        Which one is shown as A is decided per chain by a seeded coin, so a position bias of the
+        feedback model does not line up with "revised"; ``revision_is`` says where the revision went.
+        Chains whose revision equals the original are skipped (nothing to compare).
+        """
+        where, params = ["c.n_revisions > 0", "c.review_status != 'rejected'"], []
+        if run_ids:
+            where.append(f"c.run_id IN ({','.join('?' * len(run_ids))})")
+            params += list(run_ids)
+        if split:
+            where.append("p.split = ?")
+            params.append(split)
+        rows = self.query(
+            f"""SELECT c.id AS source_id, c.prompt_id, p.text AS prompt, c.initial_text,
+                       COALESCE(c.human_revision, c.final_text) AS revision, s.kind AS set_kind, p.split
+                FROM chains c JOIN prompts p ON p.id = c.prompt_id JOIN prompt_sets s ON s.id = p.set_id
+                WHERE {' AND '.join(where)} ORDER BY c.id""",
+            params,
+        )
+        out = []
+        for r in rows:
+            original, revision = (r["initial_text"] or "").strip(), (r["revision"] or "").strip()
+            if not original or not revision or original == revision:
+                continue
+            swap = _swap(seed, r["source_id"])
+            out.append({
+                "source_id": r["source_id"], "prompt_id": r["prompt_id"], "prompt": r["prompt"],
+                "response_a": revision if swap else original, "response_b": original if swap else revision,
+                "revision_is": "A" if swap else "B", "kind": kind_of_set(r["set_kind"]), "split": r["split"],
+            })
+        return out
+
+    def lineage(
+        self, split: str | None = "train", only_accepted: bool = False, run_ids: list[int] | None = None
+    ) -> dict[str, Any]:
+        """Constitution versions and critique runs of the red-team chains that SFT data comes from:
+        ``{"constitutions": [{"name", "version", "chains"}], "critique_runs": [run ids]}``."""
+        where = ["s.kind = 'red-team'", "c.n_revisions > 0", "c.review_status != 'rejected'"]
+        args: list[Any] = []
+        if split:
+            where.append("p.split = ?")
+            args.append(split)
+        if only_accepted:
+            where.append("c.review_status IN ('accepted', 'edited')")
+        if run_ids:
+            where.append(f"c.run_id IN ({','.join('?' * len(run_ids))})")
+            args += list(run_ids)
+        rows = self.query(
+            f"""SELECT k.name AS name, c.constitution_version AS version, c.run_id AS run_id, COUNT(*) AS chains
+                FROM chains c JOIN prompts p ON p.id = c.prompt_id JOIN prompt_sets s ON s.id = p.set_id
+                LEFT JOIN constitutions k ON k.id = c.constitution_id
+                WHERE {' AND '.join(where)} GROUP BY k.name, c.constitution_version, c.run_id
+                ORDER BY c.run_id""",
+            args,
+        )
+        constitutions: dict[tuple, int] = {}
+        for r in rows:
+            constitutions[(r["name"], r["version"])] = constitutions.get((r["name"], r["version"]), 0) + r["chains"]
+        return {
+            "constitutions": [{"name": n, "version": v, "chains": k} for (n, v), k in constitutions.items()],
+            "critique_runs": sorted({r["run_id"] for r in rows}),
+        }

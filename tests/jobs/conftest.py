@@ -2,7 +2,6 @@ import pytest
 
 from cai_desktop.core.constitution import Constitution, FewShotExample, Principle
 from cai_desktop.store.project import Project
-from cai_desktop.store.prompts import add_prompt_set
 
 
 def small_constitution():
@@ -22,7 +21,7 @@ def small_constitution():
 def stage1_project(tmp_path):
     path = tmp_path / "s1.caiproj"
     with Project.create(path) as p:
-        p.save_constitution(small_constitution())
-        add_prompt_set(p, "rt", "red-team", [f"red team prompt {i}" for i in range(7)], test_fraction=0.0)
-        add_prompt_set(p, "help", "helpful", [f"helpful prompt {i}" for i in range(4)], test_fraction=0.0)
+        p.constitutions.save(small_constitution())
+        p.prompts.add_set("rt", "red-team", [f"red team prompt {i}" for i in range(7)], test_fraction=0.0)
+        p.prompts.add_set("help", "helpful", [f"helpful prompt {i}" for i in range(4)], test_fraction=0.0)
     return path

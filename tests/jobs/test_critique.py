@@ -1,10 +1,8 @@
 import pytest
 
 from cai_desktop.core.errors import Cancelled, ProjectError, ValidationError
-from cai_desktop.jobs import critique as critique_job
 from cai_desktop.jobs.context import RecordingContext
 from cai_desktop.jobs.critique import CritiqueParams, run_critique
-from cai_desktop.store.chains import count_chains, get_chain, list_chains, review_chain
 from cai_desktop.store.project import Project
 
 
@@ -20,14 +18,14 @@ def test_chains_have_every_step_with_snapshots(stage1_project, tiny_model_dir):
     r = run_critique(ctx, params(stage1_project, tiny_model_dir))
     assert r["chains"] == 7 and r["revisions"] == 14
     with Project.open(stage1_project) as p:
-        assert p.run(r["run_id"])["status"] == "done"
-        chain = get_chain(p, list_chains(p, 0, 10)[0]["id"])
+        assert p.runs.get(r["run_id"])["status"] == "done"
+        chain = p.chains.get(p.chains.list(0, 10)[0]["id"])
         assert [s["round"] for s in chain["steps"]] == [0, 1, 2]
         assert all(s["principle_key"] in {"p0", "p1", "p2"} for s in chain["steps"][1:])
         assert chain["steps"][1]["critique_request"].startswith("Critique the harm")
         assert chain["final_text"] == chain["steps"][-1]["revision"]
         assert chain["model_spec"] == str(tiny_model_dir.resolve())
-        assert p.list_models()[0]["spec"] == chain["model_spec"]
+        assert p.models.list()[0]["spec"] == chain["model_spec"]
     assert ctx.progress_calls[-1][:2] == (35, 35)  # generations: 7 prompts × (1 answer + 2 rounds × 2)
 
 
@@ -41,8 +39,8 @@ def test_same_seed_same_principles_and_text(stage1_project, tiny_model_dir, tmp_
 
     def dump(path, run_id):
         with Project.open(path) as p:
-            return [(s["principle_key"], s["revision"]) for c in list_chains(p, 0, 50, run_id=run_id)
-                    for s in get_chain(p, c["id"])["steps"]]
+            return [(s["principle_key"], s["revision"]) for c in p.chains.list(0, 50, run_id=run_id)
+                    for s in p.chains.get(c["id"])["steps"]]
 
     assert dump(stage1_project, a["run_id"]) == dump(other, b["run_id"])
 
@@ -54,9 +52,9 @@ def test_cancel_then_rerun_resumes_without_duplicates(stage1_project, tiny_model
     with pytest.raises(Cancelled):
         run_critique(ctx, params(stage1_project, tiny_model_dir))
     with Project.open(stage1_project) as p:
-        run = p.list_runs("critique")[0]
+        run = p.runs.list("critique")[0]
         assert run["status"] == "cancelled"
-        assert count_chains(p, run_id=run["id"]) == 3
+        assert p.chains.count(run_id=run["id"]) == 3
     r = run_critique(RecordingContext(), params(stage1_project, tiny_model_dir))
     assert r["run_id"] == run["id"] and r["chains"] == 4 and r["skipped"] == 3
     with Project.open(stage1_project) as p:
@@ -67,24 +65,24 @@ def test_cancel_then_rerun_resumes_without_duplicates(stage1_project, tiny_model
 
 
 def test_killed_mid_batch_loses_only_that_batch(stage1_project, tiny_model_dir, monkeypatch):
-    from cai_desktop.store import chains as chains_store
+    from cai_desktop.store.chains import Chains
 
-    real = chains_store.save_chains
+    real = Chains.save
     calls = []
 
-    def dying(project, rows):
+    def dying(chains, rows):
         calls.append(len(rows))
         if len(calls) == 2:
             raise KeyboardInterrupt("process killed")
-        return real(project, rows)
+        return real(chains, rows)
 
-    monkeypatch.setattr(critique_job, "save_chains", dying)
+    monkeypatch.setattr(Chains, "save", dying)
     with pytest.raises(KeyboardInterrupt):
         run_critique(None, params(stage1_project, tiny_model_dir))
-    monkeypatch.setattr(critique_job, "save_chains", real)
+    monkeypatch.setattr(Chains, "save", real)
     with Project.open(stage1_project) as p:
         assert p.db.execute("SELECT COUNT(*) FROM chains").fetchone()[0] == 3
-        assert p.list_runs("critique")[0]["status"] == "cancelled"  # interrupted: it resumes
+        assert p.runs.list("critique")[0]["status"] == "cancelled"  # interrupted: it resumes
     r = run_critique(None, params(stage1_project, tiny_model_dir))
     assert r["chains"] == 4
     with Project.open(stage1_project) as p:
@@ -98,7 +96,7 @@ def test_transcript_style_and_zero_revisions(stage1_project, tiny_model_dir):
     r = run_critique(None, params(stage1_project, tiny_model_dir, prompt_set="help", revisions=0))
     assert r["chains"] == 4 and r["revisions"] == 0
     with Project.open(stage1_project) as p:
-        c = get_chain(p, list_chains(p, 0, 1, prompt_set="help")[0]["id"])
+        c = p.chains.get(p.chains.list(0, 1, prompt_set="help")[0]["id"])
         assert len(c["steps"]) == 1 and c["final_text"] == c["initial_text"]
 
 
@@ -114,24 +112,23 @@ def test_bad_params_give_clear_errors(stage1_project, tiny_model_dir):
 def test_reviews_paging_and_filters(stage1_project, tiny_model_dir):
     run_critique(None, params(stage1_project, tiny_model_dir))
     with Project.open(stage1_project) as p:
-        ids = [c["id"] for c in list_chains(p, 0, 100)]
-        assert len(list_chains(p, 0, 3)) == 3 and list_chains(p, 3, 3)[0]["id"] == ids[3]
-        review_chain(p, ids[0], "accepted", "ana")
-        review_chain(p, ids[1], "edited", "ana", edited_text="A human revision.", note="tone")
-        review_chain(p, ids[2], "rejected", "bo")
+        ids = [c["id"] for c in p.chains.list(0, 100)]
+        assert len(p.chains.list(0, 3)) == 3 and p.chains.list(3, 3)[0]["id"] == ids[3]
+        p.chains.review(ids[0], "accepted", "ana")
+        p.chains.review(ids[1], "edited", "ana", edited_text="A human revision.", note="tone")
+        p.chains.review(ids[2], "rejected", "bo")
         with pytest.raises(ValidationError):
-            review_chain(p, ids[3], "edited", "bo", edited_text="  ")
-        assert count_chains(p, review_status="accepted") == 1
-        c = get_chain(p, ids[1])
+            p.chains.review(ids[3], "edited", "bo", edited_text="  ")
+        assert p.chains.count(review_status="accepted") == 1
+        c = p.chains.get(ids[1])
         assert c["human_revision"] == "A human revision." and c["final_text"] != c["human_revision"]
         assert c["reviews"][0]["reviewer"] == "ana" and c["note"] == "tone"
-        assert count_chains(p, search="prompt 3") == 1
+        assert p.chains.count(search="prompt 3") == 1
         used = p.query("SELECT DISTINCT ps.key FROM chain_steps s JOIN principle_snapshots ps ON ps.id=s.principle_snapshot_id")
         key = used[0]["key"]
-        assert 0 < count_chains(p, principle_key=key) <= 7
-        from cai_desktop.store.chains import principle_stats
+        assert 0 < p.chains.count(principle_key=key) <= 7
 
-        stats = {s["key"]: s for s in principle_stats(p, "tiny")}
+        stats = {s["key"]: s for s in p.stats.principles("tiny")}
         assert sum(s["drawn"] for s in stats.values()) == 14
 
 

@@ -93,14 +93,14 @@ def test_resume_policy_continues_unfinished_runs_and_never_reopens_finished_ones
     second = run_job(THROWAWAY, None, ThrowawayParams(project=str(path)))
     assert second["run_id"] != first["run_id"]  # finished: a new run
     with Project.open(path) as p:
-        p.set_run_status(second["run_id"], "cancelled")
+        p.runs.set_status(second["run_id"], "cancelled")
         assert find_unfinished_run(p, "throwaway", ThrowawayParams(project=str(path))) == second["run_id"]
         assert find_unfinished_run(p, "throwaway", ThrowawayParams(project=str(path), rounds=4)) is None
     third = run_job(THROWAWAY, None, ThrowawayParams(project=str(path)))
     assert third["run_id"] == second["run_id"]
     # an explicit resume takes the run's own settings, whatever the request says
     with Project.open(path) as p:
-        p.set_run_status(third["run_id"], "failed")
+        p.runs.set_status(third["run_id"], "failed")
     again = run_job(THROWAWAY, None, ThrowawayParams(project=str(path), rounds=7, resume_run=third["run_id"]))
     assert again["run_id"] == third["run_id"] and again["rounds"] == 3
 

@@ -7,7 +7,6 @@ from cai_desktop.core.errors import Cancelled, ProjectError, ValidationError
 from cai_desktop.jobs.context import RecordingContext
 from cai_desktop.jobs.evaluate import EvalParams, run_eval
 from cai_desktop.store.project import Project
-from cai_desktop.store.prompts import add_prompt_set
 
 
 @pytest.fixture
@@ -24,10 +23,10 @@ def eval_project(tmp_path, tiny_model_dir):
     adapter = tmp_path / "adapter"
     peft.save_pretrained(str(adapter))
     with Project.create(path) as p:
-        add_prompt_set(p, "red-team", "red-team", [f"how do I break thing {i}" for i in range(8)], test_fraction=0.5)
-        add_prompt_set(p, "helpful", "helpful", [f"how do I bake bread {i}" for i in range(6)], test_fraction=0.5)
-        aid = p.register_adapter("sft", adapter, str(tiny_model_dir), {}, name="sl-cai")
-        rid = p.register_adapter("reward", adapter, str(tiny_model_dir), {}, name="pm")
+        p.prompts.add_set("red-team", "red-team", [f"how do I break thing {i}" for i in range(8)], test_fraction=0.5)
+        p.prompts.add_set("helpful", "helpful", [f"how do I bake bread {i}" for i in range(6)], test_fraction=0.5)
+        aid = p.adapters.register("sft", adapter, str(tiny_model_dir), {}, name="sl-cai")
+        rid = p.adapters.register("reward", adapter, str(tiny_model_dir), {}, name="pm")
         n_test = p.db.execute("SELECT COUNT(*) FROM prompts WHERE split='test'").fetchone()[0]
     return path, aid, rid, n_test
 
@@ -43,9 +42,9 @@ def test_eval_answers_held_out_prompts_with_base_and_adapter(eval_project, tiny_
     with Project.open(path) as p:
         test_ids = {row["id"] for row in p.query("SELECT id FROM prompts WHERE split='test'")}
         assert {row["prompt_id"] for row in rows} == test_ids  # only held-out prompts
-        names = {m["name"] for m in p.metrics(r["run_id"])}
+        names = {m["name"] for m in p.runs.metrics(r["run_id"])}
         assert names == {"refusal_rate/red-team", "refusal_rate/helpful"}
-        assert p.run(r["run_id"])["status"] == "done"
+        assert p.runs.get(r["run_id"])["status"] == "done"
     for pol in r["policies"]:
         assert sum(s["n"] for s in pol["rates"].values()) == n_test
     base = {row["prompt_id"]: row["text"] for row in rows if row["policy"] == labels[0]}
@@ -67,18 +66,18 @@ def test_eval_rejects_bad_choices_and_cancels(eval_project):
     with pytest.raises(ValidationError, match="Neither prompt set"):
         run_eval(None, EvalParams(project=str(path), red_team_set="x", helpful_set="y"))
     with Project.open(path) as p:
-        assert p.list_runs("eval") == []  # bad input made no run
+        assert p.runs.list("eval") == []  # bad input made no run
     ctx = RecordingContext(cancel_after_progress=1)
     with pytest.raises(Cancelled):
         run_eval(ctx, EvalParams(project=str(path), max_new_tokens=4, batch_size=2))
     with Project.open(path) as p:
-        assert p.list_runs("eval")[0]["status"] == "cancelled"
+        assert p.runs.list("eval")[0]["status"] == "cancelled"
 
 
 def test_eval_without_adapters_or_base_says_so(tmp_path):
     path = tmp_path / "bare.caiproj"
     with Project.create(path) as p:
-        add_prompt_set(p, "red-team", "red-team", ["a", "b"], test_fraction=0.5)
+        p.prompts.add_set("red-team", "red-team", ["a", "b"], test_fraction=0.5)
     with pytest.raises(ValidationError, match="Nothing to evaluate"):
         run_eval(None, EvalParams(project=str(path), include_base=False))
 

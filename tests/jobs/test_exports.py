@@ -1,6 +1,5 @@
 from cai_desktop.jobs.critique import CritiqueParams, run_critique
 from cai_desktop.jobs.exports import export_prefs, export_sft
-from cai_desktop.store.chains import list_chains, review_chain, sft_records
 from cai_desktop.store.project import Project
 
 
@@ -29,13 +28,13 @@ def test_sft_and_pref_exports_load_with_datasets(stage1_project, tiny_model_dir,
 def test_human_edits_win_and_rejected_are_left_out(stage1_project, tiny_model_dir):
     _fill(stage1_project, tiny_model_dir)
     with Project.open(stage1_project) as p:
-        chains = list_chains(p, 0, 100, prompt_set="rt")
-        review_chain(p, chains[0]["id"], "edited", "me", edited_text="HUMAN TEXT")
-        review_chain(p, chains[1]["id"], "rejected", "me")
-        recs = sft_records(p, include_helpful=False, split=None)
+        chains = p.chains.list(0, 100, prompt_set="rt")
+        p.chains.review(chains[0]["id"], "edited", "me", edited_text="HUMAN TEXT")
+        p.chains.review(chains[1]["id"], "rejected", "me")
+        recs = p.chains.sft_records(include_helpful=False, split=None)
         texts = [r["messages"][1]["content"] for r in recs]
         assert "HUMAN TEXT" in texts and len(recs) == 6
-        only = sft_records(p, include_helpful=False, split=None, only_accepted=True)
+        only = p.chains.sft_records(include_helpful=False, split=None, only_accepted=True)
         assert [r["messages"][1]["content"] for r in only] == ["HUMAN TEXT"]
-        capped = sft_records(p, include_helpful=True, helpful_ratio=0.5, split=None)
+        capped = p.chains.sft_records(include_helpful=True, helpful_ratio=0.5, split=None)
         assert len(capped) == 6 + 3

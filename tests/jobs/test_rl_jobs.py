@@ -13,7 +13,6 @@ from cai_desktop.jobs.context import RecordingContext
 from cai_desktop.jobs.dpo import DPOParams, run_dpo
 from cai_desktop.jobs.ppo import PPOParams, run_ppo
 from cai_desktop.jobs.sample import add_starter_content
-from cai_desktop.store.comparisons import save_comparisons
 from cai_desktop.store.project import Project
 from tests.engine.test_rl import make_random_adapter, make_reward_model
 
@@ -36,14 +35,14 @@ def project(project_path, tiny_model_dir, tmp_path):
     with Project.create(project_path) as p:
         add_starter_content(p)
         base = str(Path(tiny_model_dir).resolve())
-        p.register_adapter("sft", sft, base, {"kind": "sft"}, name="sft")
-        p.register_adapter("reward", rm, base, {"kind": "reward"}, name="rm")
+        p.adapters.register("sft", sft, base, {"kind": "sft"}, name="sft")
+        p.adapters.register("reward", rm, base, {"kind": "reward"}, name="rm")
     return str(project_path)
 
 
 def _ids(project, kind):
     with Project.open(project) as p:
-        return [a["id"] for a in p.list_adapters(kind)]
+        return [a["id"] for a in p.adapters.list(kind)]
 
 
 def _ppo(project, **kw):
@@ -58,22 +57,22 @@ def test_ppo_job_cancels_resumes_and_registers_an_adapter_with_lineage(project):
     with pytest.raises(Cancelled):
         run_ppo(ctx, _ppo(project))
     with Project.open(project) as p:
-        run_id = p.list_runs("ppo")[0]["id"]
-        assert p.run(run_id)["status"] == "cancelled"
-        assert [m["step"] for m in p.metrics(run_id, "reward")] == [1]
-        assert not p.list_adapters("ppo")
-        p.add_metric(run_id, "reward", 9.0, 2)  # as if a killed run had logged step 2 after its checkpoint
+        run_id = p.runs.list("ppo")[0]["id"]
+        assert p.runs.get(run_id)["status"] == "cancelled"
+        assert [m["step"] for m in p.runs.metrics(run_id, "reward")] == [1]
+        assert not p.adapters.list("ppo")
+        p.runs.add_metric(run_id, "reward", 9.0, 2)  # as if a killed run had logged step 2 after its checkpoint
     r = run_ppo(RecordingContext(), _ppo(project, resume_run=run_id))
     assert r["run_id"] == run_id and r["steps"] == 2
     with Project.open(project) as p:
-        assert p.run(run_id)["status"] == "done"
+        assert p.runs.get(run_id)["status"] == "done"
         for name in ("reward", "kl", "entropy", "policy_loss", "value_loss", "clipfrac", "response_length"):
-            assert [m["step"] for m in p.metrics(run_id, name)] == [1, 2], name
-        assert 9.0 not in [m["value"] for m in p.metrics(run_id, "reward")]
-        logs = p.logs(run_id)
+            assert [m["step"] for m in p.runs.metrics(run_id, name)] == [1, 2], name
+        assert 9.0 not in [m["value"] for m in p.runs.metrics(run_id, "reward")]
+        logs = p.runs.logs(run_id)
         assert any("sample step 2 · reward" in line for line in logs)
         assert any("resuming from step-1" in line for line in logs)
-        (row,) = p.list_adapters("ppo")
+        (row,) = p.adapters.list("ppo")
         assert row["id"] == r["adapter_id"] and row["path"] == r["adapter"] and row["run_id"] == run_id
         lineage = json.loads(row["lineage_json"])
         assert lineage["policy_start"]["adapter_id"] == _ids(project, "sft")[0]
@@ -111,21 +110,21 @@ def test_ppo_job_errors_are_clear(project, project_path, tmp_path):
     with pytest.raises(ValidationError, match="No preference model"):
         run_ppo(RecordingContext(), PPOParams(project=str(empty), base=None))
     with Project.open(project) as p:
-        assert not p.list_runs("ppo")  # bad input makes no run row
+        assert not p.runs.list("ppo")  # bad input makes no run row
 
 
 def _add_comparisons(project, labels):
     with Project.open(project) as p:
-        run_id = p.create_run("label", {})
+        run_id = p.runs.create("label", {})
         prompts = p.query("SELECT id, text FROM prompts ORDER BY id LIMIT ?", [len(labels)])
-        save_comparisons(p, [
+        p.comparisons.save([
             {"run_id": run_id, "source": "pair", "source_id": i, "prompt_id": pr["id"], "prompt_text": pr["text"],
              "response_a": f"I won't help with that ({i}).", "response_b": f"Sure, step one ({i}).",
              "p_a": lab, "p_b": 1 - lab, "raw_label": lab, "label": lab, "kind": "harmless", "mode": "direct",
              "clamp": "none"}
             for i, (pr, lab) in enumerate(zip(prompts, labels))
         ])
-        p.set_run_status(run_id, "done")
+        p.runs.set_status(run_id, "done")
     return run_id
 
 
@@ -137,13 +136,13 @@ def test_dpo_job_drops_near_even_pairs_cancels_resumes_and_registers(project):
     with pytest.raises(Cancelled):
         run_dpo(RecordingContext(cancel_after_progress=1), DPOParams(**params))
     with Project.open(project) as p:
-        run_id = p.list_runs("dpo")[0]["id"]
-        assert p.run(run_id)["status"] == "cancelled"
+        run_id = p.runs.list("dpo")[0]["id"]
+        assert p.runs.get(run_id)["status"] == "cancelled"
     r = run_dpo(RecordingContext(), DPOParams(**params, resume_run=run_id))
     assert r["steps"] == 2 and r["pairs"] == 4  # the 55 % pair is dropped
     with Project.open(project) as p:
-        assert [m["step"] for m in p.metrics(run_id, "loss")] == [1, 2]
-        (row,) = p.list_adapters("dpo")
+        assert [m["step"] for m in p.runs.metrics(run_id, "loss")] == [1, 2]
+        (row,) = p.adapters.list("dpo")
         lineage = json.loads(row["lineage_json"])
         assert lineage["data"]["pairs"] == 4 and lineage["data"]["min_margin"] == 0.1
         assert lineage["policy_start"]["kind"] == "sft" and (Path(row["path"]) / "adapter_config.json").is_file()

@@ -8,7 +8,6 @@ from cai_desktop.jobs.context import RecordingContext
 from cai_desktop.jobs.critique import CritiqueParams, run_critique
 from cai_desktop.jobs.sft import MergeParams, SFTParams, run_merge, run_sft
 from cai_desktop.store.project import Project
-from cai_desktop.store.prompts import add_prompt_set
 
 
 def critique(path, model, prompt_set, revisions):
@@ -40,14 +39,14 @@ def test_sft_trains_records_metrics_and_registers_adapter(chained, tiny_model_di
     assert r["steps"] == 6 and r["examples"] == 11 and r["helpful_examples"] == 4
     assert r["loss_first"] is not None and r["loss_last"] is not None
     with Project.open(chained) as p:
-        names = {m["name"] for m in p.metrics(r["run_id"])}
+        names = {m["name"] for m in p.runs.metrics(r["run_id"])}
         assert {"loss", "learning_rate", "grad_norm", "tokens_per_s"} <= names
-        assert [m["step"] for m in p.metrics(r["run_id"], "loss")] == [1, 2, 3, 4, 5, 6]
-        run = p.run(r["run_id"])
+        assert [m["step"] for m in p.runs.metrics(r["run_id"], "loss")] == [1, 2, 3, 4, 5, 6]
+        run = p.runs.get(r["run_id"])
         assert run["status"] == "done" and run["result"]["adapter"] == r["adapter"]
-        adapter = p.list_adapters("sft")[0]
-        crit_run = p.list_runs("critique")[-1]["id"]  # the red-team one (made first)
-        assert {m["spec"] for m in p.list_models()} >= {str(Path(tiny_model_dir).resolve())}
+        adapter = p.adapters.list("sft")[0]
+        crit_run = p.runs.list("critique")[-1]["id"]  # the red-team one (made first)
+        assert {m["spec"] for m in p.models.list()} >= {str(Path(tiny_model_dir).resolve())}
     assert adapter["id"] == r["adapter_id"] and adapter["path"] == r["adapter"]
     assert adapter["base_model_spec"] == str(Path(tiny_model_dir).resolve())
     lineage = json.loads(adapter["lineage_json"])
@@ -77,28 +76,28 @@ def test_cancel_keeps_checkpoint_and_resume_continues(chained, tiny_model_dir):
     with pytest.raises(Cancelled):
         run_sft(ctx, sft(chained, tiny_model_dir))
     with Project.open(chained) as p:
-        run = p.list_runs("sft")[0]
+        run = p.runs.list("sft")[0]
         assert run["status"] == "cancelled"
         ckpts = sorted((p.artifacts_dir / f"run-{run['id']}" / "checkpoints").glob("checkpoint-*"))
         assert ckpts and (ckpts[-1] / "adapter_model.safetensors").exists()
         cancelled_at = int(ckpts[-1].name.split("-")[1])
         assert cancelled_at == 3
-        assert not p.list_adapters("sft")
-        add_prompt_set(p, "help2", "helpful", ["one more helpful prompt"], test_fraction=0.0)
+        assert not p.adapters.list("sft")
+        p.prompts.add_set("help2", "helpful", ["one more helpful prompt"], test_fraction=0.0)
     critique(chained, tiny_model_dir, "help2", 0)  # new data made meanwhile does not shift the resumed run
     # resuming keeps the run's own settings: the max_steps given here is ignored
     r = run_sft(RecordingContext(), sft(chained, tiny_model_dir, max_steps=50, resume_run=run["id"]))
     assert r["run_id"] == run["id"] and r["steps"] == 6 and r["resumed_from_step"] == 3
     assert r["examples"] == 11
     with Project.open(chained) as p:
-        steps = [m["step"] for m in p.metrics(run["id"], "loss")]
-        assert steps == [1, 2, 3, 4, 5, 6] and p.run(run["id"])["status"] == "done"
-        assert len(p.list_adapters("sft")) == 1
+        steps = [m["step"] for m in p.runs.metrics(run["id"], "loss")]
+        assert steps == [1, 2, 3, 4, 5, 6] and p.runs.get(run["id"])["status"] == "done"
+        assert len(p.adapters.list("sft")) == 1
     # resuming a finished run again neither retrains nor registers a second adapter
     again = run_sft(None, sft(chained, tiny_model_dir, resume_run=run["id"]))
     assert again["steps"] == 6 and again["adapter_id"] == r["adapter_id"]
     with Project.open(chained) as p:
-        assert len(p.list_adapters("sft")) == 1
+        assert len(p.adapters.list("sft")) == 1
 
 
 def test_merge_gives_a_registered_loadable_model(chained, tiny_model_dir, tmp_path):
@@ -115,10 +114,10 @@ def test_merge_gives_a_registered_loadable_model(chained, tiny_model_dir, tmp_pa
     assert res[0].n_new_tokens > 0
     m2 = run_merge(None, str(chained), r["adapter_id"], tmp_path / "merged2")  # the plain call form
     with Project.open(chained) as p:
-        models = {x["spec"]: x for x in p.list_models()}
+        models = {x["spec"]: x for x in p.models.list()}
         assert str(out.resolve()) in models and models[m2["model"]]["kind"] == "folder"
         assert json.loads(models[m["model"]]["info_json"])["merged_from_adapter"] == r["adapter_id"]
-        merges = p.list_runs("merge")
+        merges = p.runs.list("merge")
         assert len(merges) == 2 and {x["status"] for x in merges} == {"done"}
     with pytest.raises(ProjectError, match="no adapter 999"):
         run_merge(None, str(chained), 999, tmp_path / "merged3")
@@ -130,11 +129,11 @@ def test_no_data_and_bad_settings(stage1_project, tiny_model_dir):
     with pytest.raises(ValidationError, match="Train on"):
         run_sft(None, sft(stage1_project, tiny_model_dir, data_mode="all"))
     with Project.open(stage1_project) as p:
-        assert not p.list_runs()  # bad settings are refused before a run is recorded
+        assert not p.runs.list()  # bad settings are refused before a run is recorded
     with pytest.raises(ValidationError, match="No training data"):
         run_sft(None, sft(stage1_project, tiny_model_dir))
     with Project.open(stage1_project) as p:
-        not_sft = p.create_run("critique", {})
+        not_sft = p.runs.create("critique", {})
     with pytest.raises(ProjectError, match="not a Supervised fine-tuning"):
         run_sft(None, sft(stage1_project, tiny_model_dir, resume_run=not_sft))
 

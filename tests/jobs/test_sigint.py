@@ -14,7 +14,7 @@ from cai_desktop.store.project import Project
 
 def _loss_steps(path: Path, run_id: int) -> list[int]:
     with Project.open(path) as p:
-        return [m["step"] for m in p.metrics(run_id, "loss")]
+        return [m["step"] for m in p.runs.metrics(run_id, "loss")]
 
 
 def test_ctrl_c_checkpoints_marks_cancelled_and_the_same_command_resumes(stage1_project, tiny_model_dir):
@@ -31,7 +31,7 @@ def test_ctrl_c_checkpoints_marks_cancelled_and_the_same_command_resumes(stage1_
         run_id = None
         while time.monotonic() < deadline:
             with Project.open(stage1_project) as p:
-                runs = p.list_runs("sft")
+                runs = p.runs.list("sft")
             if runs and runs[0]["status"] == "running":
                 run_id = runs[0]["id"]
                 if len(_loss_steps(stage1_project, run_id)) >= 2:
@@ -47,7 +47,7 @@ def test_ctrl_c_checkpoints_marks_cancelled_and_the_same_command_resumes(stage1_
     assert proc.returncode == 130, err
     assert "cancelled" in err and "Traceback" not in err
     with Project.open(stage1_project) as p:
-        run = p.run(run_id)
+        run = p.runs.get(run_id)
         out_dir = p.artifacts_dir / f"run-{run_id}" / "checkpoints"
     assert run["status"] == "cancelled"
     checkpoints = sorted(out_dir.glob("checkpoint-*"))
@@ -60,5 +60,5 @@ def test_ctrl_c_checkpoints_marks_cancelled_and_the_same_command_resumes(stage1_
     assert f"run {run_id}: 200 steps" in again.stdout
     assert f"continuing unfinished run {run_id}" in again.stderr
     with Project.open(stage1_project) as p:
-        assert p.run(run_id)["status"] == "done"
-        assert len(p.list_runs("sft")) == 1
+        assert p.runs.get(run_id)["status"] == "done"
+        assert len(p.runs.list("sft")) == 1

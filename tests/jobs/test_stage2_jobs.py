@@ -11,8 +11,6 @@ from cai_desktop.jobs.label import LabelParams, run_label
 from cai_desktop.jobs.pairs import PairsParams, run_pairs
 from cai_desktop.jobs.reward import RewardParams, run_reward
 from cai_desktop.jobs.sample import add_starter_content
-from cai_desktop.store import comparisons as cmp
-from cai_desktop.store.chains import save_chains
 from cai_desktop.store.project import Project
 
 
@@ -40,8 +38,8 @@ def test_pairs_job_cancels_after_a_batch_and_resumes_without_duplicates(project,
         run_pairs(ctx, _pairs_params(project, tiny_model_dir))
     assert _count(project, "SELECT COUNT(*) FROM response_pairs") == 2
     with Project.open(project) as p:
-        run_id = p.list_runs("pairs")[0]["id"]
-        assert p.run(run_id)["status"] == "cancelled"
+        run_id = p.runs.list("pairs")[0]["id"]
+        assert p.runs.get(run_id)["status"] == "cancelled"
     r = run_pairs(RecordingContext(), _pairs_params(project, tiny_model_dir))
     assert r["run_id"] == run_id and r["pairs"] == 1 and r["skipped"] == 2
     assert _count(project, "SELECT COUNT(*) FROM response_pairs") == 3
@@ -72,16 +70,16 @@ def test_label_job_on_pairs_stores_everything_and_resumes(project, tiny_model_di
             assert c["clamp"] == "none" and c["mode"] == "direct" and c["kind"] == "harmless"
             assert c["principle_snapshot_id"] is not None and c["feedback_model"].endswith("tiny-llama")
             assert c["order_shift"] is not None
-        full = cmp.get_comparison(p, rows[0]["id"])
+        full = p.comparisons.get(rows[0]["id"])
         assert full["comparison_question"] and full["principle_key"]
-        assert p.metrics(r["run_id"], "mean_order_shift")
+        assert p.runs.metrics(r["run_id"], "mean_order_shift")
 
 
 def test_label_job_cot_clamps_and_labels_chains(project, tiny_model_dir):
     with Project.open(project) as p:
-        run_id = p.create_run("critique", {})
+        run_id = p.runs.create("critique", {})
         prompts = p.query("SELECT id, text FROM prompts ORDER BY id LIMIT 3")
-        save_chains(p, [
+        p.chains.save([
             {"run_id": run_id, "prompt_id": q["id"], "n_revisions": 1, "initial_text": "Here is how to do harm.",
              "final_text": "I can't help with harm, but here is a safe option." if i < 2 else "Here is how to do harm.",
              "steps": [{"round": 0, "revision": "Here is how to do harm."}]}
@@ -112,7 +110,7 @@ def test_label_job_errors_are_clear(project, tiny_model_dir):
 def _fake_comparisons(project, n_harmless=8, n_helpful=4):
     """Labelled comparisons on real prompts of both splits (no model needed)."""
     with Project.open(project) as p:
-        run_id = p.create_run("label", {})
+        run_id = p.runs.create("label", {})
         red = p.query("SELECT p.id, p.text, p.split FROM prompts p JOIN prompt_sets s ON s.id=p.set_id "
                       "WHERE s.kind='red-team' ORDER BY p.split DESC, p.id LIMIT ?", [n_harmless])
         helpful = p.query("SELECT p.id, p.text FROM prompts p JOIN prompt_sets s ON s.id=p.set_id "
@@ -129,35 +127,35 @@ def _fake_comparisons(project, n_harmless=8, n_helpful=4):
             rows.append({"run_id": run_id, "source": "pair", "source_id": q["id"], "prompt_id": q["id"],
                          "prompt_text": q["text"], "response_a": "A clear, useful answer.", "response_b": "No.",
                          "label": 0.9, "raw_label": 0.9, "kind": "helpful"})
-        assert cmp.save_comparisons(p, rows) == len(rows)
-        assert cmp.save_comparisons(p, rows) == 0  # duplicates are skipped
+        assert p.comparisons.save(rows) == len(rows)
+        assert p.comparisons.save(rows) == 0  # duplicates are skipped
         return run_id, red
 
 
 def test_preference_pairs_margin_reviews_and_stats(project):
     run_id, red = _fake_comparisons(project)
     with Project.open(project) as p:
-        prefs = cmp.preference_pairs(p, [run_id])
+        prefs = p.comparisons.preference_pairs([run_id])
         assert len(prefs) == 12
         assert all(r["label"] >= 0.5 and "safe option" in r["chosen"] for r in prefs if r["kind"] == "harmless")
-        assert len(cmp.preference_pairs(p, [run_id], min_margin=0.25)) == 8  # |0.3-0.5| < 0.25 dropped
-        assert len(cmp.preference_pairs(p, [run_id], kind="helpful")) == 4
-        first = cmp.list_comparisons(p, 0, 100, run_id=run_id, kind="harmless")
-        assert len(first) == 8 == cmp.count_comparisons(p, run_id=run_id, kind="harmless")
+        assert len(p.comparisons.preference_pairs([run_id], min_margin=0.25)) == 8  # |0.3-0.5| < 0.25 dropped
+        assert len(p.comparisons.preference_pairs([run_id], kind="helpful")) == 4
+        first = p.comparisons.list(0, 100, run_id=run_id, kind="harmless")
+        assert len(first) == 8 == p.comparisons.count(run_id=run_id, kind="harmless")
         cid = first[0]["id"]
-        cmp.review_comparison(p, cid, "B", reviewer="me")
-        full = cmp.get_comparison(p, cid)
+        p.comparisons.review(cid, "B", reviewer="me")
+        full = p.comparisons.get(cid)
         assert full["human_choice"] == "B" and full["reviews"][0]["decision"] == "B"
-        chosen = [r for r in cmp.preference_pairs(p, [run_id]) if r["comparison_id"] == cid][0]
+        chosen = [r for r in p.comparisons.preference_pairs([run_id]) if r["comparison_id"] == cid][0]
         assert chosen["label"] == 1.0 and chosen["chosen"] == full["response_b"]
-        cmp.review_comparison(p, cid, "both-bad")
-        assert cid not in {r["comparison_id"] for r in cmp.preference_pairs(p, [run_id])}
-        assert cmp.count_comparisons(p, reviewed=True) == 1
+        p.comparisons.review(cid, "both-bad")
+        assert cid not in {r["comparison_id"] for r in p.comparisons.preference_pairs([run_id])}
+        assert p.comparisons.count(reviewed=True) == 1
         with pytest.raises(ValidationError):
-            cmp.review_comparison(p, cid, "C")
+            p.comparisons.review(cid, "C")
         with pytest.raises(ProjectError):
-            cmp.review_comparison(p, 99999, "A")
-        stats = cmp.principle_label_stats(p, run_id)
+            p.comparisons.review(99999, "A")
+        stats = p.stats.principle_labels(run_id)
         assert stats[0]["n"] == 12
 
 
@@ -171,18 +169,18 @@ def test_reward_job_cancel_resume_registers_a_loadable_model(project, tiny_model
     with pytest.raises(Cancelled):
         run_reward(ctx, RewardParams(**params))
     with Project.open(project) as p:
-        run_id = p.list_runs("reward")[0]["id"]
-        assert p.run(run_id)["status"] == "cancelled" and not p.list_adapters("reward")
+        run_id = p.runs.list("reward")[0]["id"]
+        assert p.runs.get(run_id)["status"] == "cancelled" and not p.adapters.list("reward")
     r = run_reward(RecordingContext(), RewardParams(**params))
     assert r["run_id"] == run_id and r["steps"] == 3
     assert r["n_helpful"] == round(0.5 * r["n_harmless"])
     assert r["n_eval"] >= 1 and 0.0 <= r["heldout_accuracy"] <= 1.0
     with Project.open(project) as p:
-        assert p.run(run_id)["status"] == "done"
-        adapters = p.list_adapters("reward")
+        assert p.runs.get(run_id)["status"] == "done"
+        adapters = p.adapters.list("reward")
         assert len(adapters) == 1 and adapters[0]["run_id"] == run_id
-        assert p.metrics(run_id, "heldout_accuracy") and p.metrics(run_id, "loss")
-        assert any("resuming from checkpoint-1" in line for line in p.logs(run_id))
+        assert p.runs.metrics(run_id, "heldout_accuracy") and p.runs.metrics(run_id, "loss")
+        assert any("resuming from checkpoint-1" in line for line in p.runs.logs(run_id))
     model = AutoModelForSequenceClassification.from_pretrained(adapters[0]["path"], num_labels=1)
     assert model.config.num_labels == 1
 

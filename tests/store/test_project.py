@@ -6,7 +6,6 @@ from cai_desktop.core.constitution import Constitution, Principle
 from cai_desktop.core.errors import ProjectError
 from cai_desktop.store import schema
 from cai_desktop.store.project import Project
-from cai_desktop.store.prompts import add_prompt_set, list_prompt_sets, prompts_of, resplit
 
 
 def const(text="critique"):
@@ -19,28 +18,28 @@ def const(text="critique"):
 
 def test_create_open_and_constitution_versions(project_path):
     with Project.create(project_path) as p:
-        assert p.save_constitution(const()) == 1
-        assert p.save_constitution(const()) == 1  # unchanged content: no new version
-        assert p.save_constitution(const("critique, edited")) == 2
+        assert p.constitutions.save(const()) == 1
+        assert p.constitutions.save(const()) == 1  # unchanged content: no new version
+        assert p.constitutions.save(const("critique, edited")) == 2
     with Project.open(project_path) as p:
-        assert p.get_constitution("c1").principles[0].critique_request == "critique, edited"
-        assert p.get_constitution("c1", version=1).principles[0].critique_request == "critique"
-        assert [v["version"] for v in p.constitution_versions("c1")] == [1, 2]
-        assert p.get_constitution("c1").version == 2
+        assert p.constitutions.get("c1").principles[0].critique_request == "critique, edited"
+        assert p.constitutions.get("c1", version=1).principles[0].critique_request == "critique"
+        assert [v["version"] for v in p.constitutions.versions("c1")] == [1, 2]
+        assert p.constitutions.get("c1").version == 2
         with pytest.raises(ProjectError, match="No constitution named 'nope'"):
-            p.get_constitution("nope")
+            p.constitutions.get("nope")
 
 
 def test_principle_snapshots_keep_history(project_path):
     with Project.create(project_path) as p:
         c = const()
-        p.save_constitution(c)
-        sid = p.snapshot_principle(c.principles[0], "c1")
-        assert p.snapshot_principle(c.principles[0], "c1") == sid
-        p.save_constitution(const("changed text"))
+        p.constitutions.save(c)
+        sid = p.constitutions.snapshot(c.principles[0], "c1")
+        assert p.constitutions.snapshot(c.principles[0], "c1") == sid
+        p.constitutions.save(const("changed text"))
         row = p.query("SELECT critique_request FROM principle_snapshots WHERE id=?", [sid])[0]
         assert row["critique_request"] == "critique"
-        assert p.snapshot_principle(p.get_constitution("c1").principles[0]) != sid
+        assert p.constitutions.snapshot(p.constitutions.get("c1").principles[0]) != sid
 
 
 def test_wal_and_foreign_keys(project_path):
@@ -106,7 +105,7 @@ def test_migrations_upgrade_an_old_file(project_path, monkeypatch):
     all_migrations = list(schema.migrations._migrations)
     monkeypatch.setattr(schema.migrations, "_migrations", all_migrations[:1])
     with Project.create(project_path) as p:
-        p.save_constitution(const())
+        p.constitutions.save(const())
     monkeypatch.setattr(schema.migrations, "_migrations", all_migrations)
 
     @schema.migrations(name="m_test_added_later")
@@ -118,7 +117,7 @@ def test_migrations_upgrade_an_old_file(project_path, monkeypatch):
             applied = [m.name for m in schema.migrations.applied(p.db)]
             assert applied[-1] == "m_test_added_later"
             assert p.query("SELECT colour FROM constitutions")[0]["colour"] == "blue"
-            assert p.get_constitution("c1").principles[0].key == "a"
+            assert p.constitutions.get("c1").principles[0].key == "a"
     finally:
         schema.migrations._migrations.remove(
             next(m for m in schema.migrations._migrations if m.name == "m_test_added_later")
@@ -128,16 +127,16 @@ def test_migrations_upgrade_an_old_file(project_path, monkeypatch):
 def test_prompt_sets_split_is_stable_and_dedups(project_path):
     texts = [f"prompt number {i}" for i in range(200)]
     with Project.create(project_path) as p:
-        r = add_prompt_set(p, "rt", "red-team", texts + texts[:5] + ["  "], seed=3, test_fraction=0.2)
+        r = p.prompts.add_set("rt", "red-team", texts + texts[:5] + ["  "], seed=3, test_fraction=0.2)
         assert r["added"] == 200 and r["skipped"] == 6
-        rows = prompts_of(p, "rt")
+        rows = p.prompts.of("rt")
         assert [x["text"] for x in rows] == texts
         test = {x["text"] for x in rows if x["split"] == "test"}
         assert 20 < len(test) < 60
         # same texts, new project, same seed: same split whatever the order
     with Project.create(project_path.with_name("q.caiproj")) as q:
-        add_prompt_set(q, "rt", "red-team", list(reversed(texts)), seed=3, test_fraction=0.2)
-        assert {x["text"] for x in prompts_of(q, "rt", split="test")} == test
-        resplit(q, "rt", seed=4, test_fraction=0.2)
-        assert {x["text"] for x in prompts_of(q, "rt", split="test")} != test
-        assert list_prompt_sets(q)[0]["n"] == 200
+        q.prompts.add_set("rt", "red-team", list(reversed(texts)), seed=3, test_fraction=0.2)
+        assert {x["text"] for x in q.prompts.of("rt", split="test")} == test
+        q.prompts.resplit("rt", seed=4, test_fraction=0.2)
+        assert {x["text"] for x in q.prompts.of("rt", split="test")} != test
+        assert q.prompts.sets()[0]["n"] == 200

@@ -9,14 +9,13 @@ from cai_desktop.core.constitution import Principle
 
 @pytest.fixture
 def project(project_path):
-    from cai_desktop.store.comparisons import save_comparisons
     from cai_desktop.store.project import Project
 
     p = Project.create(project_path)
-    snap = p.snapshot_principle(
+    snap = p.constitutions.snapshot(
         Principle("harm", "Harmlessness", "c", "r", "Which answer is less harmful?"), "demo"
     )
-    run = p.create_run("label", {})
+    run = p.runs.create("label", {})
     rows = []
     for i, label in enumerate([0.8, 0.3, 0.6]):
         rows.append({
@@ -27,7 +26,7 @@ def project(project_path):
             "raw_label": 0.9 if i == 2 else label, "label": label, "order_shift": 0.05 * i,
             "reasoning": "A refuses politely." if i == 2 else None, "kind": "harmless",
         })
-    save_comparisons(p, rows)
+    p.comparisons.save(rows)
     yield p
     p.close()
 
@@ -58,11 +57,10 @@ def test_shows_both_answers_and_label(page):
 
 
 def test_review_choice_is_stored_and_agreement_shown(page, project):
-    from cai_desktop.store.comparisons import get_comparison
 
     page.advance.setChecked(True)
     assert page.choose("A")  # AI said 0.6 → agrees
-    assert get_comparison(project, 3)["human_choice"] == "A"
+    assert project.comparisons.get(3)["human_choice"] == "A"
     assert page.comparison["id"] == 2  # moved on
     assert page.choose("A")  # AI said 0.3 → disagrees
     assert page.choose("tie")
@@ -144,39 +142,37 @@ def test_blind_mode_next_after_choosing_moves_on(page, project):
 def test_choices_undo_redo_and_clear(page, project, qtbot):
     from PySide6.QtCore import Qt
 
-    from cai_desktop.store.comparisons import get_comparison
 
     page.advance.setChecked(False)
     qtbot.waitUntil(page.table.hasFocus, timeout=2000)  # the list has the keys on arrival
     qtbot.keyClick(page.table, Qt.Key.Key_A)
     qtbot.keyClick(page.table, Qt.Key.Key_T)
-    assert get_comparison(project, 3)["human_choice"] == "tie"
+    assert project.comparisons.get(3)["human_choice"] == "tie"
     page.undo_stack.undo()
-    assert get_comparison(project, 3)["human_choice"] == "A"
+    assert project.comparisons.get(3)["human_choice"] == "A"
     assert page.choice_buttons["A"].isChecked()
     page.undo_stack.undo()
-    c = get_comparison(project, 3)
+    c = project.comparisons.get(3)
     assert c["human_choice"] is None and c["reviewer"] is None and c["reviews"] == []
     page.undo_stack.redo()
-    assert get_comparison(project, 3)["human_choice"] == "A"
+    assert project.comparisons.get(3)["human_choice"] == "A"
     qtbot.keyClick(page.table, Qt.Key.Key_U)  # clear the choice
-    c = get_comparison(project, 3)
+    c = project.comparisons.get(3)
     assert c["human_choice"] is None and [r["decision"] for r in c["reviews"]] == ["A", "unreviewed"]
     assert "Not reviewed yet" in page.choice_label.text()
     page.undo_stack.undo()
-    assert get_comparison(project, 3)["human_choice"] == "A"
+    assert project.comparisons.get(3)["human_choice"] == "A"
     assert page.undo_stack.undoText() == "Choose A on comparison #3"
 
 
 def test_undo_after_moving_on_goes_back(page, project):
-    from cai_desktop.store.comparisons import get_comparison
 
     page.advance.setChecked(True)
     page.reviewed_filter.setCurrentIndex(page.reviewed_filter.findData(False))
     page.choose("B")
     assert page.comparison["id"] == 2 and page.model.rowCount() == 2
     page.undo_stack.undo()
-    assert get_comparison(project, 3)["human_choice"] is None
+    assert project.comparisons.get(3)["human_choice"] is None
     assert page.comparison["id"] == 3 and page.model.rowCount() == 3
 
 

@@ -14,7 +14,7 @@ def project(project_path):
     from cai_desktop.store.project import Project
 
     p = Project.create(project_path)
-    p.save_constitution(
+    p.constitutions.save(
         Constitution(
             name="demo",
             title="Demo",
@@ -137,15 +137,15 @@ def test_find_move_detects_a_drag():
 
 
 def test_save_creates_a_version_and_diff_shows_it(page, project):
-    assert [v["version"] for v in project.constitution_versions("demo")] == [1]
+    assert [v["version"] for v in project.constitutions.versions("demo")] == [1]
     page.principles.list.setCurrentRow(0)
     page.principle_tab.f_critique.setPlainText("Point out anything harmful or dangerous.")
     page.save_note.setText("sharper harm critique")
     assert page.save() == 2
-    versions = project.constitution_versions("demo")
+    versions = project.constitutions.versions("demo")
     assert [v["version"] for v in versions] == [1, 2]
     assert versions[-1]["note"] == "sharper harm critique"
-    stored = project.get_constitution("demo")
+    stored = project.constitutions.get("demo")
     assert stored.principles[0].critique_request == "Point out anything harmful or dangerous."
     assert page.dirty_label.text() == "Saved"
     assert page.versions_tab.v_from.currentData() == 1 and page.versions_tab.v_to.currentData() == 2
@@ -159,7 +159,7 @@ def test_save_refused_while_invalid(page, project):
     page.principles.list.setCurrentRow(0)
     page.principle_tab.f_revision.setPlainText("  ")
     assert page.save() is None
-    assert [v["version"] for v in project.constitution_versions("demo")] == [1]
+    assert [v["version"] for v in project.constitutions.versions("demo")] == [1]
     boxes = open_error_boxes()
     assert boxes and "revision request is empty" in boxes[-1].text()
     close_error_boxes()
@@ -192,7 +192,7 @@ def test_import_export_every_format(page, project, tmp_path):
     src.write_text(json.dumps(data))
     assert page.import_file(src)
     assert page.constitution.name == "other"
-    assert "other" in [c["name"] for c in project.list_constitutions()]
+    assert "other" in [c["name"] for c in project.constitutions.list()]
     assert page.picker.currentData() == "other"
 
 
@@ -227,21 +227,18 @@ def test_new_constitution_then_save(page, project):
     page.principle_tab.f_critique.setPlainText("Critique it.")
     page.principle_tab.f_revision.setPlainText("Revise it.")
     assert page.save() == 1
-    assert "my-rules" in [c["name"] for c in project.list_constitutions()]
+    assert "my-rules" in [c["name"] for c in project.constitutions.list()]
 
 
 def test_statistics_from_chains_and_comparisons(page, project, qtbot):
-    from cai_desktop.store.chains import save_chains
-    from cai_desktop.store.comparisons import save_comparisons
-    from cai_desktop.store.prompts import add_prompt_set
 
-    set_id = add_prompt_set(project, "rt", "red-team", ["p1", "p2"])["set_id"]
+    set_id = project.prompts.add_set("rt", "red-team", ["p1", "p2"])["set_id"]
     pids = [r["id"] for r in project.query("SELECT id FROM prompts WHERE set_id=?", [set_id])]
-    c = project.get_constitution("demo")
-    snap = project.snapshot_principle(c.principles[0], "demo")
-    run = project.create_run("critique", {})
-    cid = project.constitution_id("demo")
-    save_chains(project, [
+    c = project.constitutions.get("demo")
+    snap = project.constitutions.snapshot(c.principles[0], "demo")
+    run = project.runs.create("critique", {})
+    cid = project.constitutions.id("demo")
+    project.chains.save([
         {"run_id": run, "prompt_id": pid, "constitution_id": cid, "n_revisions": 1,
          "initial_text": "bad", "final_text": "good" if i == 0 else "bad",
          "steps": [{"round": 0, "revision": "bad"},
@@ -249,7 +246,7 @@ def test_statistics_from_chains_and_comparisons(page, project, qtbot):
                     "revision": "good" if i == 0 else "bad"}]}
         for i, pid in enumerate(pids)
     ])
-    save_comparisons(project, [{"run_id": run, "source_id": 1, "prompt_text": "p", "response_a": "a",
+    project.comparisons.save([{"run_id": run, "source_id": 1, "prompt_text": "p", "response_a": "a",
                                 "response_b": "b", "principle_snapshot_id": snap, "label": 0.8}])
     page.refresh()
     assert page.stats_tab.stats.rowCount() == 0  # not on screen: not queried yet
@@ -298,7 +295,7 @@ def test_import_of_another_constitution_asks_before_dropping_edits(page, project
     from PySide6.QtWidgets import QMessageBox
 
     if stored_already:
-        project.save_constitution(Constitution(name="other", principles=[Principle("y", "Y", "C.", "R.")]))
+        project.constitutions.save(Constitution(name="other", principles=[Principle("y", "Y", "C.", "R.")]))
         page.refresh()
     page.principles.list.setCurrentRow(1)
     page.principle_tab.f_title.setText("Truthfulness")
@@ -316,14 +313,14 @@ def test_import_of_another_constitution_asks_before_dropping_edits(page, project
     assert asked and "unsaved changes" in asked[0]
     assert page.constitution.name == "demo" and page.constitution.principles[1].title == "Truthfulness"
     assert page.doc.dirty and page.picker.currentData() == "demo"
-    assert ("other" in [c["name"] for c in project.list_constitutions()]) is stored_already
+    assert ("other" in [c["name"] for c in project.constitutions.list()]) is stored_already
 
     monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.Discard))
     assert page.import_file(_other_file(tmp_path))
     assert len(asked) == 2
     assert page.constitution.name == "other" and page.picker.currentData() == "other"
     assert [p.key for p in page.constitution.principles] == ["x"]
-    assert project.get_constitution("demo").principles[1].title == "Honesty"  # the edit was dropped
+    assert project.constitutions.get("demo").principles[1].title == "Honesty"  # the edit was dropped
 
 
 def test_import_without_edits_does_not_ask(page, tmp_path, monkeypatch):
@@ -375,7 +372,7 @@ def test_chosen_format_reads_a_file_detection_gets_wrong(page, project, tmp_path
     text = open_error_boxes()[-1].text()
     assert "--" not in text and "Pass" not in text
     close_error_boxes()
-    assert "paper" not in [c["name"] for c in project.list_constitutions()]
+    assert "paper" not in [c["name"] for c in project.constitutions.list()]
     choice["fmt"] = "anthropic"
     page._import_clicked()
     assert not open_error_boxes()
@@ -487,7 +484,7 @@ def test_every_tab_fits_1280_by_720(qtbot, project_path):
                 Principle(f"p{i}", f"Principle number {i} with a title long enough to wrap twice " * 2,
                           "Critique " * 40, "Revise " * 40, "Which is better? " * 20, tags=["t"] * 3)
                 for i in range(6 + v)])
-            project.save_constitution(c, note=f"v{v}: {LONG}")
+            project.constitutions.save(c, note=f"v{v}: {LONG}")
     project.close()
     window = MainWindow()
     qtbot.addWidget(window)

@@ -37,8 +37,8 @@ def test_choices_come_from_the_project_by_their_declared_source(qtbot, tmp_path)
 
     path = tmp_path / "p.caiproj"
     with Project.create(path) as project:
-        project.register_adapter("sft", tmp_path / "a1", "base", {}, name="one")
-        project.register_adapter("reward", tmp_path / "r1", "base", {}, name="pm")
+        project.adapters.register("sft", tmp_path / "a1", "base", {}, name="one")
+        project.adapters.register("reward", tmp_path / "r1", "base", {}, name="pm")
         form = ParamsForm(JOBS["ppo"].params, project=project)
         qtbot.addWidget(form)
         start = form.widgets["policy_adapter_id"]

@@ -8,27 +8,25 @@ from cai_desktop.core.constitution import Constitution, Principle
 
 
 def make_project(path, n_chains=3):
-    from cai_desktop.store.chains import save_chains
     from cai_desktop.store.project import Project
-    from cai_desktop.store.prompts import add_prompt_set
 
     p = Project.create(path)
     c = Constitution(name="demo", principles=[
         Principle("harm", "Harm", "Point out harm.", "Remove the harm."),
         Principle("honest", "Honesty", "Point out lies.", "Make it true."),
     ])
-    p.save_constitution(c)
-    snaps = [p.snapshot_principle(x, "demo") for x in c.principles]
-    set_id = add_prompt_set(p, "rt", "red-team", [f"How do I pick lock number {i}?" for i in range(n_chains)])["set_id"]
+    p.constitutions.save(c)
+    snaps = [p.constitutions.snapshot(x, "demo") for x in c.principles]
+    set_id = p.prompts.add_set("rt", "red-team", [f"How do I pick lock number {i}?" for i in range(n_chains)])["set_id"]
     pids = [r["id"] for r in p.query("SELECT id FROM prompts WHERE set_id=? ORDER BY position", [set_id])]
-    run = p.create_run("critique", {})
+    run = p.runs.create("critique", {})
     chains = []
     for i, pid in enumerate(pids):
         original = f"Sure, here is how to pick lock {i}: use a tension wrench."
         r1 = f"I can't help with picking lock {i}, but a locksmith can."
         r2 = f"I can't help with picking lock {i}; please call a licensed locksmith."
         chains.append({
-            "run_id": run, "prompt_id": pid, "constitution_id": p.constitution_id("demo"),
+            "run_id": run, "prompt_id": pid, "constitution_id": p.constitutions.id("demo"),
             "constitution_version": 1, "model_spec": "tiny", "n_revisions": 2,
             "initial_text": original, "final_text": r2,
             "steps": [
@@ -37,7 +35,7 @@ def make_project(path, n_chains=3):
                 {"round": 2, "principle_snapshot_id": snaps[0], "critique": f"Critique two of {i}.", "revision": r2},
             ],
         })
-    save_chains(p, chains)
+    p.chains.save(chains)
     return p
 
 
@@ -77,27 +75,26 @@ def test_shows_chain_side_by_side_with_rounds(page):
 
 
 def test_accept_reject_edit_note_are_stored(page, project):
-    from cai_desktop.store.chains import get_chain
 
     first = page.chain["id"]
     page.review("accepted")
-    assert get_chain(project, first)["review_status"] == "accepted"
+    assert project.chains.get(first)["review_status"] == "accepted"
     assert "Accepted" in page.status_label.text()
     page.step(1)
     second = page.chain["id"]
     page.review("rejected")
-    assert get_chain(project, second)["review_status"] == "rejected"
+    assert project.chains.get(second)["review_status"] == "rejected"
     page.step(1)
     third = page.chain["id"]
     assert page.edit_current("I won't help open locks that are not yours.")
-    stored = get_chain(project, third)
+    stored = project.chains.get(third)
     assert stored["review_status"] == "edited"
     assert stored["human_revision"] == "I won't help open locks that are not yours."
     assert stored["final_text"].endswith("licensed locksmith.")  # the model's revision is kept
     assert page.human_view.isVisibleTo(page) and "won't help" in page.human_view.toPlainText()
     page.note.setText("too vague")
     page.save_note()
-    stored = get_chain(project, third)
+    stored = project.chains.get(third)
     assert stored["note"] == "too vague" and stored["review_status"] == "edited"
     assert [r["decision"] for r in stored["reviews"]] == ["edited", "edited"]
     assert stored["reviewer"]
@@ -107,26 +104,25 @@ def test_accept_reject_edit_note_are_stored(page, project):
 def test_keyboard_shortcuts(page, project, qtbot):
     from PySide6.QtCore import Qt
 
-    from cai_desktop.store.chains import get_chain
 
     page.show()
     page.table.setFocus()
     qtbot.waitUntil(page.table.hasFocus, timeout=2000)
     first = page.chain["id"]
     qtbot.keyClick(page.table, Qt.Key.Key_A)
-    assert get_chain(project, first)["review_status"] == "accepted"
+    assert project.chains.get(first)["review_status"] == "accepted"
     qtbot.keyClick(page.table, Qt.Key.Key_J)
     assert page.chain["id"] != first
     second = page.chain["id"]
     qtbot.keyClick(page.table, Qt.Key.Key_R)
-    assert get_chain(project, second)["review_status"] == "rejected"
+    assert project.chains.get(second)["review_status"] == "rejected"
     qtbot.keyClick(page.table, Qt.Key.Key_K)
     assert page.chain["id"] == first
     # typing a note does not trigger the shortcuts
     page.note.setFocus()
     qtbot.keyClicks(page.note, "ra")
     assert page.note.text() == "ra"
-    assert get_chain(project, first)["review_status"] == "accepted"
+    assert project.chains.get(first)["review_status"] == "accepted"
 
 
 def test_advance_after_review_and_status_filter(page, project):
@@ -185,13 +181,11 @@ def test_many_chains_are_paged(qtbot, tmp_path):
 
 def add_second_run_and_set(p):
     """One more prompt set ("more") with one chain, made by a second run."""
-    from cai_desktop.store.chains import save_chains
-    from cai_desktop.store.prompts import add_prompt_set
 
-    set_id = add_prompt_set(p, "more", "red-team", ["How do I hotwire a car?"])["set_id"]
+    set_id = p.prompts.add_set("more", "red-team", ["How do I hotwire a car?"])["set_id"]
     pid = p.query("SELECT id FROM prompts WHERE set_id=?", [set_id])[0]["id"]
-    run = p.create_run("critique", {}, name="second")
-    save_chains(p, [{"run_id": run, "prompt_id": pid, "n_revisions": 1, "initial_text": "Sure.",
+    run = p.runs.create("critique", {}, name="second")
+    p.chains.save([{"run_id": run, "prompt_id": pid, "n_revisions": 1, "initial_text": "Sure.",
                      "final_text": "I can't help with that.",
                      "steps": [{"round": 0, "revision": "Sure."}, {"round": 1, "revision": "I can't help with that."}]}])
     return run
@@ -202,7 +196,6 @@ def test_arrival_puts_the_keys_on_the_list(qtbot, project):
     from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QApplication, QLineEdit, QStackedWidget
 
-    from cai_desktop.store.chains import get_chain
     from cai_desktop.ui.pages.inspector import InspectorPage
 
     stack = QStackedWidget()
@@ -222,11 +215,10 @@ def test_arrival_puts_the_keys_on_the_list(qtbot, project):
     first = page.chain["id"]
     qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_A)
     assert page.search.text() == ""
-    assert get_chain(project, first)["review_status"] == "accepted"
+    assert project.chains.get(first)["review_status"] == "accepted"
 
 
 def test_reviews_undo_and_redo(page, project):
-    from cai_desktop.store.chains import get_chain
 
     first = page.chain["id"]
     assert page.review("accepted")
@@ -235,25 +227,24 @@ def test_reviews_undo_and_redo(page, project):
     assert page.undo_stack.count() == 3
     assert page.undo_stack.undoText() == f"Edit chain #{first}"
     page.undo_stack.undo()
-    c = get_chain(project, first)
+    c = project.chains.get(first)
     assert c["review_status"] == "rejected" and c["human_revision"] is None
     page.undo_stack.undo()
-    assert get_chain(project, first)["review_status"] == "accepted"
+    assert project.chains.get(first)["review_status"] == "accepted"
     page.undo_stack.undo()
-    c = get_chain(project, first)
+    c = project.chains.get(first)
     assert c["review_status"] == "unreviewed" and c["reviews"] == []  # nothing left in the log
     assert page.chain["id"] == first and "Unreviewed" in page.status_label.text()
     page.undo_stack.redo()
     page.undo_stack.redo()
     page.undo_stack.redo()
-    c = get_chain(project, first)
+    c = project.chains.get(first)
     assert c["review_status"] == "edited" and c["human_revision"] == "My own answer."
     assert [r["decision"] for r in c["reviews"]] == ["accepted", "rejected", "edited"]
 
 
 def test_undo_takes_back_a_review_after_moving_on(page, project):
     """With "Next after review" on, Ctrl+Z goes back to the chain it changes."""
-    from cai_desktop.store.chains import get_chain
 
     page.advance.setChecked(True)
     page.status_filter.setCurrentIndex(page.status_filter.findData("unreviewed"))
@@ -261,7 +252,7 @@ def test_undo_takes_back_a_review_after_moving_on(page, project):
     page.review("accepted")
     assert page.chain["id"] != first and page.model.rowCount() == 2
     page.undo_stack.undo()
-    assert get_chain(project, first)["review_status"] == "unreviewed"
+    assert project.chains.get(first)["review_status"] == "unreviewed"
     assert page.model.rowCount() == 3 and page.chain["id"] == first
 
 
@@ -270,7 +261,6 @@ def test_ctrl_z_in_a_window_undoes_a_review(qtbot, page, project):
     from PySide6.QtGui import QAction, QKeySequence
     from PySide6.QtWidgets import QMainWindow
 
-    from cai_desktop.store.chains import get_chain
 
     win = QMainWindow()
     qtbot.addWidget(win)
@@ -282,42 +272,40 @@ def test_ctrl_z_in_a_window_undoes_a_review(qtbot, page, project):
     qtbot.waitUntil(page.table.hasFocus, timeout=2000)
     first = page.chain["id"]
     qtbot.keyClick(page.table, Qt.Key.Key_R)
-    assert get_chain(project, first)["review_status"] == "rejected"
+    assert project.chains.get(first)["review_status"] == "rejected"
     qtbot.keyClick(page.table, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
-    assert get_chain(project, first)["review_status"] == "unreviewed"
+    assert project.chains.get(first)["review_status"] == "unreviewed"
     qtbot.keyClick(page.table, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
-    assert get_chain(project, first)["review_status"] == "rejected"
+    assert project.chains.get(first)["review_status"] == "rejected"
     win.takeCentralWidget()  # the page fixture closes the page itself
 
 
 def test_reset_to_unreviewed(page, project, qtbot):
     from PySide6.QtCore import Qt
 
-    from cai_desktop.store.chains import get_chain
 
     page.show()
     qtbot.waitUntil(page.table.hasFocus, timeout=2000)  # the list has the keys on arrival
     first = page.chain["id"]
     page.edit_current("Mine.")
     qtbot.keyClick(page.table, Qt.Key.Key_U)
-    c = get_chain(project, first)
+    c = project.chains.get(first)
     assert c["review_status"] == "unreviewed" and c["human_revision"] is None
     assert [r["decision"] for r in c["reviews"]] == ["edited", "unreviewed"]
     assert c["reviews"][0]["edited_text"] == "Mine."  # the edit stays readable in the log
     assert not page.human_view.isVisibleTo(page)
     page.undo_stack.undo()
-    assert get_chain(project, first)["human_revision"] == "Mine."
+    assert project.chains.get(first)["human_revision"] == "Mine."
 
 
 def test_undo_refused_when_reviewed_again_elsewhere(page, project):
-    from cai_desktop.store.chains import get_chain, review_chain
     from cai_desktop.ui.widgets.errors import close_error_boxes, open_error_boxes
 
     first = page.chain["id"]
     page.review("accepted")
-    review_chain(project, first, "rejected", reviewer="someone else")
+    project.chains.review(first, "rejected", reviewer="someone else")
     page.undo_stack.undo()
-    assert get_chain(project, first)["review_status"] == "rejected"
+    assert project.chains.get(first)["review_status"] == "rejected"
     assert "reviewed again since by someone else" in open_error_boxes()[-1].text()
     assert page.undo_stack.count() == 0  # the refused step left the stack
     close_error_boxes()

@@ -79,7 +79,7 @@ def test_create_sample_project_opens_it_everywhere(window, tmp_path):
     assert "sample.caiproj" in window.windowTitle()
     for page in window.pages.values():
         assert page.project is window.project
-    assert window.project.list_constitutions(), "starter constitutions imported"
+    assert window.project.constitutions.list(), "starter constitutions imported"
     start = window.pages["start"]
     assert "sample.caiproj" in start.project_label.text()
     assert str(path.resolve()) == window.recent_projects()[0]
@@ -189,7 +189,7 @@ def test_project_data_not_in_settings(window, tmp_path):
     keys = mw.settings().allKeys()
     assert set(keys) <= {"recent_projects", "window/geometry", "window/state"}
     with Project.open(tmp_path / "p.caiproj") as p:
-        assert p.list_constitutions()
+        assert p.constitutions.list()
 
 
 def test_f1_opens_the_guide_without_blocking(window, qtbot):

@@ -63,7 +63,7 @@ def test_adding_a_model_is_checked_in_the_background(window, qtbot, monkeypatch,
     assert threads[0] is not threading.main_thread()
     assert added.args[0] == str(tiny_model_dir.resolve())
     assert str(tiny_model_dir.resolve()) in _specs(page)
-    assert [m["spec"] for m in window.project.list_models()].count(str(tiny_model_dir.resolve())) == 1
+    assert [m["spec"] for m in window.project.models.list()].count(str(tiny_model_dir.resolve())) == 1
 
 
 def test_adding_a_non_model_is_refused_with_one_line(window, qtbot, tmp_path):
@@ -73,7 +73,7 @@ def test_adding_a_non_model_is_refused_with_one_line(window, qtbot, tmp_path):
         assert page.add_model(str(tmp_path / "empty"))
     assert "no config.json" in refused.args[1] and "\n" not in refused.args[1]
     assert "Not added" in page.add_status.text()
-    assert not [m for m in window.project.list_models() if "empty" in m["spec"]]
+    assert not [m for m in window.project.models.list() if "empty" in m["spec"]]
 
 
 def test_remove_an_added_model_says_what_stays(window, qtbot, tiny_model_dir, tmp_path):
@@ -81,8 +81,8 @@ def test_remove_an_added_model_says_what_stays(window, qtbot, tiny_model_dir, tm
     spec = str(tiny_model_dir.resolve())
     with qtbot.waitSignal(page.model_added, timeout=10000):
         page.add_model(spec)
-    window.project.create_run("critique", {"model": spec, "limit": 2})
-    window.project.register_adapter("sft", tmp_path / "adapter", spec, {})
+    window.project.runs.create("critique", {"model": spec, "limit": 2})
+    window.project.adapters.register("sft", tmp_path / "adapter", spec, {})
     page.refresh()
     assert not page.btn_remove.isEnabled()
     page.tree.setCurrentItem(page.tree.topLevelItem(0))  # the embedded model cannot be removed
@@ -93,10 +93,10 @@ def test_remove_an_added_model_says_what_stays(window, qtbot, tiny_model_dir, tm
     text = page.add_status.text()
     assert "Removed" in text and "1 run and 1 adapter name it by its spec" in text
     assert "No file was deleted" in text
-    assert spec not in [m["spec"] for m in window.project.list_models()]
+    assert spec not in [m["spec"] for m in window.project.models.list()]
     assert spec not in _specs(page)
     assert tiny_model_dir.is_dir()
-    assert window.project.list_adapters()[0]["base_model_spec"] == spec  # untouched
+    assert window.project.adapters.list()[0]["base_model_spec"] == spec  # untouched
 
 
 def test_try_it_with_a_missing_hub_model_fails_in_its_job_with_one_line(window, qtbot, monkeypatch, tmp_path):

@@ -8,11 +8,10 @@ import pytest
 @pytest.fixture
 def project(project_path):
     from cai_desktop.store.project import Project
-    from cai_desktop.store.prompts import add_prompt_set
 
     p = Project.create(project_path)
-    add_prompt_set(p, "red", "red-team", [f"How do I do bad thing {i}?" for i in range(500)], test_fraction=0.2)
-    add_prompt_set(p, "nice", "helpful", ["Write a haiku about tea.", "What is a prime number?"])
+    p.prompts.add_set("red", "red-team", [f"How do I do bad thing {i}?" for i in range(500)], test_fraction=0.2)
+    p.prompts.add_set("nice", "helpful", ["Write a haiku about tea.", "What is a prime number?"])
     yield p
     p.close()
 
@@ -154,12 +153,10 @@ def test_delete_set_asks_and_says_how_many(page, project):
 
 
 def test_delete_refused_when_chains_were_made(page, project):
-    from cai_desktop.store.chains import save_chains
-    from cai_desktop.store.prompts import prompts_of
     from cai_desktop.ui.widgets.errors import close_error_boxes, open_error_boxes
 
-    run = project.create_run("critique", {})
-    save_chains(project, [{"run_id": run, "prompt_id": prompts_of(project, "red")[0]["id"], "n_revisions": 0,
+    run = project.runs.create("critique", {})
+    project.chains.save([{"run_id": run, "prompt_id": project.prompts.of("red")[0]["id"], "n_revisions": 0,
                            "initial_text": "x", "final_text": "x", "steps": []}])
     page.confirm = lambda title, text: pytest.fail("must not ask: the set is kept")
     page.select_set("red")

@@ -104,7 +104,7 @@ def test_live_metrics_log_and_progress_of_selected_run(window, qtbot):
     window.show_page("runs")
     with qtbot.waitSignal(window.runner.job_ended, timeout=20000):
         window.runner.submit("fake", metric_job, {"project": str(window.project.path), "steps": 20}, "fake")
-    run_id = window.project.list_runs("fake")[0]["id"]
+    run_id = window.project.runs.list("fake")[0]["id"]
     assert page.selected_run_id == run_id
     assert set(page.charts) == {"loss", "reward"}
     assert page.charts["loss"].point_count() == 20
@@ -126,9 +126,9 @@ def test_cancel_selected_run_from_runs_page(window, qtbot):
     with qtbot.waitSignal(window.runner.job_ended, timeout=20000):
         page.btn_cancel.click()
     assert window.runner.jobs[job].status == "cancelled"
-    run = window.project.run(page.selected_run_id)
+    run = window.project.runs.get(page.selected_run_id)
     assert run["status"] == "cancelled"
-    assert window.project.metrics(run["id"], "loss"), "committed work kept"
+    assert window.project.runs.metrics(run["id"], "loss"), "committed work kept"
 
 
 # -- dialogs ------------------------------------------------------------------------------------
@@ -140,7 +140,7 @@ def test_new_run_dialog_is_built_from_params_and_checks_input(window):
     assert {"constitution", "prompt_set", "revisions", "model", "seed"} <= set(form.widgets)
     assert form.widgets["revisions"].toolTip().startswith("Critique")
     names = [form.widgets["constitution"].itemData(i) for i in range(form.widgets["constitution"].count())]
-    assert names == [c["name"] for c in window.project.list_constitutions()]
+    assert names == [c["name"] for c in window.project.constitutions.list()]
     ok = dlg.buttons.buttons()[0]
     assert dlg.message.text() == ""
     form.set_value("revisions", "many")
@@ -194,18 +194,18 @@ def test_resume_a_cancelled_critique_run(window, qtbot, tiny_model_dir):
                             max_new_tokens=8, critique_max_new_tokens=8, batch_size=2, split=None, few_shot=0)
     with pytest.raises(Cancelled):
         run_critique(RecordingContext(cancel_after_progress=1), params)
-    run_id = window.project.list_runs("critique")[0]["id"]
+    run_id = window.project.runs.list("critique")[0]["id"]
     page = window.pages["runs"]
     page.refresh()
     page.select_run(run_id)
-    assert window.project.run(run_id)["status"] == "cancelled"
+    assert window.project.runs.get(run_id)["status"] == "cancelled"
     assert page.btn_resume.isEnabled()
     with qtbot.waitSignal(window.runner.job_ended, timeout=120000):
         page.btn_resume.click()
     job = list(window.runner.jobs.values())[-1]
     assert job.status == "done", job.error
     assert job.params.resume_run == run_id
-    assert window.project.run(run_id)["status"] == "done"
+    assert window.project.runs.get(run_id)["status"] == "done"
     n = window.project.db.execute("SELECT COUNT(*) FROM chains WHERE run_id=?", [run_id]).fetchone()[0]
     assert n == 4
 
@@ -234,7 +234,7 @@ def test_adding_a_non_model_is_refused(window, qtbot, tmp_path):
     (tmp_path / "empty").mkdir()
     with qtbot.waitSignal(page.model_refused, timeout=10000):
         page.add_model(str(tmp_path / "empty"))
-    assert not [m for m in window.project.list_models() if "empty" in m["spec"]]
+    assert not [m for m in window.project.models.list() if "empty" in m["spec"]]
 
 
 def test_every_launchable_job_has_a_dialog_and_eval_takes_adapter_ids(window):
@@ -263,9 +263,9 @@ def test_eval_run_result_shows_the_rate_table(window):
               "examples": [{"kind": "red-team", "prompt": "p?", "answers": {"base (default)": "I can't."}}],
               "answers": "/x/answers.jsonl"}
     with Project.open(window.project.path) as p:
-        rid = p.create_run("eval", {}, name="before/after evaluation")
-        p.set_run_result(rid, result)
-        p.set_run_status(rid, "done")
+        rid = p.runs.create("eval", {}, name="before/after evaluation")
+        p.runs.set_result(rid, result)
+        p.runs.set_status(rid, "done")
     page = window.pages["runs"]
     page.refresh()
     page.select_run(rid)

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 def test_summary_counts(qtbot, project_path):
     from cai_desktop.store.project import Project
-    from cai_desktop.store.prompts import add_prompt_set
     from cai_desktop.ui.pages.start import StartPage
 
     p = Project.create(project_path)
-    add_prompt_set(p, "one", "helpful", ["Only prompt."])
-    p.create_run("critique", {})
+    p.prompts.add_set("one", "helpful", ["Only prompt."])
+    p.runs.create("critique", {})
     w = StartPage()
     qtbot.addWidget(w)
     w.set_project(p)

@@ -203,9 +203,8 @@ class ComparisonsPage(ListDetailPage):
 
     # -- data ------------------------------------------------------------------------------------
     def fill_filters(self) -> None:
-        from cai_desktop.store.comparisons import comparison_principle_keys
 
-        keys = [] if self.project is None else comparison_principle_keys(self.project)
+        keys = [] if self.project is None else self.project.comparisons.principle_keys()
         refill_combo(self.principle_filter, [(k, k) for k in keys], first=("any principle", None))
 
     def filters(self) -> dict[str, Any]:
@@ -217,9 +216,8 @@ class ComparisonsPage(ListDetailPage):
         }
 
     def source(self, project, f: dict[str, Any]):
-        from cai_desktop.store.comparisons import count_comparisons, list_comparisons
 
-        return (lambda o, n: list_comparisons(project, o, n, **f)), (lambda: count_comparisons(project, **f))
+        return (lambda o, n: project.comparisons.list(o, n, **f)), (lambda: project.comparisons.count(**f))
 
     def after_reload(self) -> None:
         self.update_agreement()
@@ -228,9 +226,8 @@ class ComparisonsPage(ListDetailPage):
         """Among A/B choices on AI-labelled comparisons: how often the reviewer agreed with the AI."""
         if self.project is None:
             return {"reviewed": 0, "agree": 0, "rate": None, "total": 0, "any_review": 0}
-        from cai_desktop.store.comparisons import agreement
 
-        return agreement(self.project)
+        return self.project.stats.agreement()
 
     def update_agreement(self) -> None:
         if self.project is None:
@@ -259,10 +256,9 @@ class ComparisonsPage(ListDetailPage):
             self.btn_clear.setEnabled(False)
             self._show_label()
             return
-        from cai_desktop.store.comparisons import get_comparison
 
         try:
-            c = get_comparison(self.project, comparison_id)
+            c = self.project.comparisons.get(comparison_id)
         except CaiError as e:
             show_error(self, "Cannot show the comparison", str(e))
             return
@@ -335,25 +331,19 @@ class ComparisonsPage(ListDetailPage):
         AI label of the one just answered, and the table shows it)."""
         if self.project is None or self.comparison is None:
             return False
-        from cai_desktop.store.comparisons import (
-            comparison_review_state,
-            reset_comparison_review,
-            review_comparison,
-            undo_comparison_review,
-        )
 
         project, c, reviewer = self.project, self.comparison, reviewer_name()
         cid = c["id"]
         if choice is None:
             def do() -> int:
-                return reset_comparison_review(project, cid, reviewer)
+                return project.comparisons.reset_review(cid, reviewer)
         else:
             def do() -> int:
-                return review_comparison(project, cid, choice, reviewer=reviewer)
+                return project.comparisons.review(cid, choice, reviewer=reviewer)
         verb = f"Choose {choice.replace('-', ' ')}" if choice else "Clear the choice"
         ok = self.record_review(
-            cid, f"{verb} on comparison #{cid}", lambda: comparison_review_state(project, cid), do,
-            lambda rid, before: undo_comparison_review(project, cid, rid, before),
+            cid, f"{verb} on comparison #{cid}", lambda: project.comparisons.review_state(cid), do,
+            lambda rid, before: project.comparisons.undo_review(cid, rid, before),
             advance=self.advance.isChecked() and choice is not None,
             still_listed=self._still_listed(choice),
         )

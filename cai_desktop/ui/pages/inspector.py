@@ -219,13 +219,12 @@ class InspectorPage(ListDetailPage):
 
     # -- data ----------------------------------------------------------------------------------
     def fill_filters(self) -> None:
-        from cai_desktop.store.chains import chain_prompt_sets, chain_runs, principle_keys
 
         p = self.project
-        principles = [] if p is None else [(r["title"] or r["key"], r["key"]) for r in principle_keys(p)]
+        principles = [] if p is None else [(r["title"] or r["key"], r["key"]) for r in p.chains.principle_keys()]
         runs = [] if p is None else [(f"run {r['id']} · {r['name']} ({plural(r['n'], 'chain')})", r["id"])
-                                      for r in chain_runs(p)]
-        sets = [] if p is None else [(name, name) for name in chain_prompt_sets(p)]
+                                      for r in p.chains.runs()]
+        sets = [] if p is None else [(name, name) for name in p.chains.prompt_sets()]
         refill_combo(self.principle_filter, principles, first=("any principle", None))
         refill_combo(self.run_filter, runs, first=("any run", None))
         refill_combo(self.set_filter, sets, first=("any prompt set", None))
@@ -240,9 +239,8 @@ class InspectorPage(ListDetailPage):
         }
 
     def source(self, project, f: dict[str, Any]):
-        from cai_desktop.store.chains import count_chains, list_chains
 
-        return (lambda o, n: list_chains(project, o, n, **f)), (lambda: count_chains(project, **f))
+        return (lambda o, n: project.chains.list(o, n, **f)), (lambda: project.chains.count(**f))
 
     def show_item(self, chain_id: int | None) -> None:
         if chain_id is None or self.project is None:
@@ -258,10 +256,9 @@ class InspectorPage(ListDetailPage):
             self._show_human("")
             self._set_review_enabled(False)
             return
-        from cai_desktop.store.chains import get_chain
 
         try:
-            chain = get_chain(self.project, chain_id)
+            chain = self.project.chains.get(chain_id)
         except CaiError as e:
             show_error(self, "Cannot show the chain", str(e))
             return
@@ -363,25 +360,19 @@ class InspectorPage(ListDetailPage):
         """
         if self.project is None or self.chain is None:
             return False
-        from cai_desktop.store.chains import (
-            chain_review_state,
-            reset_chain_review,
-            review_chain,
-            undo_chain_review,
-        )
 
         project, chain_id, reviewer = self.project, self.chain["id"], self._reviewer()
         note = self.note.text().strip() or None
         if decision == "unreviewed":
             def do() -> int:
-                return reset_chain_review(project, chain_id, reviewer, note)
+                return project.chains.reset_review(chain_id, reviewer, note)
         else:
             def do() -> int:
-                return review_chain(project, chain_id, decision, reviewer=reviewer, edited_text=edited_text, note=note)
+                return project.chains.review(chain_id, decision, reviewer=reviewer, edited_text=edited_text, note=note)
         ok = self.record_review(
             chain_id, f"{VERBS.get(decision, decision)} chain #{chain_id}",
-            lambda: chain_review_state(project, chain_id), do,
-            lambda rid, before: undo_chain_review(project, chain_id, rid, before),
+            lambda: project.chains.review_state(chain_id), do,
+            lambda rid, before: project.chains.undo_review(chain_id, rid, before),
             advance=self.advance.isChecked() and decision != "edited",
             still_listed=self.filters()["review_status"] in (None, decision),
         )
@@ -406,15 +397,14 @@ class InspectorPage(ListDetailPage):
         taking back an earlier decision is not blocked by the note stored after it)."""
         if self.project is None or self.chain is None:
             return
-        from cai_desktop.store.chains import chain_review_state, review_chain, undo_chain_review
 
         project, c, reviewer, note = self.project, self.chain, self._reviewer(), self.note.text().strip()
         status = c.get("review_status") or "unreviewed"
         edited = c.get("human_revision") if status == "edited" else None
         if self.record_review(
-            c["id"], f"Note on chain #{c['id']}", lambda: chain_review_state(project, c["id"]),
-            lambda: review_chain(project, c["id"], status, reviewer=reviewer, edited_text=edited, note=note),
-            lambda rid, before: undo_chain_review(project, c["id"], rid, before),
+            c["id"], f"Note on chain #{c['id']}", lambda: project.chains.review_state(c["id"]),
+            lambda: project.chains.review(c["id"], status, reviewer=reviewer, edited_text=edited, note=note),
+            lambda rid, before: project.chains.undo_review(c["id"], rid, before),
             advance=False, still_listed=True,
         ):
             self.status_message.emit(f"Note saved on chain #{c['id']}.")

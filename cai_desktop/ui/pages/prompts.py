@@ -167,9 +167,8 @@ class PromptsPage(Page):
         if self.project is None:
             self.sets = []
         else:
-            from cai_desktop.store.prompts import list_prompt_sets
 
-            self.sets = list_prompt_sets(self.project)
+            self.sets = self.project.prompts.sets()
         self.set_table.blockSignals(True)
         self.set_table.setRowCount(len(self.sets))
         for i, s in enumerate(self.sets):
@@ -216,13 +215,12 @@ class PromptsPage(Page):
             self.model.set_source(lambda o, n: [], lambda: 0)
             self.count_label.setText("")
             return
-        from cai_desktop.store.prompts import count_prompts, list_prompts
 
         project, s = self.project, self._current()
         set_id = s["id"] if s else -1
         f = {"split": self.split_filter.currentData(), "search": self.search.text().strip() or None}
-        self.model.set_source(lambda o, n: list_prompts(project, set_id, o, n, **f),
-                              lambda: count_prompts(project, set_id, **f))
+        self.model.set_source(lambda o, n: project.prompts.list(set_id, o, n, **f),
+                              lambda: project.prompts.count(set_id, **f))
         if s is None:
             self.count_label.setText("No prompt set yet: import one, or create the sample project.")
         else:
@@ -248,11 +246,10 @@ class PromptsPage(Page):
         if self.project is None:
             return None
         from cai_desktop.core.prompt_files import read_prompts
-        from cai_desktop.store.prompts import add_prompt_set
 
         try:
             rows = read_prompts(path, fmt=fmt, column=column)
-            result = add_prompt_set(self.project, name, kind, rows, source=str(path), seed=seed,
+            result = self.project.prompts.add_set(name, kind, rows, source=str(path), seed=seed,
                                     test_fraction=test_fraction)
         except CaiError as e:
             show_error(self, "Cannot import the prompts", str(e))
@@ -277,10 +274,9 @@ class PromptsPage(Page):
         name = name or self.current_set()
         if self.project is None or name is None:
             return False
-        from cai_desktop.store.prompts import rename_prompt_set
 
         try:
-            rename_prompt_set(self.project, name, new_name)
+            self.project.prompts.rename_set(name, new_name)
         except CaiError as e:
             show_error(self, "Cannot rename the prompt set", str(e))
             return False
@@ -306,10 +302,10 @@ class PromptsPage(Page):
         name = name or self.current_set()
         if self.project is None or name is None:
             return False
-        from cai_desktop.store.prompts import delete_prompt_set, describe_usage, prompt_set_usage
+        from cai_desktop.store.prompts import describe_usage
 
         try:
-            usage = prompt_set_usage(self.project, name)
+            usage = self.project.prompts.usage(name)
         except CaiError as e:
             show_error(self, "Cannot delete the prompt set", str(e))
             return False
@@ -325,7 +321,7 @@ class PromptsPage(Page):
                             "comparisons were made from them. This cannot be undone."):
             return False
         try:
-            n = delete_prompt_set(self.project, name)
+            n = self.project.prompts.delete_set(name)
         except CaiError as e:
             show_error(self, "Cannot delete the prompt set", str(e))
             return False
@@ -338,10 +334,9 @@ class PromptsPage(Page):
         name = self.current_set()
         if self.project is None or name is None:
             return
-        from cai_desktop.store.prompts import resplit
 
         try:
-            resplit(self.project, name, self.split_seed.value(), self.split_fraction.value())
+            self.project.prompts.resplit(name, self.split_seed.value(), self.split_fraction.value())
         except CaiError as e:
             show_error(self, "Cannot split the prompts", str(e))
             return

@@ -290,18 +290,8 @@ class RunsPage(Page):
             self.model.set_source(lambda o, n: [], lambda: 0)
             self.show_run(None)
             return
-        kind = self.kind_filter.currentData()
-        where, params = ("WHERE kind=?", [kind]) if kind else ("", [])
-        cols = "id, kind, name, status, progress_done, progress_total, created_at, started_at, finished_at, error"
-
-        def fetch(offset: int, limit: int) -> list[dict]:
-            return p.query(f"SELECT {cols} FROM runs {where} ORDER BY id DESC LIMIT ? OFFSET ?",
-                           [*params, limit, offset])
-
-        def count() -> int:
-            return int(p.db.execute(f"SELECT COUNT(*) FROM runs {where}", params).fetchone()[0])
-
-        self.model.set_source(fetch, count)
+        kind = self.kind_filter.currentData() or None
+        self.model.set_source(lambda offset, limit: p.runs.page(offset, limit, kind), lambda: p.runs.count(kind))
 
     def _refresh_table_keep_selection(self, reload_details: bool = True) -> None:
         """Re-read the runs table (status, progress) and keep the selected run selected; its
@@ -380,7 +370,7 @@ class RunsPage(Page):
             self._update_buttons()
             return
         try:
-            run = self.project.run(run_id)
+            run = self.project.runs.get(run_id)
         except Exception as e:  # noqa: BLE001
             self.run_title.setText(str(e))
             self._update_buttons()
@@ -393,11 +383,11 @@ class RunsPage(Page):
         if job is not None and job.total:
             self._set_progress(job.done, job.total, job.eta_s, job.message, live=job.status == "running")
         # metrics: a chart for each series that changes, a number for each that never did
-        for m in self.project.metrics(run_id):
+        for m in self.project.runs.metrics(run_id):
             self._series.setdefault(m["name"], {})[m["step"]] = m["value"]
         self._show_series()
         # log: the project file is the one source (see _on_log)
-        rows = self.project.log_rows(run_id)
+        rows = self.project.runs.log_rows(run_id)
         self._log_after = rows[-1]["id"] if rows else 0
         self.log_view.setPlainText("\n".join(r["text"] for r in rows[-MAX_LOG_LINES:]))
         self.log_view.moveCursor(self.log_view.textCursor().MoveOperation.End)
@@ -538,7 +528,7 @@ class RunsPage(Page):
         from cai_desktop.jobs.registry import job
         from cai_desktop.ui.widgets.errors import show_error
 
-        run = self.project.run(self.selected_run_id)
+        run = self.project.runs.get(self.selected_run_id)
         try:
             j = job(run["kind"])
             params = j.params.from_config(run.get("config") or {}, project=str(self.project.path),
@@ -626,7 +616,7 @@ class RunsPage(Page):
         if self.project is None:
             self.log_view.appendPlainText(text)
             return
-        for row in self.project.log_rows(self.selected_run_id, self._log_after):
+        for row in self.project.runs.log_rows(self.selected_run_id, self._log_after):
             self.log_view.appendPlainText(row["text"])
             self._log_after = row["id"]
 

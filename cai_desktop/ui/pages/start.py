@@ -156,7 +156,7 @@ class StartPage(Page):
         if has:
             p = self.project
             try:
-                n = p.counts()
+                n = p.stats.counts()
                 summary = ", ".join(plural(n[k], one) for k, one in (
                     ("constitutions", "constitution"), ("prompts", "prompt"), ("chains", "chain"), ("runs", "run")))
                 self.project_label.setText(f"Open: <b>{p.path.name}</b> — {summary}")

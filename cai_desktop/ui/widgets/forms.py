@@ -76,19 +76,18 @@ class ParamsForm(QWidget):
             return []
         try:
             if kind == "constitutions":
-                return [(c["name"], c["name"]) for c in p.list_constitutions()]
+                return [(c["name"], c["name"]) for c in p.constitutions.list()]
             if kind == "prompt_sets":
-                from cai_desktop.store.prompts import list_prompt_sets
 
-                return [(s["name"], s["name"]) for s in list_prompt_sets(p)]
+                return [(s["name"], s["name"]) for s in p.prompts.sets()]
             if kind == "models":
-                return [(m["display_name"] or m["spec"], m["spec"]) for m in p.list_models()]
+                return [(m["display_name"] or m["spec"], m["spec"]) for m in p.models.list()]
             if kind in ("adapters", "adapter_ids"):
-                rows = [a for a in p.list_adapters() if not arg or a["kind"] in arg]
+                rows = [a for a in p.adapters.list() if not arg or a["kind"] in arg]
                 value = "id" if kind == "adapter_ids" else "path"
                 return [(f"#{a['id']} {a['name']} ({a['kind']})", a[value]) for a in rows]
             if kind == "runs":
-                rows = [r for r in p.list_runs() if not arg or r["kind"] in arg]
+                rows = [r for r in p.runs.list() if not arg or r["kind"] in arg]
                 return [(f"#{r['id']} {r['name']} ({r['status']})", r["id"]) for r in rows]
         except CaiError:
             return []

@@ -120,7 +120,7 @@ class ConstitutionPage(Page):
         self.dirty_label.setObjectName("dirtyLabel")
         top.addWidget(self.dirty_label)
         self.save_note = QLineEdit()
-        self.save_note.setPlaceholderText("Version note (optional)")
+        self.save_note.setPlaceholderText("Note for this version (optional)")
         self.save_note.setMinimumWidth(150)
         top.addWidget(self.save_note, 1)
         self.btn_save = QPushButton("Save version")
@@ -186,7 +186,7 @@ class ConstitutionPage(Page):
     def refresh(self, show: str | None = None) -> None:
         if self.project is None:
             return
-        names = [c["name"] for c in self.project.list_constitutions()]
+        names = [c["name"] for c in self.project.constitutions.list()]
         self._fill_picker(names, show or self.picker.currentData())
         self._set_enabled(bool(names) or self._new_name is not None)
         self._update_sources()
@@ -227,10 +227,10 @@ class ConstitutionPage(Page):
         """Show constitution ``name`` (its live saved state); clears undo history."""
         if self.project is None:
             return
-        if name == self._new_name and name not in [c["name"] for c in self.project.list_constitutions()]:
+        if name == self._new_name and name not in [c["name"] for c in self.project.constitutions.list()]:
             return
         try:
-            c = self.project.get_constitution(name)
+            c = self.project.constitutions.get(name)
         except CaiError as e:
             show_error(self, "Cannot open the constitution", str(e))
             return
@@ -295,7 +295,7 @@ class ConstitutionPage(Page):
             return None
         c = self.doc.constitution
         try:
-            version = self.project.save_constitution(c, note=self.save_note.text().strip())
+            version = self.project.constitutions.save(c, note=self.save_note.text().strip())
         except CaiError as e:
             show_error(self, "Cannot save the constitution", str(e))
             return None
@@ -321,13 +321,13 @@ class ConstitutionPage(Page):
         if self.project is None:
             return
         slug = slugify(name, "constitution")
-        if slug in [c["name"] for c in self.project.list_constitutions()]:
+        if slug in [c["name"] for c in self.project.constitutions.list()]:
             show_error(self, "Name already used", f"A constitution named {slug!r} already exists; open it from the list.")
             return
         self._new_name = slug
         self.doc.reset(Constitution(name=slug, title=name.strip(), principles=[Principle(key=NEW_KEY)]),
                        saved=False)
-        self._fill_picker([c["name"] for c in self.project.list_constitutions()], slug)
+        self._fill_picker([c["name"] for c in self.project.constitutions.list()], slug)
         self._set_enabled(True)
         self._update_sources()
         self.principles.list.setCurrentRow(0)
@@ -364,19 +364,19 @@ class ConstitutionPage(Page):
         if not self.confirm_discard():
             self.status_message.emit(f"Import of {name} cancelled; your edits are kept.")
             return False
-        names = [x["name"] for x in self.project.list_constitutions()]
+        names = [x["name"] for x in self.project.constitutions.list()]
         if c.name in names:
             # another stored constitution: show it, then put the file's contents in the editor
             self._new_name = None
             self.refresh(show=c.name)
             return self._import_into_editor(c, name)
         try:
-            version = self.project.save_constitution(c, note=f"imported from {name}")
+            version = self.project.constitutions.save(c, note=f"imported from {name}")
         except CaiError as e:
             show_error(self, "Cannot import the constitution", str(e))
             return False
         self._new_name = None
-        self.doc.reset(self.project.get_constitution(c.name))
+        self.doc.reset(self.project.constitutions.get(c.name))
         self.refresh(show=c.name)
         self.status_message.emit(f"Imported {c.name!r} ({plural(len(c.principles), 'principle')}) as version {version}.")
         self.data_changed.emit({"constitutions"})

@@ -28,7 +28,7 @@ def _open_project(path: Path):
     from cai_desktop.store.project import Project
 
     project = Project.open(path) if path.exists() else Project.create(path)
-    if not project.list_constitutions() and not project.query("SELECT id FROM prompt_sets LIMIT 1"):
+    if not project.constitutions.list() and not project.prompts.sets():
         from cai_desktop.jobs.sample import add_starter_content
 
         add_starter_content(project)
@@ -74,8 +74,8 @@ def show_alone(widget_cls: type, setup: Callable | None = None, argv: list[str] 
     argv = sys.argv if argv is None else argv
     app = _app(argv)
     project = _open_project(Path(argv[1])) if len(argv) > 1 else None
-    if project is not None and project.list_constitutions():
-        c = project.get_constitution(project.list_constitutions()[0]["name"])
+    if project is not None and project.constitutions.list():
+        c = project.constitutions.get(project.constitutions.list()[0]["name"])
     else:
         c = formats.load_file(starter_constitutions()[0])
     doc = ConstitutionDocument(c)

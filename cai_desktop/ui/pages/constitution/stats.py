@@ -96,15 +96,13 @@ class StatisticsTab(QWidget):
         }
         if self.project is None or not self.stored:
             return list(rows.values())
-        from cai_desktop.store.chains import principle_stats
-        from cai_desktop.store.comparisons import principle_label_stats
 
         self._error = ""
         try:
-            for r in principle_stats(self.project, self.doc.constitution.name):
+            for r in self.project.stats.principles(self.doc.constitution.name):
                 if r["key"] in rows:
                     rows[r["key"]].update(drawn=r["drawn"] or 0, changed=r["changed"] or 0)
-            for r in principle_label_stats(self.project):
+            for r in self.project.stats.principle_labels():
                 if r["principle_key"] in rows:
                     rows[r["principle_key"]].update(
                         labels=r["n"] or 0, mean_margin=r["mean_margin"],

@@ -83,7 +83,7 @@ class VersionsTab(QWidget):
         versions: list[dict[str, Any]] = []
         if self.project is not None and self.stored:
             try:
-                versions = self.project.constitution_versions(self.doc.constitution.name)
+                versions = self.project.constitutions.versions(self.doc.constitution.name)
             except CaiError:
                 versions = []
         for combo in (self.v_from, self.v_to):
@@ -126,7 +126,7 @@ class VersionsTab(QWidget):
         if self.project is None:
             return None
         try:
-            return self.project.get_constitution(self.doc.constitution.name, version).to_dict()
+            return self.project.constitutions.get(self.doc.constitution.name, version).to_dict()
         except CaiError:
             return None
 
@@ -151,7 +151,7 @@ class VersionsTab(QWidget):
         if v is None or self.project is None:
             return
         try:
-            c = self.project.get_constitution(self.doc.constitution.name, v)
+            c = self.project.constitutions.get(self.doc.constitution.name, v)
         except CaiError as e:
             show_error(self, "Cannot load that version", str(e))
             return
