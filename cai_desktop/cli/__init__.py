@@ -61,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     # library deprecation notices are for us, not for the person running a job
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
+    _show_store_notices()
     try:
         return int(args.func(args) or 0)
     except Cancelled:
@@ -72,3 +73,17 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("cai-desktop: interrupted; finished work is saved.", file=sys.stderr)
         return 130
+
+
+def _show_store_notices() -> None:
+    """Print what the store tells about the file (a backup made before a schema upgrade) on stderr."""
+    import logging
+
+    class StoreNotice(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            print(f"cai-desktop: {record.getMessage()}", file=sys.stderr)  # the stderr of the moment
+
+    store_log = logging.getLogger("cai_desktop.store")
+    if not any(type(h).__name__ == "StoreNotice" for h in store_log.handlers):
+        store_log.addHandler(StoreNotice())
+    store_log.setLevel(logging.INFO)
