@@ -47,3 +47,20 @@ def test_import_linter_contracts_hold():
     exe = str(exe) if exe.exists() else shutil.which("lint-imports")
     result = subprocess.run([exe], capture_output=True, text=True, cwd=Path(__file__).parents[1])
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_no_sql_outside_the_store():
+    """ui/, jobs/ and cli/ reach the project file through its sub-managers (``project.runs``...)."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).parents[1] / "cai_desktop"
+    sql = re.compile(r"db\.execute|\.query\(|\.db\[")
+    found = [
+        f"{path.relative_to(root)}:{n}: {line.strip()}"
+        for layer in ("ui", "jobs", "cli")
+        for path in sorted((root / layer).rglob("*.py"))
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if sql.search(line)
+    ]
+    assert not found, "\n".join(found)
