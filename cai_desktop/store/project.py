@@ -303,9 +303,5 @@ class Project:
     def remove_model(self, spec): return self.models.remove(spec)  # delegate: caller in cai_desktop/ui/pages/models.py is being edited; remove after
     def list_adapters(self, kind=None): return self.adapters.list(kind)  # delegate: caller in cai_desktop/ui/pages/models.py is being edited; remove after
     def list_runs(self, kind=None): return self.runs.list(kind)  # delegate: caller in cai_desktop/jobs/base.py is being edited; remove after
-    def run(self, run_id): return self.runs.get(run_id)  # delegate: caller in cai_desktop/jobs/base.py, tests/ui/test_jobrunner.py, tests/ui/test_run_display.py is being edited; remove after
+    def run(self, run_id): return self.runs.get(run_id)  # delegate: caller in cai_desktop/jobs/base.py, tests/ui/test_jobrunner.py is being edited; remove after
     def metrics(self, run_id, name=None): return self.runs.metrics(run_id, name)  # delegate: caller in tests/ui/test_jobrunner.py is being edited; remove after
-    def create_run(self, *a, **k): return self.runs.create(*a, **k)  # delegate: caller in tests/ui/test_run_display.py is being edited; remove after
-    def set_run_status(self, *a, **k): return self.runs.set_status(*a, **k)  # delegate: caller in tests/ui/test_run_display.py is being edited; remove after
-    def add_log(self, run_id, text): return self.runs.add_log(run_id, text)  # delegate: caller in tests/ui/test_run_display.py is being edited; remove after
-    def add_metric(self, *a, **k): return self.runs.add_metric(*a, **k)  # delegate: caller in tests/ui/test_run_display.py is being edited; remove after

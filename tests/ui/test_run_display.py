@@ -38,25 +38,25 @@ class Recorded:
 
     def __call__(self, ctx, params):
         with Project.open(self.path) as p:
-            run_id = self.run_id or p.create_run(self.kind, {"steps": 5}, name="fake run")
+            run_id = self.run_id or p.runs.create(self.kind, {"steps": 5}, name="fake run")
             ctx.run_started(run_id)
-            p.set_run_status(run_id, "running")
+            p.runs.set_status(run_id, "running")
             for i in range(3):  # committed before the GUI shows the run, signalled after
-                p.add_log(run_id, f"line {i}")
+                p.runs.add_log(run_id, f"line {i}")
             self.shown.wait(10)
             for i in range(3):
                 ctx.log(f"line {i}")
             for i in range(3, 5):
-                p.add_log(run_id, f"line {i}")
+                p.runs.add_log(run_id, f"line {i}")
                 ctx.log(f"line {i}")
                 time.sleep(0.06)
             for step in range(5):
-                p.add_metric(run_id, "loss", 2.0 / (step + 1), step)
+                p.runs.add_metric(run_id, "loss", 2.0 / (step + 1), step)
                 ctx.metric("loss", 2.0 / (step + 1), step)
-                p.add_metric(run_id, "examples", 24, step)
+                p.runs.add_metric(run_id, "examples", 24, step)
                 ctx.metric("examples", 24, step)
             self.checked.wait(10)
-            p.set_run_status(run_id, "done")
+            p.runs.set_status(run_id, "done")
         return {"run_id": run_id}
 
 
@@ -87,8 +87,8 @@ def test_header_table_and_queue_show_the_runners_state(window, qtbot):
 
     page = window.pages["runs"]
     p = window.project
-    run_id = p.create_run("fake", {"steps": 5}, name="stopped earlier")
-    p.set_run_status(run_id, "cancelled")
+    run_id = p.runs.create("fake", {"steps": 5}, name="stopped earlier")
+    p.runs.set_status(run_id, "cancelled")
     page.refresh()
     page.select_run(run_id)
     assert "<i>cancelled</i>" in page.run_title.text()
@@ -122,7 +122,7 @@ def test_header_says_running_while_the_stored_row_still_says_queued(window, qtbo
 
     def job(ctx, params):
         with Project.open(window.project.path) as p:
-            run_id = p.create_run("fake", {}, name="just started")  # stored status: queued
+            run_id = p.runs.create("fake", {}, name="just started")  # stored status: queued
             ctx.run_started(run_id)
             release.wait(10)
         return {"run_id": run_id}
@@ -131,7 +131,7 @@ def test_header_says_running_while_the_stored_row_still_says_queued(window, qtbo
         job_id = window.runner.submit("fake", job, None, "fake")
     try:
         assert page.selected_run_id == started.args[1]
-        assert window.project.run(started.args[1])["status"] == "queued"
+        assert window.project.runs.get(started.args[1])["status"] == "queued"
         assert "<i>running</i>" in page.run_title.text()
         page.btn_cancel.click()
         assert "<i>stopping</i>" in page.run_title.text()
@@ -145,18 +145,18 @@ def test_header_says_running_while_the_stored_row_still_says_queued(window, qtbo
 def test_a_finished_run_with_a_constant_metric_shows_it_as_a_number(window):
     page = window.pages["runs"]
     p = window.project
-    run_id = p.create_run("sft", {}, name="sft")
+    run_id = p.runs.create("sft", {}, name="sft")
     for step in range(6):
-        p.add_metric(run_id, "loss", 1.0 / (step + 1), step)
-        p.add_metric(run_id, "examples", 12, step)
-        p.add_metric(run_id, "entropy", 2.4101 + step * 1e-4, step)
-    p.set_run_status(run_id, "done")
+        p.runs.add_metric(run_id, "loss", 1.0 / (step + 1), step)
+        p.runs.add_metric(run_id, "examples", 12, step)
+        p.runs.add_metric(run_id, "entropy", 2.4101 + step * 1e-4, step)
+    p.runs.set_status(run_id, "done")
     page.refresh()
     page.select_run(run_id)
     assert set(page.charts) == {"loss", "entropy"}
     assert page.constants_label.text() == "Constant: examples = 12"
-    only_constant = p.create_run("sft", {}, name="flat")
-    p.add_metric(only_constant, "examples", 12, 0)
+    only_constant = p.runs.create("sft", {}, name="flat")
+    p.runs.add_metric(only_constant, "examples", 12, 0)
     page.refresh()
     page.select_run(only_constant)
     assert page.charts == {} and "examples = 12" in page.constants_label.text()
