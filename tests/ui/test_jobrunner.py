@@ -153,8 +153,8 @@ def test_run_started_hook_records_run_id(qtbot, runner, project_path):
     run_id = started.args[1]
     assert runner.jobs[job_id].run_id == run_id
     with Project.open(project_path) as p:
-        assert p.run(run_id)["status"] == "done"
-        assert p.metrics(run_id)[0]["value"] == pytest.approx(0.5)
+        assert p.runs.get(run_id)["status"] == "done"
+        assert p.runs.metrics(run_id)[0]["value"] == pytest.approx(0.5)
 
 
 def test_full_gc_is_kept_short_while_jobs_run_and_restored_after(qtbot, runner):

@@ -164,7 +164,7 @@ class ModelsPage(Page):
         for b in (self.btn_folder, self.btn_gguf, self.btn_hub):
             b.setEnabled(has)
         if has:
-            for m in self.project.list_models():
+            for m in self.project.models.list():
                 if m["spec"] in ("default", "embedded"):
                     continue
                 it = QTreeWidgetItem([m["display_name"] or m["spec"], m["kind"], m["spec"]])
@@ -172,7 +172,7 @@ class ModelsPage(Page):
                 it.setData(0, Qt.ItemDataRole.UserRole, {"type": "model", **m})
                 models_root.addChild(it)
                 choices.append((m["display_name"] or m["spec"], (m["spec"], None)))
-            for a in self.project.list_adapters():
+            for a in self.project.adapters.list():
                 label = a["name"] or a["path"]
                 it = QTreeWidgetItem([label, a["kind"], a["path"]])
                 it.setToolTip(2, a["path"])
@@ -244,7 +244,7 @@ class ModelsPage(Page):
     def _on_model_checked(self, spec: str, d: object) -> None:
         if self.project is None or not isinstance(d, dict):
             return
-        self.project.record_model(d["spec"], d["kind"], d["display_name"], info={"note": d.get("note", "")})
+        self.project.models.record(d["spec"], d["kind"], d["display_name"], info={"note": d.get("note", "")})
         note = f" ({d['note']})" if d.get("note") else ""
         self.add_status.setText(f"Added {d['display_name']}{note}.")
         self.status_message.emit(f"Added model {d['display_name']}")
@@ -267,7 +267,7 @@ class ModelsPage(Page):
 
         name = data.get("display_name") or data["spec"]
         try:
-            used = self.project.remove_model(data["spec"])
+            used = self.project.models.remove(data["spec"])
         except ProjectError as e:
             self.add_status.setText(str(e))
             return str(e)
