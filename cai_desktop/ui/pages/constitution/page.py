@@ -120,7 +120,7 @@ class ConstitutionPage(Page):
         self.dirty_label.setObjectName("dirtyLabel")
         top.addWidget(self.dirty_label)
         self.save_note = QLineEdit()
-        self.save_note.setPlaceholderText("Note for this version (optional)")
+        self.save_note.setPlaceholderText("Version note (optional)")
         self.save_note.setMinimumWidth(150)
         top.addWidget(self.save_note, 1)
         self.btn_save = QPushButton("Save version")
