@@ -46,12 +46,12 @@ class LabelParams(JobParams):
                               help="Ask with (A, B) and with (B, A) and average, which cancels the position bias of "
                                    "small models (it costs twice the time).")
     mode: str = param("direct", label="Mode", choices=MODES,
-                      help="direct: read the probabilities of the option tokens; cot: reason step by step first, "
-                           "then read them (the paper's chain-of-thought variant).")
-    clamp: str | None = param(None, label="Clamp", choices=(None, *CLAMPS), empty="40-60 in cot mode, none otherwise",
+                      help="direct: read the probabilities of the option tokens; cot (chain of thought): reason "
+                           "step by step first, then read them (the paper's variant).")
+    clamp: str | None = param(None, label="Clamp", choices=(None, *CLAMPS), empty="40-60 when reasoning first, else none",
                               help="Clamp overconfident labels into this range of percentages; empty = 40-60 in cot "
                                    "mode (as in the paper) and none in direct mode.")
-    few_shot: int = param(2, label="Worked examples", range=(0, 16),
+    few_shot: int = param(2, label="Few-shot examples", range=(0, 16),
                           help="Worked comparison examples shown to the feedback model before each question.")
     seed: int = seed_param("principle draws")
     limit: int | None = limit_param(None)

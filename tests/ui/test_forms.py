@@ -47,7 +47,7 @@ def test_choices_come_from_the_project_by_their_declared_source(qtbot, tmp_path)
         assert [start.itemData(i) for i in range(start.count())] == [None, 1]  # only sft/dpo/ppo rows
         assert [reward.itemData(i) for i in range(reward.count())] == [None, 2]
         split = form.widgets["split"]
-        assert [split.itemText(i) for i in range(split.count())] == ["train", "test", "(all)"]
+        assert [split.itemText(i) for i in range(split.count())] == ["train", "test", "all"]
         reward.setCurrentIndex(1)
         assert form.build(project=str(path)).reward_adapter_id == 2
 

@@ -97,7 +97,7 @@ class ParamsForm(QWidget):
         if info.choices is not None:
             combo = QComboBox()
             for opt in info.choices:
-                combo.addItem(f"({info.empty or 'none'})" if opt is None else str(opt), opt)
+                combo.addItem((info.empty or "none") if opt is None else str(opt), opt)
             i = combo.findData(value)
             combo.setCurrentIndex(i if i >= 0 else 0)
             combo.currentIndexChanged.connect(self.changed)
@@ -214,7 +214,7 @@ class ParamsDialog(QDialog):
         self.kind = kind
         self.project_path = project_path
         self.setWindowTitle(f"New run — {jk.label}")
-        self.resize(560, 640)
+        self.resize(560, 640)  # shrunk to the form below once it is built
         layout = QVBoxLayout(self)
         desc = QLabel(jk.description)
         desc.setWordWrap(True)
@@ -237,6 +237,9 @@ class ParamsDialog(QDialog):
         layout.addWidget(self.buttons)
         self.form.changed.connect(self._validate)
         self._validate()
+        # as tall as the form needs (a short form leaves no empty band), at most 640 px
+        extra = desc.sizeHint().height() + self.buttons.sizeHint().height() + 90
+        self.resize(560, min(640, self.form.sizeHint().height() + extra))
 
     def _validate(self) -> None:
         err = self.form.error(project=self.project_path)
