@@ -79,7 +79,7 @@ def config_of(params: Params) -> dict[str, Any]:
 def find_unfinished_run(project: Project, kind: str, params: Params) -> int | None:
     """The newest unfinished run of ``kind`` made with the same identity settings."""
     want = _normal(params.identity())
-    for run in project.list_runs(kind):
+    for run in project.runs.list(kind):
         if run["status"] not in UNFINISHED:
             continue
         try:
@@ -95,7 +95,7 @@ def find_unfinished_run(project: Project, kind: str, params: Params) -> int | No
 def resumed_params(project: Project, job: Job, params: Params) -> Params:
     """The params a run continues with: its stored settings; the non-identity ones (limit, batch
     size, device) from ``params``."""
-    run = project.run(params.resume_run)
+    run = project.runs.get(params.resume_run)
     if run["kind"] != job.kind:
         raise ProjectError(f"Run {params.resume_run} is a {run['kind']} run, not a {job.label} run.")
     cls = type(params)

@@ -297,11 +297,3 @@ class Project:
         """Rows as dicts: for the store's sub-managers (and tests); ui/jobs/cli use the managers."""
         return list(self.db.query(sql, params))
 
-    # -- delegates: old names that files being edited by others still call ----------------------
-    def list_models(self): return self.models.list()  # delegate: caller in cai_desktop/ui/pages/models.py is being edited; remove after
-    def record_model(self, *a, **k): return self.models.record(*a, **k)  # delegate: caller in cai_desktop/ui/pages/models.py is being edited; remove after
-    def remove_model(self, spec): return self.models.remove(spec)  # delegate: caller in cai_desktop/ui/pages/models.py is being edited; remove after
-    def list_adapters(self, kind=None): return self.adapters.list(kind)  # delegate: caller in cai_desktop/ui/pages/models.py is being edited; remove after
-    def list_runs(self, kind=None): return self.runs.list(kind)  # delegate: caller in cai_desktop/jobs/base.py is being edited; remove after
-    def run(self, run_id): return self.runs.get(run_id)  # delegate: caller in cai_desktop/jobs/base.py, tests/ui/test_jobrunner.py is being edited; remove after
-    def metrics(self, run_id, name=None): return self.runs.metrics(run_id, name)  # delegate: caller in tests/ui/test_jobrunner.py is being edited; remove after
