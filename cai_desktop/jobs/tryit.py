@@ -84,14 +84,3 @@ def device_summary() -> str:
         return summary()
     except Exception:  # noqa: BLE001 - a status line must never fail
         return ""
-
-
-def describe_model(spec: str) -> dict[str, str]:
-    """Check a model spec without loading anything: ``{"spec", "kind", "display_name"}``.
-
-    Raises ``ModelError`` with one clear line for a path that is not a model.
-    """
-    from cai_desktop.engine.models import resolve_spec
-
-    ms = resolve_spec(spec)
-    return {"spec": ms.to_str(), "kind": ms.kind, "display_name": ms.display_name}
