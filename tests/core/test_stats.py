@@ -2,7 +2,13 @@ import math
 
 import pytest
 
-from cai_desktop.core.stats import bootstrap_interval, binomial_two_sided, mcnemar, mcnemar_counts, wilson
+from cai_desktop.core.stats import (
+    binomial_two_sided,
+    bootstrap_interval,
+    mcnemar,
+    mcnemar_counts,
+    wilson,
+)
 
 
 @pytest.mark.parametrize(("k", "n", "low", "high"), [
