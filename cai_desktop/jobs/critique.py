@@ -37,6 +37,7 @@ from cai_desktop.jobs.fields import (
     seed_param,
     split_param,
 )
+from cai_desktop.jobs.roles import load_role_model, role_model, role_record
 from cai_desktop.jobs.runs import RunContext
 from cai_desktop.store.project import Project
 
@@ -51,7 +52,7 @@ class CritiqueParams(JobParams):
                            help="Critique → revision rounds per prompt (the paper uses 4; 0 = answers only, e.g. "
                                 "for helpful prompts). Each round costs two generations.")
     limit: int | None = limit_param(16)
-    model: str | None = model_param("Writing")
+    model: str | None = model_param("Teacher", project_role="teacher")
     adapter: str | None = adapter_param()
     style: str = param("chat", label="Prompt style", choices=STYLES,
                        help="chat: chat-template messages (instruct models); transcript: a plain-text dialogue "
@@ -88,7 +89,6 @@ def run_critique(ctx: Any, params: CritiqueParams) -> dict[str, Any]:
 
 def _body(project: Project, ctx: RunContext, run_id: int, params: CritiqueParams, plan: None) -> dict[str, Any]:
     from cai_desktop.engine.generation import GenerationRequest, SamplingSettings, generate
-    from cai_desktop.engine.models import load_model
 
     constitution = project.constitutions.get(params.constitution)
     cid = project.constitutions.id(params.constitution)
@@ -106,7 +106,9 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: CritiqueParams
     steps_done = (total_steps - len(todo) * per_prompt)
     ctx.log(f"{len(todo)} prompts to process ({len(done)} already done) with {params.revisions} revisions each")
 
-    lm = load_model(params.model, adapter=params.adapter, ctx=ctx)
+    chosen = role_model(project, "teacher", params.model)
+    ctx.log(f"teacher: {chosen['spec'] or 'the embedded model'} ({chosen['source']})")
+    lm = load_role_model(chosen, params.adapter, ctx)
     model_spec = lm.spec.to_str()
     project.models.record(model_spec, lm.spec.kind, lm.spec.display_name)
     snapshots = {p.key: project.constitutions.snapshot(p, constitution.name) for p in constitution.enabled_principles}
@@ -196,7 +198,7 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: CritiqueParams
                 "sampling": {"temperature": params.temperature, "top_p": params.top_p,
                              "max_new_tokens": params.max_new_tokens,
                              "critique_max_new_tokens": params.critique_max_new_tokens,
-                             "adapter": params.adapter, "few_shot": params.few_shot},
+                             "adapter": params.adapter, "few_shot": params.few_shot, "role": "teacher"},
                 "initial_text": answers[i], "final_text": final, "steps": steps[i],
             })
         project.chains.save(rows)
@@ -214,6 +216,7 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: CritiqueParams
         "cleaned_rate": cleaned_n / revisions_n if revisions_n else None,
         "echo_rate": echoed / revisions_n if revisions_n else None,
         "model": model_spec, "constitution_version": constitution.version,
+        "roles": {"teacher": role_record(chosen, model_spec, params.adapter)},
     }
 
 

@@ -74,7 +74,7 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: DPOParams, pla
                        resume=params.resume_run is not None)
     lineage = {
         "kind": KIND,
-        "base_model": spec,
+        "base_model": spec, "roles": {"student": spec},
         "policy_start": {"adapter_id": start["id"], "kind": start["kind"], "path": start["path"],
                          "lineage": json.loads(start["lineage_json"] or "{}")} if start else None,
         "data": {"label_runs": params.label_runs or "all", "min_margin": params.min_margin, "split": params.split,

@@ -54,7 +54,8 @@ def policies_for(project: Project, params: EvalParams) -> list[dict[str, Any]]:
         adapters = [project.adapters.get(aid) for aid in params.adapter_ids]
     else:
         adapters = [a[0] for a in (project.adapters.list(k) for k in TRAINED_KINDS) if a]
-    base = params.base or next((a["base_model_spec"] for a in adapters if a.get("base_model_spec")), None)
+    base = params.base or next((a["base_model_spec"] for a in adapters if a.get("base_model_spec")),
+                               project.roles.get("student")["spec"])
     out = []
     if params.include_base:
         out.append({"label": f"base ({base or 'default'})", "model": base, "adapter": None, "adapter_id": None})

@@ -15,9 +15,10 @@ def split_param(default: str | None, what: str = "prompts") -> Any:
                       "for evaluation only), or all.")
 
 
-def model_param(role: str, flags: tuple[str, ...] = ("--model",)) -> Any:
-    return param(None, label=f"{role} model", source="models", empty="the embedded SmolLM2-135M-Instruct",
-                 flags=flags, help=f"The {role.lower()} model: empty = the embedded SmolLM2-135M-Instruct; or a local "
+def model_param(role: str, flags: tuple[str, ...] = ("--model",), project_role: str = "student") -> Any:
+    return param(None, label=f"{role} model", source="models", empty=f"the project's {project_role}",
+                 flags=flags, help=f"The {role.lower()} model: empty = the project's {project_role} (set on the Models "
+                                   "page; by default the embedded SmolLM2-135M-Instruct); or a local "
                                    "folder, a .gguf file or a hub id.")
 
 

@@ -25,6 +25,7 @@ from cai_desktop.jobs.fields import (
     seed_param,
     split_param,
 )
+from cai_desktop.jobs.roles import load_role_model, role_model, role_record
 from cai_desktop.jobs.runs import RunContext
 from cai_desktop.store.project import Project
 
@@ -40,7 +41,7 @@ class LabelParams(JobParams):
                                help="Which pair (or critique) runs to label; empty = every run of that source.")
     constitution: str = param("general", label="Constitution", source="constitutions",
                               help="The constitution whose comparison questions are drawn, one per comparison.")
-    model: str | None = model_param("Feedback")
+    model: str | None = model_param("Feedback", project_role="feedback model")
     adapter: str | None = adapter_param("the feedback model")
     both_orders: bool = param(True, label="Ask in both orders",
                               help="Ask with (A, B) and with (B, A) and average, which cancels the position bias of "
@@ -91,7 +92,6 @@ def run_label(ctx: Any, params: LabelParams) -> dict[str, Any]:
 
 def _body(project: Project, ctx: RunContext, run_id: int, params: LabelParams, plan: None) -> dict[str, Any]:
     from cai_desktop.engine.feedback import label_pairs
-    from cai_desktop.engine.models import load_model
 
     source = "pair" if params.source == "pairs" else "chain"
     if source == "pair":
@@ -116,7 +116,9 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: LabelParams, p
     clamp = params.effective_clamp
     ctx.log(f"{len(todo)} comparisons to label ({len(done)} already done), mode {params.mode}, clamp {clamp}, "
             f"{'both orders' if params.both_orders else 'one order'}")
-    lm = load_model(params.model, adapter=params.adapter, ctx=ctx)
+    chosen = role_model(project, "feedback", params.model)
+    ctx.log(f"feedback model: {chosen['spec'] or 'the embedded model'} ({chosen['source']})")
+    lm = load_role_model(chosen, params.adapter, ctx)
     spec = lm.spec.to_str()
     project.models.record(spec, lm.spec.kind, lm.spec.display_name)
     feedback_model = spec + (f" + {params.adapter}" if params.adapter else "")
@@ -159,7 +161,8 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: LabelParams, p
         made += project.comparisons.save(rows)
         ctx.progress(base + made, base + total, f"{made}/{total} labelled")
     result: dict[str, Any] = {"labelled": made, "skipped": len(done), "blank": len(blank), "feedback_model": feedback_model,
-                              "mode": params.mode, "clamp": clamp}
+                              "mode": params.mode, "clamp": clamp,
+                              "roles": {"feedback": role_record(chosen, spec, params.adapter)}}
     if shifts:
         result["mean_order_shift"] = sum(shifts) / len(shifts)
         ctx.metric("mean_order_shift", result["mean_order_shift"], 0)

@@ -23,6 +23,7 @@ from cai_desktop.jobs.fields import (
     seed_param,
     split_param,
 )
+from cai_desktop.jobs.roles import load_role_model, role_model, role_record
 from cai_desktop.jobs.runs import RunContext
 from cai_desktop.store.project import Project
 
@@ -60,7 +61,6 @@ def run_pairs(ctx: Any, params: PairsParams) -> dict[str, Any]:
 
 def _body(project: Project, ctx: RunContext, run_id: int, params: PairsParams, plan: None) -> dict[str, Any]:
     from cai_desktop.engine.generation import GenerationRequest, SamplingSettings, generate
-    from cai_desktop.engine.models import load_model
 
     prompts = project.prompts.of(params.prompt_set, split=params.split, limit=params.limit)
     done = project.pairs.done_prompt_ids(run_id)
@@ -69,7 +69,8 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: PairsParams, p
         ctx.log(f"nothing to do: all {len(prompts)} prompts already have a pair in run {run_id}")
         return {"pairs": 0, "skipped": len(done), "identical": 0}
     ctx.log(f"{len(todo)} prompts to answer twice ({len(done)} already done)")
-    lm = load_model(params.model, adapter=params.adapter, ctx=ctx)
+    chosen = role_model(project, "student", params.model)
+    lm = load_role_model(chosen, params.adapter, ctx)
     spec = lm.spec.to_str()
     project.models.record(spec, lm.spec.kind, lm.spec.display_name)
     policy = spec + (f" + {params.adapter}" if params.adapter else "")
@@ -107,7 +108,8 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: PairsParams, p
     if identical:
         ctx.log(f"{identical} of {made} pairs have two identical answers (raise the temperature for more variety)")
     ctx.log(f"made {made} response pairs")
-    return {"pairs": made, "skipped": len(done), "identical": identical, "policy": policy}
+    return {"pairs": made, "skipped": len(done), "identical": identical, "policy": policy,
+            "roles": {"student": role_record(chosen, spec, params.adapter)}}
 
 
 JOB = Job(

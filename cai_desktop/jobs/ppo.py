@@ -64,7 +64,8 @@ def policy_start(project: Project, base: str | None, adapter_id: int | None) -> 
     from cai_desktop.engine.models import resolve_spec
 
     row = adapter_row(project, adapter_id, POLICY_ADAPTER_KINDS, "starting policy") if adapter_id else None
-    spec = resolve_spec(base if base is not None else (row["base_model_spec"] if row else None)).to_str()
+    fallback = row["base_model_spec"] if row else project.roles.get("student")["spec"]
+    spec = resolve_spec(base if base is not None else fallback).to_str()
     if row and resolve_spec(row["base_model_spec"]).to_str() != spec:
         raise ValidationError(f"Adapter {adapter_id} was trained on {row['base_model_spec']}, not {spec}; "
                               "leave the base empty to use the adapter's own.")
@@ -125,7 +126,7 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: PPOParams, pla
                        resume=params.resume_run is not None)
     lineage = {
         "kind": KIND,
-        "base_model": spec,
+        "base_model": spec, "roles": {"student": spec},
         "policy_start": {"adapter_id": start["id"], "kind": start["kind"], "path": start["path"],
                          "lineage": json.loads(start["lineage_json"] or "{}")} if start else None,
         "reward_model": {"adapter_id": rm["id"], "path": rm["path"], "base": rm["base_model_spec"]},

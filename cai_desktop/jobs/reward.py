@@ -92,7 +92,7 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: RewardParams, 
     train, test, info = select_data(project, params, ctx.log)
     ctx.log(f"training on {info['n_train']} comparisons ({info['n_harmless']} harmless, {info['n_helpful']} helpful); "
             f"{info['n_eval']} held out ({info['held_out']})")
-    spec = resolve_spec(params.base)
+    spec = resolve_spec(params.base or project.roles.get("student")["spec"])
     project.models.record(spec.to_str(), spec.kind, spec.display_name)
     base_dir = local_model_dir(spec, ctx)
     out_dir = project.artifacts_dir / f"reward-{run_id}"

@@ -103,12 +103,12 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: SFTParams, pla
     n_harmless = len(records) - (n_helpful or 0)
     ctx.log(f"training on {len(records)} examples: {n_harmless} revisions, {n_helpful} helpful answers")
 
-    spec = resolve_spec(params.base)
+    spec = resolve_spec(params.base or project.roles.get("student")["spec"])
     project.models.record(spec.to_str(), spec.kind, spec.display_name)
     result = train_sft(spec, records, params, out, ctx=ctx, resume=params.resume_run is not None)
 
     lineage = {
-        "base_model": spec.to_str(),
+        "base_model": spec.to_str(), "roles": {"student": spec.to_str()},
         **_chain_lineage(project, params),
         "data": {"mode": params.data_mode, "include_helpful": params.include_helpful,
                  "helpful_ratio": params.helpful_ratio, "only_accepted": params.only_accepted,

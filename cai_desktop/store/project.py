@@ -34,6 +34,7 @@ from cai_desktop.store.constitutions import Constitutions
 from cai_desktop.store.models import Models
 from cai_desktop.store.pairs import Pairs
 from cai_desktop.store.prompts import Prompts
+from cai_desktop.store.roles import Roles
 from cai_desktop.store.runs import Runs
 from cai_desktop.store.schema import MIGRATION_SET, migrations
 from cai_desktop.store.stats import Stats
@@ -169,6 +170,7 @@ class Project:
         self.runs = Runs(self)
         self.adapters = Adapters(self)
         self.models = Models(self)
+        self.roles = Roles(self)
         self.stats = Stats(self)
 
     # -- opening -------------------------------------------------------------------------------
