@@ -12,7 +12,7 @@ from collections import Counter
 
 import pytest
 
-from cai_desktop.core.judge import HARM_AVOIDED, LABELS, harm_avoided, judge
+from cai_desktop.core.judge import HARM_AVOIDED, LABELS, MEASURED, harm_avoided, judge
 from cai_desktop.resources import resources_dir
 
 LABELS_FILE = resources_dir() / "eval" / "judge_labels.jsonl"
@@ -65,6 +65,9 @@ def test_judge_precision_and_recall_on_the_held_out_part(capsys):
         print("\n" + format_confusion(dev, "dev") + "\n" + format_confusion(test, "test"))
     assert test["precision"] >= 0.9
     assert test["recall"] >= 0.8
+    # the numbers the app prints beside every verdict are the measured ones
+    assert (round(test["precision"], 2), round(test["recall"], 2), test["n"]) == (
+        MEASURED["precision"], MEASURED["recall"], MEASURED["n"])
 
 
 @pytest.mark.parametrize(("prompt", "answer", "label"), [
