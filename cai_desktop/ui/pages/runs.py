@@ -1,17 +1,16 @@
 """Runs: launch jobs, watch the queue, and follow each run's progress, charts, log and lineage.
 
-The runs table is a ``PagedTableModel`` over the ``runs`` table. The selected run's metrics and
-log come from the project file (so finished runs look the same as live ones) and grow live from
-the job runner's signals while the run is active.
+The page holds the launch buttons (stage 1, then stage 2), the job queue and the runs table, a
+``PagedTableModel`` over the ``runs`` table; the selected run is shown by a ``RunDetail``
+(``ui/widgets/run_detail.py``), whose metrics and log come from the project file (so finished runs
+look the same as live ones) and grow live from the job runner's signals while the run is active.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from PySide6.QtCore import QItemSelectionModel, Qt, QTimer, Signal
-from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -22,22 +21,28 @@ from PySide6.QtWidgets import (
     QLabel,
     QListWidget,
     QListWidgetItem,
-    QPlainTextEdit,
-    QProgressBar,
     QPushButton,
-    QScrollArea,
     QSplitter,
     QTableView,
-    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
-from cai_desktop.core.evaluation import format_eval
 from cai_desktop.ui.pages import Page
-from cai_desktop.ui.widgets.chart import LineChart
-from cai_desktop.ui.widgets.eta import format_eta
 from cai_desktop.ui.widgets.paged import PagedTableModel
+from cai_desktop.ui.widgets.run_detail import (  # noqa: F401 - the page's names, kept importable here
+    MAX_CHARTS,
+    MAX_LOG_LINES,
+    METRIC_TITLES,
+    PRIORITY,
+    SHORT_LABELS,
+    RunDetail,
+    format_number,
+    is_constant,
+    kind_label,
+    metric_priority,
+    metric_title,
+)
 
 RUN_COLUMNS = [
     ("id", "#"),
@@ -48,46 +53,6 @@ RUN_COLUMNS = [
     ("created_at", "Created"),
     ("finished_at", "Finished"),
 ]
-
-SHORT_LABELS = {"critique": "Critique & revision", "sft": "SFT", "pairs": "Response pairs",
-                "label": "AI labels", "reward": "Preference model", "ppo": "PPO", "dpo": "DPO",
-                "eval": "Before/after eval"}
-MAX_CHARTS = 6
-MAX_LOG_LINES = 3000
-#: metric names that matter most come first (loss; for PPO reward, KL and entropy)
-PRIORITY = ("loss", "reward", "kl", "entropy", "accuracy", "learning_rate")
-
-
-def metric_priority(name: str) -> tuple[int, str]:
-    """Charts in this order: exact names of PRIORITY first (so PPO shows reward, KL and entropy
-    before policy_loss), then names that contain one of them, then the rest."""
-    low = name.lower()
-    if low in PRIORITY:
-        return PRIORITY.index(low), name
-    for i, key in enumerate(PRIORITY):
-        if key in low:
-            return len(PRIORITY) + i, name
-    return 2 * len(PRIORITY), name
-
-
-#: chart titles for metric names as the trainers log them
-METRIC_TITLES = {"kl": "KL to the start policy", "loss": "Loss", "reward": "Reward", "entropy": "Entropy",
-                 "learning_rate": "Learning rate", "accuracy": "Accuracy"}
-
-
-def metric_title(name: str) -> str:
-    """A metric name in words: "policy_loss" → "Policy loss", "kl" → "KL to the start policy"."""
-    if name in METRIC_TITLES:
-        return METRIC_TITLES[name]
-    words = name.replace("/", " / ").replace("_", " ").split()
-    words = [w.upper() if w.lower() in ("kl", "ppo", "dpo", "lr") else w for w in words]
-    text = " ".join(words)
-    return text[:1].upper() + text[1:]
-
-
-def kind_label(kind: Any, row: dict | None = None) -> str:
-    """A run kind in words ("Preference model", not "reward")."""
-    return SHORT_LABELS.get(str(kind or ""), str(kind or "").capitalize())
 
 
 def _short_time(ts: Any, row: dict) -> str:
@@ -108,11 +73,6 @@ class RunsPage(Page):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.runner = None
-        self.selected_run_id: int | None = None
-        self.charts: dict[str, LineChart] = {}
-        #: the selected run's metrics, name -> step -> value (a step seen twice is kept once)
-        self._series: dict[str, dict[float, float]] = {}
-        self._log_after = 0  # id of the last log row shown
         self.dialog: QDialog | None = None
         self._follow_new_runs = True
 
@@ -190,70 +150,17 @@ class RunsPage(Page):
         ll.addWidget(self.table, 1)
         split.addWidget(left)
 
-        # right: the selected run
-        right = QWidget()
-        rl = QVBoxLayout(right)
-        rl.setContentsMargins(6, 0, 0, 0)
-        self.run_title = QLabel("Select a run.")
-        self.run_title.setObjectName("runTitle")
-        self.run_title.setWordWrap(True)
-        rl.addWidget(self.run_title)
-        ph = QHBoxLayout()
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1)
-        self.progress.setValue(0)
-        self.eta_label = QLabel("")
-        self.eta_label.setMinimumWidth(110)
-        self.btn_cancel = QPushButton("Cancel")
-        self.btn_cancel.setToolTip("Stop the run after the current batch; finished work is kept.")
-        self.btn_cancel.clicked.connect(self.cancel_selected)
-        self.btn_resume = QPushButton("Resume")
-        self.btn_resume.setToolTip("Continue this run with its stored settings; done work is skipped.")
-        self.btn_resume.clicked.connect(self.resume_selected)
-        ph.addWidget(self.progress, 1)
-        ph.addWidget(self.eta_label)
-        ph.addWidget(self.btn_cancel)
-        ph.addWidget(self.btn_resume)
-        rl.addLayout(ph)
-        self.message_label = QLabel("")
-        self.message_label.setObjectName("runMessage")
-        rl.addWidget(self.message_label)
-        # metrics that never changed (an example count, a constant learning rate): a number, not a chart
-        self.constants_label = QLabel("")
-        self.constants_label.setObjectName("runConstants")
-        self.constants_label.setWordWrap(True)
-        self.constants_label.hide()
-        rl.addWidget(self.constants_label)
-
-        rsplit = QSplitter(Qt.Orientation.Vertical)
-        self.charts_box = QWidget()
-        self.charts_grid = QGridLayout(self.charts_box)
-        self.charts_grid.setContentsMargins(0, 0, 0, 0)
-        self.no_metrics = QLabel("No metrics recorded for this run.")
-        self.no_metrics.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.charts_grid.addWidget(self.no_metrics, 0, 0)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(self.charts_box)
-        rsplit.addWidget(scroll)
-        self.tabs = QTabWidget()
-        self.log_view = QPlainTextEdit()
-        self.log_view.setReadOnly(True)
-        self.log_view.setObjectName("runLog")
-        self.log_view.setMaximumBlockCount(MAX_LOG_LINES)
-        self.settings_view = QPlainTextEdit()
-        self.settings_view.setReadOnly(True)
-        self.result_view = QPlainTextEdit()
-        self.result_view.setReadOnly(True)
-        self.result_view.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))  # tables line up
-        self.result_view.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
-        self.tabs.addTab(self.log_view, "Log")
-        self.tabs.addTab(self.settings_view, "Settings && lineage")
-        self.tabs.addTab(self.result_view, "Result")
-        rsplit.addWidget(self.tabs)
-        rsplit.setSizes([360, 240])
-        rl.addWidget(rsplit, 1)
-        split.addWidget(right)
+        # right: the selected run (its widgets are also the page's, under the names they always had)
+        self.detail = RunDetail()
+        self.detail.btn_cancel.clicked.connect(self.cancel_selected)
+        self.detail.btn_resume.clicked.connect(self.resume_selected)
+        d = self.detail
+        self.charts = d.charts
+        self.run_title, self.progress, self.eta_label = d.run_title, d.progress, d.eta_label
+        self.btn_cancel, self.btn_resume, self.message_label = d.btn_cancel, d.btn_resume, d.message_label
+        self.constants_label, self.tabs = d.constants_label, d.tabs
+        self.log_view, self.settings_view, self.result_view = d.log_view, d.settings_view, d.result_view
+        split.addWidget(self.detail)
         split.setSizes([530, 670])
 
         # redraws of the table while a run is active are coalesced
@@ -261,11 +168,21 @@ class RunsPage(Page):
         self._table_timer.setSingleShot(True)
         self._table_timer.setInterval(500)
         self._table_timer.timeout.connect(lambda: self._refresh_table_keep_selection(reload_details=False))
-        self._update_buttons()
+        self.detail.update_buttons()
+
+    @property
+    def selected_run_id(self) -> int | None:
+        """The run shown on the right (None when none is)."""
+        return self.detail.run_id
+
+    @selected_run_id.setter
+    def selected_run_id(self, run_id: int | None) -> None:
+        self.detail.run_id = run_id
 
     # -- wiring --------------------------------------------------------------------------------
     def set_runner(self, runner) -> None:
         self.runner = runner
+        self.detail.runner = runner
         runner.queue_changed.connect(self._refresh_queue)
         runner.job_run_started.connect(self._on_run_started)
         runner.job_progress.connect(self._on_progress)
@@ -276,6 +193,7 @@ class RunsPage(Page):
 
     def set_project(self, project) -> None:
         self.selected_run_id = None
+        self.detail.project = project
         super().set_project(project)
 
     def refresh(self) -> None:
@@ -327,11 +245,9 @@ class RunsPage(Page):
 
     # -- the selected run ----------------------------------------------------------------------
     def run_state(self, run_id: int | None, stored: str = "") -> str:
-        """A run's state in words: the runner's job state while a job has the run (queued,
-        running, stopping), else what the project file says. The header, the table and the queue
+        """A run's state in words (``RunDetail.run_state``): the header, the table and the queue
         all read it, so they never disagree."""
-        job = self.runner.job_for_run(run_id) if (self.runner is not None and run_id is not None) else None
-        return job.state if job is not None else (stored or "")
+        return self.detail.run_state(run_id, stored)
 
     def _repaint_states(self) -> None:
         """The table's Status cells read ``run_state``: repaint them when the queue changes."""
@@ -342,137 +258,8 @@ class RunsPage(Page):
             col = [key for key, _ in RUN_COLUMNS].index("status")
             emit(self.model.dataChanged, self.model.index(0, col), self.model.index(n - 1, col))
 
-    def _render_header(self) -> None:
-        run = getattr(self, "_run", None)
-        if run is None or run.get("id") != self.selected_run_id:
-            return
-        status = self.run_state(run["id"], run["status"])
-        err = f"<br><span style='color:#b3261e'>{_html(run['error'])}</span>" if run.get("error") else ""
-        self.run_title.setText(
-            f"<b>#{run['id']} {_html(run['name'] or kind_label(run['kind']))}</b> — {kind_label(run['kind'])}"
-            f" — <i>{status}</i>{err}"
-        )
-
     def show_run(self, run_id: int | None) -> None:
-        self.selected_run_id = run_id
-        self._clear_charts()
-        self._series = {}
-        self._log_after = 0
-        self.log_view.clear()
-        self.settings_view.clear()
-        self.result_view.clear()
-        self.eta_label.setText("")
-        self.message_label.setText("")
-        if run_id is None or self.project is None:
-            self.run_title.setText("Select a run." if self.project is not None else "Open a project to see its runs.")
-            self.progress.setRange(0, 1)
-            self.progress.setValue(0)
-            self._update_buttons()
-            return
-        try:
-            run = self.project.runs.get(run_id)
-        except Exception as e:  # noqa: BLE001
-            self.run_title.setText(str(e))
-            self._update_buttons()
-            return
-        self._run = run
-        self._render_header()
-        done, total = run.get("progress_done") or 0, run.get("progress_total") or 0
-        self._set_progress(done, total)
-        job = self.runner.job_for_run(run_id) if self.runner is not None else None
-        if job is not None and job.total:
-            self._set_progress(job.done, job.total, job.eta_s, job.message, live=job.status == "running")
-        # metrics: a chart for each series that changes, a number for each that never did
-        for m in self.project.runs.metrics(run_id):
-            self._series.setdefault(m["name"], {})[m["step"]] = m["value"]
-        self._show_series()
-        # log: the project file is the one source (see _on_log)
-        rows = self.project.runs.log_rows(run_id)
-        self._log_after = rows[-1]["id"] if rows else 0
-        self.log_view.setPlainText("\n".join(r["text"] for r in rows[-MAX_LOG_LINES:]))
-        self.log_view.moveCursor(self.log_view.textCursor().MoveOperation.End)
-        settings = {"settings": run.get("config") or {}, "lineage": run.get("lineage") or {},
-                    "parent_run": run.get("parent_run_id"), "created_at": run.get("created_at"),
-                    "started_at": run.get("started_at"), "finished_at": run.get("finished_at")}
-        self.settings_view.setPlainText(json.dumps(settings, indent=2, ensure_ascii=False, default=str))
-        result = run.get("result") or {}
-        text = json.dumps(result, indent=2, ensure_ascii=False, default=str)
-        if run.get("kind") == "eval" and result.get("policies"):
-            text = format_eval(result) + "\n\n" + text
-        self.result_view.setPlainText(text)
-        self._update_buttons()
-
-    def _set_progress(self, done: int, total: int, eta: float = -1.0, message: str = "", live: bool = False) -> None:
-        if total > 0:
-            self.progress.setRange(0, total)
-            self.progress.setValue(min(done, total))
-            self.progress.setFormat(f"{done}/{total}  %p%")
-        else:
-            self.progress.setRange(0, 1)
-            self.progress.setValue(0)
-            self.progress.setFormat("")
-        if 0 <= eta and done < total:
-            self.eta_label.setText(f"about {format_eta(eta)} left")
-        elif total and done >= total:
-            self.eta_label.setText("")
-        elif live:
-            self.eta_label.setText("estimating time left…")
-        if message:
-            self.message_label.setText(message[:200])
-
-    def _clear_charts(self) -> None:
-        for chart in self.charts.values():
-            self.charts_grid.removeWidget(chart)
-            chart.deleteLater()
-        self.charts.clear()
-        self.no_metrics.show()
-        self.constants_label.clear()
-        self.constants_label.hide()
-
-    def _show_series(self) -> None:
-        """Chart every series that changes (most important first); list the constant ones as
-        numbers: a flat line (an example count, a fixed learning rate) says nothing a number
-        does not, and its axis had only one value to label."""
-        varying = [n for n, pts in self._series.items() if not is_constant(pts.values())]
-        for name in sorted(varying, key=metric_priority)[:MAX_CHARTS]:
-            if name not in self.charts:
-                self._chart(name).set_series(name, list(self._series[name].items()))
-        constants = [n for n in sorted(self._series, key=metric_priority)
-                     if n not in self.charts and is_constant(self._series[n].values())]
-        if constants:
-            self.constants_label.setText("Constant: " + ", ".join(
-                f"{n} = {format_number(list(self._series[n].values())[-1])}" for n in constants))
-            self.constants_label.show()
-            if not self.charts:
-                self.no_metrics.setText("Every metric of this run is constant (listed above).")
-        else:
-            self.constants_label.hide()
-            self.no_metrics.setText("No metrics recorded for this run.")
-
-    def _chart(self, name: str) -> LineChart:
-        chart = self.charts.get(name)
-        if chart is None:
-            chart = LineChart(metric_title(name))
-            chart.setToolTip(name)
-            chart.setObjectName(f"chart_{name}")
-            self.charts[name] = chart
-            self.no_metrics.hide()
-            i = len(self.charts) - 1
-            self.charts_grid.addWidget(chart, i // 2, i % 2)
-        return chart
-
-    def _update_buttons(self) -> None:
-        run_id = self.selected_run_id
-        job = self.runner.job_for_run(run_id) if (self.runner is not None and run_id is not None) else None
-        self.btn_cancel.setEnabled(job is not None and not job.cancel_requested)
-        can_resume = False
-        run = getattr(self, "_run", None)
-        if run_id is not None and job is None and run is not None and run.get("id") == run_id:
-            from cai_desktop.jobs.base import UNFINISHED
-            from cai_desktop.jobs.registry import JOBS
-
-            can_resume = run["status"] in UNFINISHED and run["kind"] in JOBS
-        self.btn_resume.setEnabled(can_resume)
+        self.detail.show_run(run_id)
 
     def _update_launch_buttons(self) -> None:
         for b in self.new_buttons.values():
@@ -519,7 +306,7 @@ class RunsPage(Page):
         if job is not None:
             self.runner.cancel(job.id)
             self.message_label.setText(f"Stopping {job.name}: waiting for the current step to finish…")
-        self._update_buttons()
+        self.detail.update_buttons()
 
     def resume_selected(self) -> None:
         if self.project is None or self.selected_run_id is None:
@@ -541,7 +328,7 @@ class RunsPage(Page):
 
     # -- queue ---------------------------------------------------------------------------------
     def _refresh_queue(self) -> None:
-        self._render_header()
+        self.detail.render_header()
         self._repaint_states()
         self.queue_list.clear()
         if self.runner is None:
@@ -558,7 +345,7 @@ class RunsPage(Page):
             it.setFlags(Qt.ItemFlag.NoItemFlags)
             self.queue_list.addItem(it)
         self.btn_cancel_queued.setEnabled(bool(items))
-        self._update_buttons()
+        self.detail.update_buttons()
 
     def _cancel_selected_queue_item(self) -> None:
         item = self.queue_list.currentItem() or self.queue_list.item(0)
@@ -585,40 +372,20 @@ class RunsPage(Page):
 
     def _on_progress(self, job_id: int, done: int, total: int, message: str, eta: float) -> None:
         if self._job_run(job_id) == self.selected_run_id and self.selected_run_id is not None:
-            self._set_progress(done, total, eta, message)
+            self.detail.set_progress(done, total, eta, message)
         if not self._table_timer.isActive():
             self._table_timer.start()
 
     def _on_metric(self, job_id: int, name: str, value: float, step: int) -> None:
         if self._job_run(job_id) != self.selected_run_id or self.selected_run_id is None:
             return
-        points = self._series.setdefault(name, {})
-        if points.get(step) == value:  # already read from the project file
-            return
-        appended = step not in points and all(step > s for s in points)
-        points[step] = value
-        chart = self.charts.get(name)
-        if chart is None:
-            self._show_series()
-        elif appended:
-            chart.add_point(name, step, value)
-        else:  # a resumed run repeats steps after its checkpoint: the new values replace the old
-            chart.set_series(name, sorted(points.items()))
+        self.detail.add_metric(name, value, step)
 
     def _on_log(self, job_id: int, text: str) -> None:
-        """New lines of the selected run, read from the project file after the last one shown.
-
-        The job commits each line before the (throttled) signal says so, and ``show_run`` reads
-        the file: appending the signal's text showed a line twice whenever the run was shown
-        between the commit and the signal (at its start, on a resume, on re-selecting it)."""
+        """New lines of the selected run (``RunDetail.append_log`` reads them from the project file)."""
         if self._job_run(job_id) != self.selected_run_id or self.selected_run_id is None:
             return
-        if self.project is None:
-            self.log_view.appendPlainText(text)
-            return
-        for row in self.project.runs.log_rows(self.selected_run_id, self._log_after):
-            self.log_view.appendPlainText(row["text"])
-            self._log_after = row["id"]
+        self.detail.append_log(text)
 
     def _on_job_ended(self, job_id: int) -> None:
         self._refresh_queue()
@@ -626,17 +393,3 @@ class RunsPage(Page):
             self._table_timer.stop()
             self._refresh_table_keep_selection()
 
-
-def is_constant(values: Any) -> bool:
-    """Whether a series never changed (one value, or the same value at every step)."""
-    return len({round(float(v), 12) for v in values}) <= 1
-
-
-def format_number(v: float) -> str:
-    return str(int(v)) if float(v).is_integer() and abs(v) < 1e15 else f"{v:.4g}"
-
-
-def _html(text: Any) -> str:
-    import html
-
-    return html.escape(str(text or ""))
