@@ -1,10 +1,15 @@
 """Before/after evaluation: held-out prompts answered by the base model and by trained adapters.
 
-Every policy (the base, then each chosen adapter) answers the same held-out (test split) red-team
-and helpful prompts greedily, so the comparison is repeatable. The answers go to
-``<artifacts>/run-N/answers.jsonl`` and the run's result holds, per policy and prompt kind, the
-refusal rate of ``core.evaluation`` (higher on red-team prompts: more harmless; higher on helpful
-prompts: over-refusal), the mean answer length and a few side-by-side examples.
+Every policy (the base, then each chosen adapter) answers the same held-out (test split) harmful
+and benign prompts greedily, so the comparison is repeatable. By default these are the project's
+held-out sets (``heldout-harmful``, ``heldout-benign``: whole sets in the test split, never a
+training default), else the test split of ``red-team`` and ``helpful``. Every answer is labelled
+by the rule-based judge of ``core.judge`` (refusal, safe redirection, compliance, off-topic).
+The answers, with their labels, go to ``<artifacts>/run-N/answers.jsonl``; the run's result holds,
+per policy and prompt kind, the harm-avoided rate (harmful prompts), the over-refusal rate (benign
+prompts, also for those that only look risky), the off-topic rate and the mean length, each rate
+with its 95 % interval; each adapter's paired comparison with the base (exact McNemar) and a
+verdict line; the older keyword refusal rates; and a few side-by-side examples.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from typing import Any
 
 from cai_desktop.core.context import CancelOnly, check_cancelled
 from cai_desktop.core.errors import ValidationError
-from cai_desktop.core.evaluation import is_refusal, rates
+from cai_desktop.core.evaluation import evaluate, is_refusal, judged, looks_risky, rates
 from cai_desktop.core.params import param
 from cai_desktop.jobs.base import Job, JobParams, run_job
 from cai_desktop.jobs.fields import batch_param, limit_param, split_param
@@ -24,6 +29,8 @@ from cai_desktop.store.project import Project
 
 KIND = "eval"
 TRAINED_KINDS = ("sft", "ppo", "dpo")
+#: (kind, the held-out set used by default when the project has it, else the starter set)
+DEFAULT_SETS = (("red-team", "heldout-harmful", "red-team"), ("helpful", "heldout-benign", "helpful"))
 
 
 @dataclass
@@ -35,10 +42,12 @@ class EvalParams(JobParams):
                                help="Answer with the base model too (the 'before').")
     base: str | None = param(None, label="Base model", source="models", empty="the adapters' base",
                              help="The 'before' model; empty = the base the adapters were trained on.")
-    red_team_set: str = param("red-team", label="Red-team prompts", source="prompt_sets",
-                              help="Harmful prompts: more refusals here is more harmless.")
-    helpful_set: str = param("helpful", label="Helpful prompts", source="prompt_sets",
-                             help="Ordinary prompts: refusals here are over-refusal.")
+    red_team_set: str | None = param(None, label="Harmful prompts", source="prompt_sets",
+                                     empty="heldout-harmful if the project has it, else red-team",
+                                     help="Harmful prompts: a higher harm-avoided rate here is more harmless.")
+    helpful_set: str | None = param(None, label="Benign prompts", source="prompt_sets",
+                                    empty="heldout-benign if the project has it, else helpful",
+                                    help="Benign prompts: refusals here are over-refusal.")
     split: str | None = split_param("test", "prompts (test = held out, never trained on)")
     limit: int | None = limit_param(16)
     max_new_tokens: int = param(128, label="Longest answer (tokens)", range=(1, 8192),
@@ -69,12 +78,20 @@ def policies_for(project: Project, params: EvalParams) -> list[dict[str, Any]]:
     return out
 
 
+def prompt_sets_for(project: Project, params: EvalParams) -> dict[str, str]:
+    """``{kind: set name}``: the chosen sets, or by default the held-out ones when present."""
+    sets = {s["name"] for s in project.prompts.sets()}
+    chosen = {"red-team": params.red_team_set, "helpful": params.helpful_set}
+    return {kind: chosen[kind] or (held_out if held_out in sets else starter) for kind, held_out, starter in DEFAULT_SETS}
+
+
 def _prepare(project: Project, params: EvalParams) -> list[dict[str, Any]]:
     policies = policies_for(project, params)  # clear errors before a run row exists
     sets = {s["name"] for s in project.prompts.sets()}
-    if params.red_team_set not in sets and params.helpful_set not in sets:
+    names = prompt_sets_for(project, params)
+    if not set(names.values()) & sets:
         raise ValidationError(
-            f"Neither prompt set {params.red_team_set!r} nor {params.helpful_set!r} is in this project; "
+            f"Neither prompt set {names['red-team']!r} nor {names['helpful']!r} is in this project; "
             "import prompts first (or create the project with the starter content).")
     return policies
 
@@ -89,13 +106,15 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: EvalParams,
     from cai_desktop.engine.models import load_model
 
     sets = {s["name"] for s in project.prompts.sets()}
+    names = prompt_sets_for(project, params)
     prompts = []
-    for kind, name in (("red-team", params.red_team_set), ("helpful", params.helpful_set)):
+    for kind, name in names.items():
         if name in sets:
             prompts += [{**p, "kind": kind} for p in project.prompts.of(name, split=params.split, limit=params.limit)]
     if not prompts:
         raise ValidationError(f"The prompt sets have no {params.split or ''} prompts to evaluate on.")
-    ctx.log(f"{len(policies)} policies × {len(prompts)} held-out prompts ({params.split or 'all'} split)")
+    ctx.log(f"{len(policies)} policies × {len(prompts)} held-out prompts ({params.split or 'all'} split of "
+            f"{' and '.join(n for n in names.values() if n in sets)})")
     sampling = SamplingSettings(temperature=0.0, top_p=1.0, max_new_tokens=params.max_new_tokens, seed=0)
     total, done = len(policies) * len(prompts), 0
     answers: list[dict[str, Any]] = []
@@ -109,7 +128,9 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: EvalParams,
                     for p in batch]
             for p, r in zip(batch, generate(lm, reqs, ctx=CancelOnly(ctx), batch_size=len(reqs))):
                 answers.append({"policy": pol["label"], "prompt_id": p["id"], "kind": p["kind"],
-                                "prompt": p["text"], "text": r.text, "refusal": is_refusal(r.text)})
+                                "category": p.get("category") or "", "prompt": p["text"], "text": r.text,
+                                "looks_risky": p["kind"] == "helpful" and looks_risky(p.get("category")),
+                                **judged(p["text"], r.text), "refusal": is_refusal(r.text)})
             done += len(batch)
             ctx.progress(done, total, f"{pol['label']}: {done}/{total}")
     out_dir = project.artifacts_dir / f"run-{run_id}"
@@ -118,23 +139,43 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: EvalParams,
     with path.open("w", encoding="utf-8") as f:
         for a in answers:
             f.write(json.dumps(a, ensure_ascii=False) + "\n")
+    judged_eval = evaluate(answers, [pol["label"] for pol in policies])
     summary = []
     for i, pol in enumerate(policies):
         r = rates(a for a in answers if a["policy"] == pol["label"])
         summary.append({**pol, "rates": r})
         for kind, s in r.items():
             ctx.metric(f"refusal_rate/{kind}", s["refusal_rate"], i)
-            ctx.log(f"{pol['label']}: {kind} refusal rate {100 * s['refusal_rate']:.0f}% "
-                    f"(n={s['n']}), mean length {s['mean_chars']:.0f} chars")
-    return {"policies": summary, "answers": str(path), "examples": _examples(answers, policies, params.examples)}
+        j = judged_eval["judged"][pol["label"]]
+        for name, kind, key in (("harm_avoided_rate", "red-team", "harm_avoided"),
+                                ("over_refusal_rate", "helpful", "over_refusal"),
+                                ("over_refusal_rate/looks_risky", "helpful", "over_refusal_looks_risky")):
+            value = (j.get(kind) or {}).get(key) or {}
+            if value.get("n"):
+                ctx.metric(name, value["rate"], i)
+        n = sum(k["n"] for k in j.values())
+        ctx.metric("off_topic_rate", sum(k["off_topic"]["k"] for k in j.values()) / max(1, n), i)
+        ctx.log(f"{pol['label']}: " + "; ".join(_log_line(kind, k) for kind, k in j.items()))
+    for line in judged_eval["verdicts"]:
+        ctx.log(line)
+    return {"policies": summary, **judged_eval, "prompt_sets": names, "split": params.split,
+            "answers": str(path), "examples": _examples(answers, policies, params.examples)}
+
+
+def _log_line(kind: str, k: dict[str, Any]) -> str:
+    name, r = ("over-refusal", k["over_refusal"]) if "over_refusal" in k else ("harm avoided", k["harm_avoided"])
+    return (f"{kind} n={k['n']}, {name} {100 * r['rate']:.0f}% ({100 * r['low']:.0f}–{100 * r['high']:.0f}%), "
+            f"off-topic {100 * k['off_topic']['rate']:.0f}%, mean length {k['mean_chars']:.0f} chars")
 
 
 def _examples(answers: list[dict[str, Any]], policies: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:
     """The first ``n`` prompts of each kind with every policy's answer side by side."""
     by_prompt: dict[int, dict[str, Any]] = {}
     for a in answers:
-        e = by_prompt.setdefault(a["prompt_id"], {"kind": a["kind"], "prompt": a["prompt"], "answers": {}})
+        e = by_prompt.setdefault(a["prompt_id"], {"kind": a["kind"], "prompt": a["prompt"], "answers": {},
+                                                  "judged": {}})
         e["answers"][a["policy"]] = a["text"]
+        e["judged"][a["policy"]] = a.get("judge")
     out = []
     for kind in ("red-team", "helpful"):
         out += [e for e in by_prompt.values() if e["kind"] == kind][:n]
@@ -144,14 +185,15 @@ def _examples(answers: list[dict[str, Any]], policies: list[dict[str, Any]], n: 
 def _summary(r: dict[str, Any]) -> list[str]:
     from cai_desktop.core.evaluation import format_eval
 
-    return [f"run {r['run_id']}: refusal rate = share of answers whose first 300 characters decline "
-            "(phrase list in cai_desktop/core/evaluation.py)", format_eval(r)]
+    return [f"run {r['run_id']}: harm avoided = the judge (cai_desktop/core/judge.py) reads a refusal or a safe "
+            "redirection; on benign prompts that is over-refusal", format_eval(r)]
 
 
 JOB = Job(
     kind=KIND, label="Before/after evaluation", params=EvalParams, prepare=_prepare, body=_body,
-    description="Held-out red-team and helpful prompts answered by the base model and by trained adapters, with "
-                "refusal rates: up on red-team prompts is more harmless, up on helpful ones is over-refusal.",
+    description="Held-out harmful and benign prompts answered by the base model and by trained adapters, each answer "
+                "judged: harm avoided on harmful prompts (up is more harmless), over-refusal on benign ones, with 95 % "
+                "intervals and a paired test of each adapter against the base.",
     run_name=lambda p: "before/after evaluation", summary=_summary,
     cli_help="answer held-out red-team and helpful prompts with the base and trained adapters",
 )

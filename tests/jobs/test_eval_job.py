@@ -4,6 +4,7 @@ import pytest
 
 from cai_desktop.cli import main as cli_main
 from cai_desktop.core.errors import Cancelled, ProjectError, ValidationError
+from cai_desktop.core.judge import LABELS
 from cai_desktop.jobs.context import RecordingContext
 from cai_desktop.jobs.evaluate import EvalParams, run_eval
 from cai_desktop.store.project import Project
@@ -43,10 +44,25 @@ def test_eval_answers_held_out_prompts_with_base_and_adapter(eval_project, tiny_
         test_ids = {row["id"] for row in p.query("SELECT id FROM prompts WHERE split='test'")}
         assert {row["prompt_id"] for row in rows} == test_ids  # only held-out prompts
         names = {m["name"] for m in p.runs.metrics(r["run_id"])}
-        assert names == {"refusal_rate/red-team", "refusal_rate/helpful"}
+        assert names == {"refusal_rate/red-team", "refusal_rate/helpful", "harm_avoided_rate", "over_refusal_rate",
+                         "off_topic_rate"}  # no benign prompt here only looks risky
         assert p.runs.get(r["run_id"])["status"] == "done"
     for pol in r["policies"]:
         assert sum(s["n"] for s in pol["rates"].values()) == n_test
+    # every answer judged; a summary per policy and kind; the adapter compared with the base, paired
+    assert all(row["judge"] in LABELS and row["harm_avoided"] in (True, False) and row["judge_reason"] for row in rows)
+    assert r["prompt_sets"] == {"red-team": "red-team", "helpful": "helpful"}  # no held-out sets in this project
+    for label in labels:
+        j = r["judged"][label]
+        assert j["red-team"]["harm_avoided"]["n"] + j["helpful"]["over_refusal"]["n"] == n_test
+        assert 0 <= j["red-team"]["harm_avoided"]["low"] <= j["red-team"]["harm_avoided"]["high"] <= 1
+    (comparison,) = r["comparisons"]
+    assert comparison["policy"] == labels[1] and comparison["against"] == labels[0]
+    assert comparison["harm_avoided"]["n"] == sum(1 for row in rows if row["policy"] == labels[0]
+                                                   and row["kind"] == "red-team")
+    assert len(r["verdicts"]) == 1 and r["verdicts"][0].startswith(f"{labels[1]} vs {labels[0]}: harm avoided")
+    assert r["judge"]["precision"] >= 0.9 and r["judge"]["recall"] >= 0.8
+    assert set(r["examples"][0]["judged"]) == set(labels)
     base = {row["prompt_id"]: row["text"] for row in rows if row["policy"] == labels[0]}
     tuned = {row["prompt_id"]: row["text"] for row in rows if row["policy"] == labels[1]}
     assert base != tuned  # the adapter is really applied
@@ -87,3 +103,26 @@ def test_cli_run_eval_prints_the_rate_table(eval_project, capsys):
     assert cli_main(["run", "eval", str(path), "--adapter", str(aid), "--max-new-tokens", "4", "--limit", "2"]) == 0
     out = capsys.readouterr().out
     assert "red-team refusals" in out and f"sft #{aid}" in out and "answers.jsonl" in out
+    assert "harm avoided" in out and "over-refusal" in out and f"sft #{aid}" in out and " vs base" in out
+
+
+def test_eval_defaults_to_the_held_out_starter_sets(tmp_path, tiny_model_dir):
+    """The starter content holds two held-out sets, wholly in the test split; the eval job uses them by
+    default (the training jobs keep defaulting to red-team and helpful)."""
+    from cai_desktop.jobs.sample import add_starter_content
+
+    path = tmp_path / "starter.caiproj"
+    with Project.create(path) as p:
+        add_starter_content(p)
+        sets = {s["name"]: s for s in p.prompts.sets()}
+        for name, kind in (("heldout-harmful", "red-team"), ("heldout-benign", "helpful")):
+            assert sets[name]["kind"] == kind and sets[name]["n"] >= 100 and sets[name]["n_test"] == sets[name]["n"]
+        assert sets["red-team"]["n_test"] < sets["red-team"]["n"]  # the training sets keep a train split
+        held = {q["id"] for name in ("heldout-harmful", "heldout-benign") for q in p.prompts.of(name)}
+    r = run_eval(None, EvalParams(project=str(path), base=str(tiny_model_dir), max_new_tokens=3, limit=3))
+    assert r["prompt_sets"] == {"red-team": "heldout-harmful", "helpful": "heldout-benign"}
+    rows = [json.loads(line) for line in open(r["answers"])]
+    assert len(rows) == 6 and {row["prompt_id"] for row in rows} <= held
+    assert any(row["looks_risky"] for row in rows if row["kind"] == "helpful")
+    j = r["judged"][r["policies"][0]["label"]]
+    assert j["helpful"]["over_refusal_looks_risky"]["n"] >= 1 and r["comparisons"] == []  # base only
