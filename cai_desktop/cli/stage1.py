@@ -24,6 +24,15 @@ def register(sub: argparse._SubParsersAction, groups: dict) -> None:
     ls.add_argument("project")
     ls.set_defaults(func=cmd_prompts_list)
 
+    d = sub.add_parser("demos", help="import human demonstrations (the answers your reviewers want)")
+    dsub = d.add_subparsers(dest="action", metavar="ACTION", required=True)
+    di = dsub.add_parser("import", help='JSONL of {"prompt", "response"} (or {"messages": [...]})')
+    di.add_argument("project")
+    di.add_argument("file")
+    di.add_argument("--set", dest="prompt_set", default="demonstrations", help="prompt set to add the prompts to")
+    di.add_argument("--reviewer", default="", help="whose demonstrations these are")
+    di.set_defaults(func=cmd_demos_import)
+
     s = groups["export"].add_parser("sft", help="SFT data as {'messages': [...]} JSONL")
     s.add_argument("project")
     s.add_argument("out")
@@ -61,6 +70,14 @@ def cmd_prompts_list(args: argparse.Namespace) -> int:
     with Project.open(args.project) as project:
         for s in project.prompts.sets():
             print(f"{s['name']}\t{s['kind']}\t{s['n']} prompts\t{s['n_test']} test")
+    return 0
+
+
+def cmd_demos_import(args: argparse.Namespace) -> int:
+    from cai_desktop.jobs.demos import import_demonstrations
+
+    r = import_demonstrations(args.project, args.file, prompt_set=args.prompt_set, reviewer=args.reviewer)
+    print(f"run {r['run_id']}: {r['demonstrations']} demonstrations in prompt set {r['prompt_set']}")
     return 0
 
 

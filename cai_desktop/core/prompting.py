@@ -53,6 +53,25 @@ def answer_messages(c: Constitution | None, prompt: str, *, include_system: bool
     return msgs
 
 
+def constitution_messages(c: Constitution, prompt: str, *, few_shot: int = 2) -> list[dict[str, str]]:
+    """The teacher's context for context distillation: the constitution in the system message
+    (its system prompt and every enabled principle, in words a model can follow), then up to
+    ``few_shot`` of its examples as earlier turns (prompt → the revised answer), then the prompt."""
+    lines = [c.system_prompt.strip()] if c.system_prompt.strip() else []
+    lines.append("Follow these principles in every answer:")
+    for p in c.enabled_principles:
+        rule = (p.revision_request or p.critique_request or p.title).strip()
+        lines.append(f"- {p.title}: {rule}" if p.title and p.title not in rule else f"- {rule}")
+    lines.append("Decline harmful requests briefly, say why, and offer a safe alternative; answer harmless "
+                 "requests fully.")
+    msgs = [{"role": "system", "content": "\n".join(lines)}]
+    for ex in c.few_shot[: max(0, few_shot)]:
+        if ex.prompt and ex.revision:
+            msgs += [{"role": "user", "content": ex.prompt}, {"role": "assistant", "content": ex.revision}]
+    msgs.append({"role": "user", "content": prompt})
+    return msgs
+
+
 def chain_messages(
     c: Constitution,
     prompt: str,

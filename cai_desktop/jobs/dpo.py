@@ -16,6 +16,7 @@ from cai_desktop.core.params import param
 from cai_desktop.core.settings import DPOSettings
 from cai_desktop.jobs.base import Job, JobParams, run_job
 from cai_desktop.jobs.fields import split_param
+from cai_desktop.jobs.mixing import describe_counts, human_weight_param, source_counts, weight_human
 from cai_desktop.jobs.ppo import base_param, policy_adapter_param, policy_start
 from cai_desktop.jobs.runs import RunContext
 from cai_desktop.store.project import Project
@@ -35,17 +36,32 @@ class DPOParams(JobParams, DPOSettings):
     split: str | None = split_param("train", "comparisons")
     kind: str | None = param(None, label="Comparisons", choices=(None, "harmless", "helpful"), empty="both",
                              help="Train on harmlessness comparisons, helpfulness ones, or both.")
+    use_ai_labels: bool = param(True, label="Use AI-labelled pairs",
+                                help="Response pairs with AI feedback soft labels (and the human choices that "
+                                     "override them).")
+    use_distilled: bool = param(True, label="Use teacher answers",
+                                help="Teacher-with-constitution over student answers (context distillation runs).")
+    use_chains: bool = param(False, label="Use revision over original",
+                             help="Each stage-1 chain's final (sound) revision as chosen and its original answer as "
+                                  "rejected, the Hugging Face CAI reproduction's DPO data; revisions that talk "
+                                  "about the answer are left out, as in SFT.")
+    human_weight: float = human_weight_param()
 
 
 def select_pairs(project: Project, params: DPOParams) -> list[dict[str, Any]]:
     for rid in params.label_runs:
         project.runs.get(rid)
+    sources = (("pair", "chain") if params.use_ai_labels else ()) + (("distill",) if params.use_distilled else ())
     pairs = project.comparisons.preference_pairs(run_ids=params.label_runs or None, min_margin=params.min_margin,
-                             split=params.split, kind=params.kind)
+                                                 split=params.split, kind=params.kind,
+                                                 sources=sources) if sources else []
+    if params.use_chains and params.kind in (None, "harmless"):
+        pairs += [{**r, "label": 1.0, "kind": "harmless", "comparison_id": None}
+                  for r in project.chains.preference_records(split=params.split, skip_flawed=True)]
     if not pairs:
-        raise ValidationError("No labelled comparisons to train on: label pairs first, or lower the minimum "
-                              "margin.")
-    return pairs
+        raise ValidationError("No preference pairs to train on: label response pairs, make teacher answers or "
+                              "critique chains first, or lower the minimum margin.")
+    return weight_human(pairs, params.human_weight, params.seed)
 
 
 def _prepare(project: Project, params: DPOParams) -> dict[str, Any]:
@@ -65,7 +81,8 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: DPOParams, pla
     ms = resolve_spec(spec)
     project.models.record(ms.to_str(), ms.kind, ms.display_name)
     n_helpful = sum(1 for p in pairs if p.get("kind") == "helpful")
-    ctx.log(f"DPO on {len(pairs)} pairs ({n_helpful} helpful), margin ≥ {params.min_margin}; policy "
+    ctx.log(f"DPO on {len(pairs)} pairs ({describe_counts(source_counts(pairs))}; {n_helpful} helpful), "
+            f"margin ≥ {params.min_margin}; policy "
             f"{ms.display_name}" + (f" + adapter {start['id']} ({start['name']})" if start else ""))
     out = project.artifacts_dir / f"dpo-{run_id}"
     if params.resume_run is not None:
@@ -79,7 +96,8 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: DPOParams, pla
                          "lineage": json.loads(start["lineage_json"] or "{}")} if start else None,
         "data": {"label_runs": params.label_runs or "all", "min_margin": params.min_margin, "split": params.split,
                  "kind": params.kind, "pairs": len(pairs), "helpful_pairs": n_helpful,
-                 "comparison_ids": [p["comparison_id"] for p in pairs]},
+                 "sources": source_counts(pairs), "human_weight": params.human_weight,
+                 "comparison_ids": [p["comparison_id"] for p in pairs if p.get("comparison_id") is not None]},
         "settings": params.values(DPOSettings),
         "steps": result["steps"], "loss_first": result["loss_first"], "loss_last": result["loss_last"],
         "run_id": run_id,

@@ -28,15 +28,15 @@ def export_sft(project_path: str | Path, out: str | Path, *, mode: str = "final"
     with Project.open(project_path) as project:
         records = project.chains.sft_records(mode=mode, include_helpful=include_helpful, split=split,
                               only_accepted=only_accepted)
-    return _write_jsonl(records, out)
+    return _write_jsonl([{"messages": r["messages"]} for r in records], out)  # the published shape only
 
 
 def export_prefs(project_path: str | Path, out: str | Path, *, split: str | None = "train",
                  only_accepted: bool = False, source: str = "chains") -> int:
     with Project.open(project_path) as project:
         if source == "labels":
-
             records = [{k: r[k] for k in ("prompt", "chosen", "rejected")} for r in project.comparisons.preference_pairs()]
         else:
-            records = project.chains.preference_records(split=split, only_accepted=only_accepted)
+            records = [{k: r[k] for k in ("prompt", "chosen", "rejected")}
+                       for r in project.chains.preference_records(split=split, only_accepted=only_accepted)]
     return _write_jsonl(records, out)

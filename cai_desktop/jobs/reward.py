@@ -19,6 +19,7 @@ from cai_desktop.core.params import param
 from cai_desktop.core.settings import RewardSettings
 from cai_desktop.jobs.base import Job, JobParams, run_job
 from cai_desktop.jobs.fields import model_param
+from cai_desktop.jobs.mixing import human_weight_param, source_counts, weight_human
 from cai_desktop.jobs.runs import RunContext
 from cai_desktop.store.project import Project
 
@@ -35,6 +36,7 @@ class RewardParams(JobParams, RewardSettings):
                                       help="Helpfulness comparisons per harmlessness one; empty = all there are.")
     min_margin: float = param(0.0, label="Minimum margin", range=(0.0, 0.49),
                               help="Leave out comparisons whose label is closer than this to 0.5 (undecided ones).")
+    human_weight: float = human_weight_param()
     eval_fraction: float = param(0.2, label="Held-out share", range=(0.0, 0.9),
                                  help="Share of comparisons held out for evaluation when the test split has none.")
 
@@ -70,8 +72,8 @@ def select_data(
         if log and params.helpful_mix > 0 and len(helpful) < cap:
             log(f"asked for {cap} helpful comparisons, only {len(helpful)} are labelled (label pairs of a helpful set)")
         helpful = helpful[:cap]
-    train = harmless + helpful
-    info = {"n_train": len(train), "n_eval": len(test), "n_harmless": len(harmless), "n_helpful": len(helpful),
+    train = weight_human(harmless + helpful, params.human_weight, params.seed)
+    info = {"sources": source_counts(train), "human_weight": params.human_weight,"n_train": len(train), "n_eval": len(test), "n_harmless": len(harmless), "n_helpful": len(helpful),
             "held_out": how}
     return train, test, info
 

@@ -18,6 +18,7 @@ from cai_desktop.core.params import param
 from cai_desktop.core.settings import SFTSettings
 from cai_desktop.jobs.base import Job, JobParams, run_job
 from cai_desktop.jobs.fields import model_param
+from cai_desktop.jobs.mixing import describe_counts, human_weight_param, source_counts, weight_human
 from cai_desktop.jobs.runs import RunContext, execute
 from cai_desktop.store.project import Project
 
@@ -41,6 +42,10 @@ class SFTParams(JobParams, SFTSettings):
                               help="Leave out model revisions that talk about the answer ('The response…') or repeat "
                                    "the critique; a chain then uses its latest sound revision. Human edits always "
                                    "count.")
+    include_distilled: bool = param(True, label="Add teacher answers",
+                                    help="Also train on the teacher's constitution-conditioned answers (context "
+                                         "distillation runs), when the project has any.")
+    human_weight: float = human_weight_param()
     run_ids: list[int] = param([], label="Critique runs", source="runs:critique", empty="all", flags=("--runs",),
                                help="Only chains of these critique runs; empty = all of them.")
 
@@ -61,6 +66,10 @@ def _select(project: Project, params: SFTParams, ctx: Any = None) -> tuple[list[
         what = "revisions" if params.data_mode == "every" else "chains (no sound revision)"
         ctx.log(f"left out {stats['flawed_skipped']} {what} that talk about the answer or repeat the critique; "
                 f"{stats['fell_back']} chains use an earlier, sound revision")
+    if params.include_distilled:
+        records += [{"messages": [{"role": "user", "content": p["prompt"]}, {"role": "assistant", "content": p["chosen"]}],
+                     "source": "distilled"}
+                    for p in project.comparisons.preference_pairs(split="train", sources=("distill",), use_human=False)]
     return records, len(records) - len(harmless)
 
 
@@ -96,12 +105,17 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: SFTParams, pla
         ctx.log(f"resuming run {run_id} on its saved data ({len(records)} examples)")
     else:
         records, n_helpful = _select(project, params, ctx)
+        before = source_counts(records)
+        records = weight_human(records, params.human_weight, params.seed)
         if not records:
-            raise ValidationError("No training data: generate chains first (or relax the data selection).")
+            raise ValidationError("No training data: generate chains or teacher answers first (or relax the data "
+                                  "selection).")
         _write_jsonl(data_file, records)
-        counts_file.write_text(json.dumps({"examples": len(records), "helpful": n_helpful}))
-    n_harmless = len(records) - (n_helpful or 0)
-    ctx.log(f"training on {len(records)} examples: {n_harmless} revisions, {n_helpful} helpful answers")
+        counts_file.write_text(json.dumps({"examples": len(records), "helpful": n_helpful, "sources": before,
+                                           "weighted": source_counts(records)}))
+    counts = json.loads(counts_file.read_text()) if counts_file.exists() else {}
+    ctx.log(f"training on {len(records)} examples: {describe_counts(source_counts(records))}"
+            + (f" (human data weighted ×{params.human_weight:g})" if counts.get("sources", {}).get("human") else ""))
 
     spec = resolve_spec(params.base or project.roles.get("student")["spec"])
     project.models.record(spec.to_str(), spec.kind, spec.display_name)
@@ -113,6 +127,8 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: SFTParams, pla
         "data": {"mode": params.data_mode, "include_helpful": params.include_helpful,
                  "helpful_ratio": params.helpful_ratio, "only_accepted": params.only_accepted,
                  "run_ids": params.run_ids, "examples": len(records), "helpful_examples": n_helpful,
+                 "include_distilled": params.include_distilled, "human_weight": params.human_weight,
+                 "sources": counts.get("sources"), "sources_weighted": counts.get("weighted"),
                  "file": str(data_file)},
         "settings": params.values(SFTSettings),
         "steps": result["steps"],

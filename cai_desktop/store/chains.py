@@ -288,8 +288,8 @@ class Chains(Manager):
         counts = {"flawed_skipped": 0, "fell_back": 0}
         records = []
         for c in self._selected("red-team", split, only_accepted, run_ids):
-            if c["n_revisions"] == 0:
-                continue
+            if c["n_revisions"] == 0 and not c["human_revision"]:
+                continue  # an answer without revisions (a human demonstration has its own text)
             if c["human_revision"]:
                 texts = [c["human_revision"]]
             elif not skip_flawed:
@@ -304,14 +304,16 @@ class Chains(Manager):
                     texts = [rounds[sound[-1]][0]] if sound else []
                     counts["flawed_skipped"] += int(not sound)
                     counts["fell_back"] += int(bool(sound) and sound[-1] != len(rounds) - 1)
+            source = "human" if c["human_revision"] else "ai_revision"
             for t in texts:
                 if t and t.strip():
                     records.append({"messages": [{"role": "user", "content": c["prompt"]},
-                                                 {"role": "assistant", "content": t}]})
+                                                 {"role": "assistant", "content": t}], "source": source})
         if include_helpful:
             helpful = [
                 {"messages": [{"role": "user", "content": c["prompt"]},
-                              {"role": "assistant", "content": c["human_revision"] or c["final_text"] or c["initial_text"]}]}
+                              {"role": "assistant", "content": c["human_revision"] or c["final_text"] or c["initial_text"]}],
+                 "source": "helpful"}
                 for c in self._selected("helpful", split, only_accepted, run_ids)
                 if (c["human_revision"] or c["final_text"] or c["initial_text"] or "").strip()
             ]
@@ -329,14 +331,45 @@ class Chains(Manager):
         split: str | None = "train",
         only_accepted: bool = False,
         run_ids: list[int] | None = None,
+        skip_flawed: bool = False,
     ) -> list[dict[str, str]]:
-        """``{"prompt", "chosen", "rejected"}``: the (final or human-edited) revision over the original."""
+        """``{"prompt", "chosen", "rejected", "source"}``: the (final or human-edited) revision over
+        the original answer (the Hugging Face CAI reproduction's DPO data). ``skip_flawed`` applies
+        the SFT filter: a model revision that talks about the answer is replaced by the chain's latest
+        sound one, and a chain with none is left out."""
         out = []
         for c in self._selected("red-team", split, only_accepted, run_ids):
+            if not c["n_revisions"] or not (c["initial_text"] or "").strip():
+                continue  # no model answer to reject (a human demonstration)
             chosen = c["human_revision"] or c["final_text"]
-            if c["n_revisions"] and chosen and chosen.strip() != (c["initial_text"] or "").strip():
-                out.append({"prompt": c["prompt"], "chosen": chosen, "rejected": c["initial_text"]})
+            if skip_flawed and not c["human_revision"]:
+                sound = [r for r, crit in self._revisions_of(c["id"]) if revision_flaw(r, crit) is None]
+                chosen = sound[-1] if sound else None
+            if chosen and chosen.strip() != (c["initial_text"] or "").strip():
+                out.append({"prompt": c["prompt"], "chosen": chosen, "rejected": c["initial_text"],
+                            "source": "human" if c["human_revision"] else "ai_revision"})
         return out
+
+    def add_demonstrations(self, run_id: int, rows: list[dict[str, Any]], reviewer: str = "") -> int:
+        """Human demonstrations (the answer a reviewer wants for a prompt) as chains with no model
+        text: ``rows`` are ``{"prompt_id", "text"}``. They count as human data in SFT."""
+        ts = now()
+        n = 0
+        with self.db.atomic():
+            for r in rows:
+                text = (r.get("text") or "").strip()
+                if not text:
+                    continue
+                cid = self.db["chains"].insert({
+                    "run_id": run_id, "prompt_id": r["prompt_id"], "model_spec": "human demonstration",
+                    "style": "chat", "n_revisions": 0, "seed": 0, "sampling_json": json.dumps({"role": "human"}),
+                    "initial_text": "", "final_text": text, "human_revision": text, "review_status": "edited",
+                    "reviewer": reviewer or None, "reviewed_at": ts, "created_at": ts,
+                }).last_pk
+                self.db["chain_steps"].insert({"chain_id": cid, "round": 0, "revision": text, "raw_revision": text,
+                                               "cleaned": 0, "seed": 0, "created_at": ts})
+                n += 1
+        return n
 
     def for_labelling(
         self, run_ids: list[int] | None = None, split: str | None = None, seed: int = 0

@@ -15,7 +15,7 @@ from cai_desktop.store.base import Manager, now
 
 REVIEW_CHOICES = ("A", "B", "tie", "both-bad")
 REVIEW_FIELDS = ("human_choice", "reviewer", "reviewed_at")
-SOURCES = ("pair", "chain")
+SOURCES = ("pair", "chain", "distill")
 COMPARISON_FIELDS = (
     "run_id", "source", "source_id", "prompt_id", "prompt_text", "response_a", "response_b",
     "principle_snapshot_id", "feedback_model", "mode", "clamp", "p_a", "p_b", "raw_label", "label",
@@ -204,6 +204,7 @@ class Comparisons(Manager):
         split: str | None = None,
         kind: str | None = None,
         use_human: bool = True,
+        sources: tuple[str, ...] | None = None,
     ) -> list[dict[str, Any]]:
         """Labelled comparisons as ``{"prompt", "chosen", "rejected", "label", "kind", "split", "comparison_id"}``.
 
@@ -221,8 +222,11 @@ class Comparisons(Manager):
         if kind:
             where.append("c.kind = ?")
             params.append(kind)
+        if sources is not None:
+            where.append(f"c.source IN ({','.join('?' * len(sources))})")
+            params += list(sources)
         rows = self.query(
-            f"""SELECT c.id, c.prompt_text, c.response_a, c.response_b, c.label, c.human_choice, c.kind,
+            f"""SELECT c.id, c.prompt_text, c.response_a, c.response_b, c.label, c.human_choice, c.kind, c.source,
                        COALESCE(p.split, 'train') AS split
                 FROM comparisons c LEFT JOIN prompts p ON p.id = c.prompt_id
                 WHERE {' AND '.join(where)} ORDER BY c.id""",
@@ -240,5 +244,7 @@ class Comparisons(Manager):
                 "rejected": r["response_b"] if a_wins else r["response_a"],
                 "label": label if a_wins else 1.0 - label,
                 "kind": r["kind"], "split": r["split"], "comparison_id": r["id"],
+                "source": "human" if use_human and r["human_choice"] else
+                          ("distilled" if r["source"] == "distill" else "ai_label"),
             })
         return out

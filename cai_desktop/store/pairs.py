@@ -31,6 +31,15 @@ class Pairs(Manager):
                 n += cur.rowcount
         return n
 
+    def ids_for(self, run_id: int, prompt_ids: list[int]) -> dict[int, int]:
+        """``{prompt_id: pair id}`` of a run's pairs for these prompts."""
+        if not prompt_ids:
+            return {}
+        rows = self.db.execute(
+            f"SELECT prompt_id, id FROM response_pairs WHERE run_id=? AND prompt_id IN ({','.join('?' * len(prompt_ids))})",
+            [run_id, *prompt_ids])
+        return {r[0]: r[1] for r in rows}
+
     def for_labelling(self, run_ids: list[int] | None = None, split: str | None = None) -> list[dict[str, Any]]:
         """Response pairs as comparison sources:
         ``{source_id, prompt_id, prompt, response_a, response_b, kind, split}``."""
@@ -38,6 +47,8 @@ class Pairs(Manager):
         if run_ids:
             where.append(f"r.run_id IN ({','.join('?' * len(run_ids))})")
             params += list(run_ids)
+        else:  # teacher-student pairs are labelled already (the teacher's side is the chosen one)
+            where.append("r.run_id NOT IN (SELECT id FROM runs WHERE kind = 'distill')")
         if split:
             where.append("p.split = ?")
             params.append(split)

@@ -85,6 +85,10 @@ class Prompts(Manager):
             raise ProjectError(f"No prompt set named {name!r} in this project (have: {names}).")
         return row[0]
 
+    def set_kind(self, name: str) -> str:
+        """The kind of a prompt set: red-team, helpful or other."""
+        return self.db.execute("SELECT kind FROM prompt_sets WHERE id=?", [self.set_id(name)]).fetchone()[0]
+
     def sets(self) -> list[dict[str, Any]]:
         """Every set with its size (``n``) and test share (``n_test``), oldest first."""
         return self.query(

@@ -146,7 +146,7 @@ def test_dpo_job_drops_near_even_pairs_cancels_resumes_and_registers(project):
         lineage = json.loads(row["lineage_json"])
         assert lineage["data"]["pairs"] == 4 and lineage["data"]["min_margin"] == 0.1
         assert lineage["policy_start"]["kind"] == "sft" and (Path(row["path"]) / "adapter_config.json").is_file()
-    with pytest.raises(ValidationError, match="No labelled comparisons"):
+    with pytest.raises(ValidationError, match="No preference pairs to train on"):
         run_dpo(RecordingContext(), DPOParams(**{**params, "min_margin": 0.45}))
 
 

@@ -32,6 +32,7 @@ PAGE_DATA: dict[str, frozenset[str]] = {
 #: every finished batch is kept)
 JOB_CHANGES: dict[str, frozenset[str]] = {
     "critique": frozenset({CHAINS, RUNS}),
+    "distill": frozenset({COMPARISONS, RUNS, MODELS}),
     "sft": frozenset({ADAPTERS, RUNS, MODELS}),
     "eval": frozenset({RUNS}),
     "pairs": frozenset({COMPARISONS, RUNS}),
