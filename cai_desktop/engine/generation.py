@@ -1,4 +1,4 @@
-"""Batched generation and log-probability scoring.
+"""Batched generation (and, from ``scoring``, log-probability scoring under the same names).
 
 Requests are sorted by prompt length and cut into batches (bounded by a token budget), so
 padding stays small. Sampling happens per row with the row's own seeded generator, inside a logits
@@ -7,73 +7,52 @@ row may have its own temperature, top-p, length and stop strings. An out-of-memo
 the batch and retries. Cancel is honoured between decoding steps (a stopping criterion ends every
 row of the batch at the next token when ``ctx.cancelled()`` turns true) and between batches; a
 batch stopped that way raises ``Cancelled``, so half-made text is never returned as a result.
+
+This module is the batching: batch sizes, out-of-memory retries and the ``generate`` call. The
+request and result types live in ``prompting``, the per-row sampling and stopping hooks in
+``decoding`` and log-probability scoring in ``scoring``; all are importable from here as before.
 """
 
 from __future__ import annotations
 
-import contextlib
-import math
-import os
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
 
 from cai_desktop.core.errors import Cancelled, ModelError
+from cai_desktop.engine.decoding import (
+    _CancelStopper,
+    _inference_threads,
+    _RowSampler,
+    _RowStopper,
+    cpu_threads,
+)
 from cai_desktop.engine.models import LoadedModel
+from cai_desktop.engine.prompting import (
+    GenerationRequest,
+    GenerationResult,
+    SamplingSettings,
+    _check_cancel,
+    _encode,
+    prompt_text,
+)
+from cai_desktop.engine.scoring import candidate_token_ids, next_token_logprobs, score_continuations
 
-
-@dataclass(frozen=True)
-class SamplingSettings:
-    temperature: float = 0.7
-    top_p: float = 0.95
-    max_new_tokens: int = 256
-    stop: tuple[str, ...] = ()
-    seed: int | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["stop"] = list(self.stop)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> SamplingSettings:
-        d = dict(d)
-        d["stop"] = tuple(d.get("stop") or ())
-        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
-
-    def with_seed(self, seed: int | None) -> SamplingSettings:
-        return SamplingSettings(self.temperature, self.top_p, self.max_new_tokens, self.stop, seed)
-
-
-@dataclass
-class GenerationRequest:
-    messages: list[dict[str, str]] | None = None
-    text: str | None = None
-    sampling: SamplingSettings = field(default_factory=SamplingSettings)
-
-    def __post_init__(self) -> None:
-        if (self.messages is None) == (self.text is None):
-            raise ValueError("A GenerationRequest needs exactly one of messages or text.")
-
-
-@dataclass
-class GenerationResult:
-    text: str
-    n_prompt_tokens: int
-    n_new_tokens: int
-    finish_reason: str  # "stop" | "length" | "eos"
-
-
-def prompt_text(lm: LoadedModel, request: GenerationRequest) -> str:
-    if request.messages is not None:
-        return lm.tokenizer.apply_chat_template(request.messages, tokenize=False, add_generation_prompt=True)
-    return request.text or ""
-
-
-def _encode(lm: LoadedModel, text: str) -> list[int]:
-    return lm.tokenizer(text, add_special_tokens=False)["input_ids"]
+__all__ = [
+    "GenerationRequest",
+    "GenerationResult",
+    "SamplingSettings",
+    "candidate_token_ids",
+    "cpu_threads",
+    "default_batch_size",
+    "default_token_budget",
+    "generate",
+    "generate_iter",
+    "next_token_logprobs",
+    "prompt_text",
+    "score_continuations",
+]
 
 
 def _is_oom(e: BaseException) -> bool:
@@ -106,145 +85,6 @@ def default_token_budget(lm: LoadedModel) -> int:
         free, _ = torch.cuda.mem_get_info()
         return int(max(2048, 0.4 * free / _kv_bytes_per_token(lm)))
     return 64_000
-
-
-def cpu_threads(lm: LoadedModel) -> int:
-    """Threads for CPU inference: ``$CAI_DESKTOP_THREADS``, else all cores but one.
-
-    One core stays free for the window (and whatever else runs): on a busy 2-core machine two
-    spinning OpenMP threads were 3x slower than one (see benchmarks/generation.py). A tiny model
-    (tests) gets a single thread, where threads cost more than they save.
-    """
-    env = os.environ.get("CAI_DESKTOP_THREADS")
-    if env and env.strip().isdigit() and int(env) > 0:
-        return int(env)
-    hidden = getattr(getattr(lm.model, "config", None), "hidden_size", 1024) or 1024
-    if hidden < 256:
-        return 1
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, cores - 1)
-
-
-@contextlib.contextmanager
-def _inference_threads(lm: LoadedModel) -> Iterator[None]:
-    if not str(lm.device).startswith("cpu"):
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(cpu_threads(lm))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-class _RowSampler:
-    """Logits processor: per-row temperature/top-p sampling with per-row generators.
-
-    Generation runs in greedy mode; this processor turns each sampled row's scores into a one-hot,
-    so greedy decoding picks exactly the token sampled with that row's own generator.
-    """
-
-    def __init__(self, settings: list[SamplingSettings], device: str):
-        self.settings = settings
-        self.generators: list[torch.Generator | None] = []
-        for s in settings:
-            if s.temperature and s.temperature > 0:
-                g = torch.Generator(device="cpu")
-                g.manual_seed(s.seed if s.seed is not None else int(torch.randint(0, 2**62, (1,)).item()))
-                self.generators.append(g)
-            else:
-                self.generators.append(None)
-
-    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
-        rows = [i for i, g in enumerate(self.generators) if g is not None]
-        if not rows:
-            return scores
-        # softmax and top-k for all sampled rows at once on the device; one transfer per step
-        temps = torch.tensor([self.settings[i].temperature for i in rows], device=scores.device)
-        probs = torch.softmax(scores[rows].float() / temps[:, None], dim=-1)
-        k = min(probs.shape[-1], 1024)
-        top_vals, top_idx = (t.cpu() for t in torch.topk(probs, k))
-        tokens = []
-        for r, i in enumerate(rows):
-            s, g = self.settings[i], self.generators[i]
-            top_p = top_vals[r]
-            if s.top_p < 1.0 and float(top_p.sum()) >= s.top_p:
-                # nucleus inside the top-k (exact whenever the nucleus fits in it, nearly always)
-                drop = torch.cumsum(top_p, dim=-1) - top_p > s.top_p
-                pick = torch.multinomial(top_p.masked_fill(drop, 0.0), 1, generator=g).item()
-                tokens.append(int(top_idx[r, pick]))
-            elif s.top_p < 1.0:
-                sorted_p, idx = torch.sort(probs[r].cpu(), descending=True)
-                drop = torch.cumsum(sorted_p, dim=-1) - sorted_p > s.top_p
-                sorted_p = sorted_p.masked_fill(drop, 0.0)
-                tokens.append(int(idx[torch.multinomial(sorted_p, 1, generator=g).item()]))
-            else:
-                tokens.append(int(torch.multinomial(probs[r].cpu(), 1, generator=g).item()))
-        # greedy decoding then picks exactly the sampled token of each sampled row
-        out = scores.clone()
-        rows_t = torch.tensor(rows, device=scores.device)
-        out[rows_t] = -math.inf
-        out[rows_t, torch.tensor(tokens, device=scores.device)] = 0.0
-        return out
-
-
-class _RowStopper:
-    """Stopping criterion: per-row max_new_tokens and stop strings (a bool per row).
-
-    ``finished_at[i]`` keeps how many new tokens row i had when it stopped, so tokens that
-    ``generate`` pads in after a finished row are never counted as generated.
-    """
-
-    def __init__(self, lm: LoadedModel, settings: list[SamplingSettings], prompt_len: int):
-        self.tokenizer = lm.tokenizer
-        self.settings = settings
-        self.prompt_len = prompt_len
-        self.max_stop = max((len(s) for st in settings for s in st.stop), default=0)
-        self.finished_at: list[int | None] = [None] * len(settings)
-        self.any_stop = any(s.stop for s in settings)
-        self.max_news = [s.max_new_tokens for s in settings]
-
-    def __call__(self, input_ids: torch.Tensor, scores: Any, **kw: Any) -> torch.Tensor:
-        n_new = input_ids.shape[1] - self.prompt_len
-        done = [False] * len(self.settings)
-        tails: list[int] = []
-        for i, s in enumerate(self.settings):
-            if self.finished_at[i] is not None:
-                done[i] = True
-            elif n_new >= self.max_news[i]:
-                done[i] = True
-                self.finished_at[i] = n_new
-            elif s.stop and n_new > 0:
-                tails.append(i)
-        if tails:
-            rows = input_ids[tails, -min(n_new, self.max_stop + 8):].tolist()
-            for i, ids in zip(tails, rows):
-                text = self.tokenizer.decode(ids, skip_special_tokens=True)
-                if any(stop in text for stop in self.settings[i].stop):
-                    done[i] = True
-                    self.finished_at[i] = n_new
-        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
-
-
-class _CancelStopper:
-    """Stopping criterion: every row stops at the next decoding step once ``ctx.cancelled()``.
-
-    A batch of long answers takes tens of seconds; checking only between batches made Cancel
-    (and quitting) wait that long. ``fired`` tells the caller the rows were cut short, so it
-    raises ``Cancelled`` instead of returning them.
-    """
-
-    def __init__(self, ctx: Any):
-        self.ctx = ctx
-        self.fired = False
-        self.checks = 0
-
-    def __call__(self, input_ids: torch.Tensor, scores: Any, **kw: Any) -> torch.Tensor:
-        self.checks += 1
-        if not self.fired and self.ctx.cancelled():
-            self.fired = True
-        return torch.full((input_ids.shape[0],), self.fired, dtype=torch.bool, device=input_ids.device)
 
 
 def _generate_batch(
@@ -397,135 +237,3 @@ def generate(
         for i, r in zip(idx, results):
             out[i] = r
     return out  # type: ignore[return-value]
-
-
-# -- scoring -------------------------------------------------------------------------------------
-def _last_logprobs(lm: LoadedModel, seqs: list[list[int]], keep: int) -> torch.Tensor:
-    """Log-softmax over the vocabulary at the last ``keep`` positions of each sequence.
-
-    The batch is left padded with explicit position ids, so row i's position -k is its own
-    k-th last token whatever the batch; only the kept positions go through the LM head.
-    Returns a (batch, keep, vocab) float tensor on the CPU.
-    """
-    width = max(len(s) for s in seqs)
-    pad = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else 0
-    ids = torch.full((len(seqs), width), pad, dtype=torch.long)
-    mask = torch.zeros((len(seqs), width), dtype=torch.long)
-    for i, s in enumerate(seqs):
-        ids[i, width - len(s):] = torch.tensor(s, dtype=torch.long)
-        mask[i, width - len(s):] = 1
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)
-    kw = dict(input_ids=ids.to(lm.device), attention_mask=mask.to(lm.device), position_ids=positions.to(lm.device))
-    with torch.inference_mode(), _inference_threads(lm):
-        try:
-            logits = lm.model(**kw, logits_to_keep=keep).logits
-        except TypeError:  # a model class without logits_to_keep
-            logits = lm.model(**kw).logits
-        logits = logits[:, -keep:].float()
-    return torch.log_softmax(logits, dim=-1).cpu()
-
-
-def _batches(n: int, size: int) -> Iterator[range]:
-    for start in range(0, n, size):
-        yield range(start, min(n, start + size))
-
-
-def _scoring_batch_size(lm: LoadedModel, batch_size: int | None) -> int:
-    if batch_size:
-        return int(lm.max_batch and min(batch_size, lm.max_batch) or batch_size)
-    return 32 if lm.device.startswith("cuda") else 8
-
-
-def _check_cancel(ctx: Any) -> None:
-    if ctx is not None and ctx.cancelled():
-        raise Cancelled("cancelled by the user")
-
-
-def score_continuations(
-    lm: LoadedModel,
-    prompts: Sequence[GenerationRequest],
-    continuations: Sequence[str],
-    *,
-    ctx: Any = None,
-    batch_size: int | None = None,
-) -> list[float]:
-    """Total log-probability of each continuation given its prompt (built as ``generate`` does).
-
-    Prompt and continuation are tokenized separately and joined, so the continuation's tokens are
-    exactly those of the continuation text alone.
-    """
-    if len(prompts) != len(continuations):
-        raise ValueError("prompts and continuations differ in length")
-    bs = _scoring_batch_size(lm, batch_size)
-    out: list[float] = []
-    for rows in _batches(len(prompts), bs):
-        _check_cancel(ctx)
-        heads = [_encode(lm, prompt_text(lm, prompts[i])) for i in rows]
-        tails = [_encode(lm, continuations[i]) for i in rows]
-        seqs = [h + t for h, t in zip(heads, tails)]
-        keep = max(len(t) for t in tails) + 1
-        logp = _last_logprobs(lm, seqs, keep)
-        for r, t in enumerate(tails):
-            # token j of the tail is predicted at position -(len(t) - j) - 1 of the row
-            total = 0.0
-            for j, token in enumerate(t):
-                total += float(logp[r, keep - len(t) - 1 + j, token])
-            out.append(total)
-        if ctx is not None:
-            ctx.progress(len(out), len(prompts), "scoring")
-    return out
-
-
-def candidate_token_ids(lm: LoadedModel, candidates: Sequence[str], after: list[int] | None = None, text: str = "") -> list[int]:
-    """The first token of each candidate as it is tokenized right after ``text``.
-
-    With ``after`` (the tokens of ``text``) the candidate is tokenized together with the prompt and
-    its first new token is taken when the prompt's tokens are unchanged (so "A" after "(" and " A"
-    after ":" are the tokens the model would really produce); otherwise the candidate alone.
-    """
-    ids = []
-    for c in candidates:
-        token = None
-        if after is not None:
-            joined = _encode(lm, text + c)
-            if len(joined) > len(after) and joined[: len(after)] == after:
-                token = joined[len(after)]
-        if token is None:
-            toks = _encode(lm, c)
-            if not toks:
-                raise ValueError(f"candidate {c!r} encodes to no token")
-            token = toks[0]
-        ids.append(token)
-    if len(set(ids)) != len(ids):
-        raise ValueError(f"candidates {list(candidates)} share their first token")
-    return ids
-
-
-def next_token_logprobs(
-    lm: LoadedModel,
-    prompts: Sequence[GenerationRequest],
-    candidates: Sequence[str],
-    *,
-    ctx: Any = None,
-    batch_size: int | None = None,
-    suffixes: Sequence[str] | None = None,
-) -> list[dict[str, float]]:
-    """Log-probability of each candidate's first token right after each prompt.
-
-    ``suffixes`` (optional, one per prompt) is text appended after the built prompt, e.g. the
-    assistant's lead-in "The answer is: (" in a chat-formatted feedback question. Normalising
-    ``exp`` of two candidates' values gives a soft label.
-    """
-    bs = _scoring_batch_size(lm, batch_size)
-    out: list[dict[str, float]] = []
-    for rows in _batches(len(prompts), bs):
-        _check_cancel(ctx)
-        texts = [prompt_text(lm, prompts[i]) + (suffixes[i] if suffixes else "") for i in rows]
-        seqs = [_encode(lm, t) for t in texts]
-        logp = _last_logprobs(lm, seqs, 1)
-        for r, (text, s) in enumerate(zip(texts, seqs)):
-            cand_ids = candidate_token_ids(lm, candidates, after=s, text=text)
-            out.append({c: float(logp[r, -1, t]) for c, t in zip(candidates, cand_ids)})
-        if ctx is not None:
-            ctx.progress(len(out), len(prompts), "scoring")
-    return out
