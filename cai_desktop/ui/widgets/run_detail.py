@@ -164,7 +164,7 @@ class RunDetail(QWidget):
         err = f"<br><span style='color:#b3261e'>{_html(run['error'])}</span>" if run.get("error") else ""
         self.run_title.setText(
             f"<b>#{run['id']} {_html(run['name'] or kind_label(run['kind']))}</b> — {kind_label(run['kind'])}"
-            f" — <i>{status}</i>{err}"
+            f" — <i>{status}</i>{err}{_provenance(run)}"
         )
 
     def show_run(self, run_id: int | None) -> None:
@@ -332,3 +332,25 @@ def _html(text: Any) -> str:
     import html
 
     return html.escape(str(text or ""))
+
+
+def _provenance(run: dict) -> str:
+    """A second header line: what the run trained on, by source (human, AI revisions, AI labels,
+    teacher answers, helpful), and which model played which role."""
+    from cai_desktop.jobs.mixing import describe_counts
+
+    lineage, result = run.get("lineage") or {}, run.get("result") or {}
+    data = lineage.get("data") if isinstance(lineage.get("data"), dict) else lineage
+    sources = (data or {}).get("sources_weighted") or (data or {}).get("sources")
+    parts = []
+    if isinstance(sources, dict) and sources:
+        parts.append("data: " + describe_counts(sources))
+    roles = result.get("roles") or lineage.get("roles")
+    if isinstance(roles, dict) and roles:
+        names = []
+        for role, who in roles.items():
+            spec = who.get("spec") if isinstance(who, dict) else who
+            names.append(f"{role} {str(spec or 'embedded default').rsplit('/', 1)[-1]}")
+        parts.append("roles: " + ", ".join(names))
+    return f"<br><small>{_html(' · '.join(parts))}</small>" if parts else ""
+
