@@ -165,3 +165,19 @@ def test_delete_refused_when_chains_were_made(page, project):
     assert "'red' has 500 prompts" in text and "(1 chain)" in text and "kept" in text
     assert len(page.sets) == 2
     close_error_boxes()
+
+
+def test_import_demonstrations_makes_human_chains(page, project, tmp_path):
+    from cai_desktop.ui.widgets.errors import close_error_boxes, open_error_boxes
+
+    f = tmp_path / "demos.jsonl"
+    f.write_text('{"prompt": "How do I pick a lock?", "response": "I can\'t help with that; a locksmith can."}\n')
+    r = page.import_demonstrations(f)
+    assert r["demonstrations"] == 1 and page.current_set() == "demonstrations"
+    chain = project.chains.get(project.chains.list(0, 5)[0]["id"])
+    assert chain["human_revision"].startswith("I can't help") and chain["model_spec"] == "human demonstration"
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("not json\n")
+    assert page.import_demonstrations(bad) is None
+    assert "line 1: not valid JSON" in open_error_boxes()[-1].text()
+    close_error_boxes()

@@ -83,8 +83,13 @@ class PromptsPage(Page):
         self.btn_delete.setToolTip("Delete the selected set and its prompts (refused while chains or "
                                    "comparisons were made from them).")
         self.btn_delete.clicked.connect(lambda: self.delete_set())
+        self.btn_demos = QPushButton("Import demonstrations…")
+        self.btn_demos.setToolTip("A JSONL file of the answers your reviewers want ({\"prompt\", \"response\"} per "
+                                  "line, or {\"messages\": [...]}); SFT trains on them as human data.")
+        self.btn_demos.clicked.connect(self._demos_clicked)
         set_buttons = QHBoxLayout()
         set_buttons.addWidget(self.btn_import, 1)
+        set_buttons.addWidget(self.btn_demos)
         set_buttons.addWidget(self.btn_rename)
         set_buttons.addWidget(self.btn_delete)
         ll.addLayout(set_buttons)
@@ -259,6 +264,34 @@ class PromptsPage(Page):
         skipped = f", {result['skipped']} skipped (duplicates or empty)" if result["skipped"] else ""
         self.status_message.emit(f"Imported {plural(result['added'], 'prompt')} into {name!r}{skipped}.")
         self.data_changed.emit({"prompts"})
+        return result
+
+    def _demos_clicked(self) -> None:
+        if self.project is None:
+            return
+        from PySide6.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getOpenFileName(self, "Import demonstrations", "", "JSON lines (*.jsonl *.json);;All (*)")
+        if path:
+            self.import_demonstrations(path)
+
+    def import_demonstrations(self, path: str | Path, prompt_set: str = "demonstrations") -> dict | None:
+        """Human demonstrations from a file: prompts into ``prompt_set`` and one human-answer chain each."""
+        if self.project is None:
+            return None
+        from cai_desktop.jobs.demos import add_demonstrations, read_demonstrations
+
+        try:
+            result = add_demonstrations(self.project, read_demonstrations(path), prompt_set=prompt_set,
+                                        source=str(path))
+        except CaiError as e:
+            show_error(self, "Cannot import the demonstrations", str(e))
+            return None
+        self.refresh()
+        self.select_set(prompt_set)
+        self.status_message.emit(f"Imported {plural(result['demonstrations'], 'demonstration')} into {prompt_set!r}; "
+                                 "the inspector shows them and SFT trains on them as human data.")
+        self.data_changed.emit({"prompts", "chains", "runs"})
         return result
 
     def _rename_clicked(self) -> None:
