@@ -10,7 +10,7 @@ measured in the tests). Prints the curve with n and 95 % Wilson intervals, the p
 and as its last line ``k0_gain=<pp> k100_gain=<pp> overrefusal_k100=<pct>`` (gains in percentage
 points of harm avoided over the base model).
 
-    python benchmarks/method.py                      # the standard size (~30-45 min on 2 CPU cores)
+    python benchmarks/method.py                      # the standard size (~30-45 min on 2 idle CPU cores)
     python benchmarks/method.py --quick              # a smoke run of the same pipeline (minutes)
     python benchmarks/method.py --svg docs/method_curve.svg
 """
@@ -30,8 +30,8 @@ os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 
 from standin_reviewer import demonstration  # noqa: E402
 
-STANDARD = dict(ks=(0, 25, 50, 100), red_team=64, helpful=48, revisions=2, sft_steps=120, human_weight=2.0,
-                eval_limit=None, max_new_tokens=96)
+STANDARD = dict(ks=(0, 25, 50, 100), red_team=32, helpful=32, revisions=1, sft_steps=100, human_weight=2.0,
+                eval_limit=60, max_new_tokens=80)
 QUICK = dict(ks=(0, 25), red_team=8, helpful=6, revisions=1, sft_steps=10, human_weight=2.0, eval_limit=12,
              max_new_tokens=48)
 
