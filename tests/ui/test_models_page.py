@@ -135,3 +135,98 @@ def test_try_it_with_a_missing_hub_model_fails_in_its_job_with_one_line(window, 
     assert page.btn_answer.isEnabled() and page.last_result is None
     # the event loop kept running while the job looked the model up (a count, not a time)
     assert len(ticks) >= 10
+
+
+# -- model roles -------------------------------------------------------------------------------
+def _pick(combo, spec):
+    i = 0 if spec is None else combo.findData(spec)  # the first item is "Not set: ..."
+    assert i >= 0, f"{spec} is not offered"
+    combo.setCurrentIndex(i)
+    combo.activated.emit(i)
+
+
+def test_roles_box_sets_the_teacher_and_shows_fallbacks(window, qtbot, tiny_model_dir):
+    page = window.pages["models"]
+    spec = str(tiny_model_dir.resolve())
+    window.project.models.record(spec, "folder", "tiny-llama")
+    page.refresh()
+    teacher = page.role_rows["teacher"]
+    assert teacher["model"].currentData() is None
+    assert "embedded default" in teacher["note"].text()
+    assert teacher["device"].isEnabled()  # no student: the teacher's own device counts
+    _pick(teacher["model"], spec)
+    teacher["device"].setCurrentIndex(teacher["device"].findData("cpu"))
+    teacher["device"].activated.emit(teacher["device"].currentIndex())
+    teacher["dtype"].setCurrentIndex(teacher["dtype"].findData("bfloat16"))
+    teacher["dtype"].activated.emit(teacher["dtype"].currentIndex())
+    got = window.project.roles.get("teacher")
+    assert (got["spec"], got["device"], got["dtype"], got["inherited"]) == (spec, "cpu", "bfloat16", "")
+    assert window.project.roles.get("feedback")["inherited"] == "default"  # the others are untouched
+
+    # reopening the page (a fresh one on the same project) shows it
+    from cai_desktop.ui.pages.models import ModelsPage
+
+    again = ModelsPage()
+    qtbot.addWidget(again)
+    again.set_project(window.project)
+    row = again.role_rows["teacher"]
+    assert row["model"].currentData() == spec and row["model"].currentText() == "tiny-llama"
+    assert row["device"].currentData() == "cpu" and row["dtype"].currentData() == "bfloat16"
+    assert again.role_rows["feedback"]["model"].currentData() is None
+
+    # with a student set, clearing the teacher shows that it follows the student
+    _pick(again.role_rows["student"]["model"], "default")
+    _pick(row["model"], None)
+    got = window.project.roles.get("teacher")
+    assert got["inherited"] == "student" and got["spec"] == "default"
+    assert "same as the student" in row["model"].currentText()
+    assert "same as the student" in row["note"].text()
+    assert not row["device"].isEnabled()  # follows the student's device and precision
+
+
+def test_roles_box_checks_a_typed_spec_in_the_background(window, qtbot, monkeypatch, tiny_model_dir, tmp_path):
+    from cai_desktop.engine import models
+
+    page = window.pages["models"]
+    threads = []
+    real = models.check_model
+
+    def check(spec):
+        threads.append(threading.current_thread())
+        return real(spec)
+
+    monkeypatch.setattr(models, "check_model", check)
+    box = page.role_rows["feedback"]["model"]
+    spec = str(tiny_model_dir.resolve())
+    box.lineEdit().setText(spec)
+    with qtbot.waitSignal(page.role_set, timeout=10000) as done:
+        box.lineEdit().returnPressed.emit()
+    assert threads and threads[0] is not threading.main_thread()
+    assert done.args == ["feedback", spec]
+    assert window.project.roles.get("feedback")["spec"] == spec
+    assert spec in [m["spec"] for m in window.project.models.list()]  # now listed like an added model
+    assert page.role_rows["feedback"]["model"].currentData() == spec
+
+    (tmp_path / "empty").mkdir()
+    box.lineEdit().setText(str(tmp_path / "empty"))
+    with qtbot.waitSignal(page.role_refused, timeout=10000) as refused:
+        box.lineEdit().returnPressed.emit()
+    assert "no config.json" in refused.args[1]
+    assert "not changed" in page.roles_status.text()
+    assert window.project.roles.get("feedback")["spec"] == spec  # unchanged
+    assert page.role_rows["feedback"]["model"].currentData() == spec
+
+
+def test_packaged_models_are_offered_for_roles_and_try_it(window, monkeypatch):
+    from cai_desktop.engine import models
+
+    page = window.pages["models"]
+    monkeypatch.setattr(models, "installed_packaged_models", lambda: [("gemma3-270m", "Gemma 3 270M base")])
+    window.project.models.record("gemma3-270m", "packaged", "Gemma 3 270M base")  # as a label job lists it
+    page.refresh()
+    roots = [page.tree.topLevelItem(i).text(0) for i in range(page.tree.topLevelItemCount())]
+    assert roots[-1] == "Shipped by installed packages"
+    assert page.tree.topLevelItem(1).child(0).text(0) == "(none yet)"  # not listed twice
+    assert "gemma3-270m" in _specs(page) and _specs(page).count("gemma3-270m") == 1
+    _pick(page.role_rows["feedback"]["model"], "gemma3-270m")
+    assert window.project.roles.get("feedback")["spec"] == "gemma3-270m"

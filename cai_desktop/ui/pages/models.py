@@ -1,9 +1,13 @@
-"""Models: the embedded default, added folders / GGUF files / hub ids, produced adapters, try-it.
+"""Models: the embedded default, added folders / GGUF files / hub ids, produced adapters, the
+project's model roles, try-it.
 
-The try-it pane answers one prompt with two chosen models side by side; it runs through the job
-runner like every other job, so the window stays responsive while a model loads. Nothing here
-resolves or looks up a model on the GUI thread: adding one is checked by a background call (a
-hub id may wait on the network), and try-it finds and loads its models in the job.
+The roles box assigns a model (any listed one, or a typed spec), a device and a precision to the
+student, the teacher and the feedback model (``project.roles``); an unset role says what it falls
+back to. The try-it pane answers one prompt with two chosen models side by side; it runs through
+the job runner like every other job, so the window stays responsive while a model loads. Nothing
+here resolves or looks up a model on the GUI thread: adding one (or typing one for a role) is
+checked by a background call (a hub id may wait on the network), and try-it finds and loads its
+models in the job.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
     QFormLayout,
+    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QInputDialog,
@@ -36,6 +41,21 @@ from cai_desktop.core.errors import CaiError
 from cai_desktop.ui.pages import Page
 
 EMBEDDED_LABEL = "SmolLM2-135M-Instruct (embedded default)"
+ROLE_NAMES = {"student": "Student", "teacher": "Teacher", "feedback": "Feedback"}
+ROLE_HELP = {
+    "student": "The model that is trained (SFT, preference training, PPO) and samples response pairs.",
+    "teacher": "Writes the critiques, revisions and constitution-conditioned answers.",
+    "feedback": "Answers the multiple-choice comparisons: the AI labels (the paper used a pretrained LM).",
+}
+DEVICE_CHOICES = (("automatic", None), ("CPU", "cpu"), ("CUDA GPU", "cuda"), ("Apple MPS", "mps"))
+DTYPE_CHOICES = (("automatic", None), ("float32", "float32"), ("bfloat16", "bfloat16"), ("float16", "float16"))
+
+
+def _packaged_models() -> list[tuple[str, str]]:
+    """Models that installed packages ship (cheap: finds the packages without importing them)."""
+    from cai_desktop.engine.models import installed_packaged_models
+
+    return installed_packaged_models()
 
 
 def _check_model(ctx: Any, spec: str) -> dict[str, str]:
@@ -51,6 +71,10 @@ class ModelsPage(Page):
     model_added = Signal(str, str)
     #: spec as typed, one-line reason
     model_refused = Signal(str, str)
+    #: role, spec: a typed model was checked in the background and given the role
+    role_set = Signal(str, str)
+    #: role, one-line reason: a typed model for a role was not a model
+    role_refused = Signal(str, str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -58,6 +82,9 @@ class ModelsPage(Page):
         self.tryit_job: int | None = None
         self.last_result: dict[str, Any] | None = None
         self.checking: dict[str, Any] = {}  # spec -> its BackgroundCall, while it is checked
+        self.role_rows: dict[str, dict[str, Any]] = {}
+        self.role_checking: dict[str, str] = {}  # role -> the typed spec being checked
+        self._filling_roles = False
 
         outer = QVBoxLayout(self)
         outer.setContentsMargins(12, 10, 12, 10)
@@ -95,9 +122,10 @@ class ModelsPage(Page):
         self.add_status.setObjectName("modelAddStatus")
         self.add_status.setWordWrap(True)
         ll.addWidget(self.add_status)
+        ll.addWidget(self._build_roles_box())
         self.details = QPlainTextEdit()
         self.details.setReadOnly(True)
-        self.details.setMaximumHeight(150)
+        self.details.setMaximumHeight(120)
         self.details.setPlaceholderText("Select a model or an adapter to see its details and lineage.")
         ll.addWidget(self.details)
         split.addWidget(left)
@@ -142,7 +170,7 @@ class ModelsPage(Page):
             sides.addWidget(box)
         rl.addLayout(sides, 1)
         split.addWidget(right)
-        split.setSizes([480, 720])
+        split.setSizes([560, 640])
         self.refresh()
 
     # -- wiring --------------------------------------------------------------------------------
@@ -161,12 +189,16 @@ class ModelsPage(Page):
         models_root = QTreeWidgetItem(["Added models", "", ""])
         adapters_root = QTreeWidgetItem(["Adapters produced", "", ""])
         has = self.project is not None
+        packaged = _packaged_models()
+        packaged_specs = {spec for spec, _name in packaged}
+        # packaged models come before the added ones: try-it's model B starts on the newest added one
+        choices += [(name, (spec, None)) for spec, name in packaged]
         for b in (self.btn_folder, self.btn_gguf, self.btn_hub):
             b.setEnabled(has)
         if has:
             for m in self.project.models.list():
-                if m["spec"] in ("default", "embedded"):
-                    continue
+                if m["spec"] in ("default", "embedded") or m["spec"] in packaged_specs:
+                    continue  # listed on their own
                 it = QTreeWidgetItem([m["display_name"] or m["spec"], m["kind"], m["spec"]])
                 it.setToolTip(2, m["spec"])
                 it.setData(0, Qt.ItemDataRole.UserRole, {"type": "model", **m})
@@ -185,6 +217,15 @@ class ModelsPage(Page):
                 root.addChild(QTreeWidgetItem(["(none yet)", "", ""]))
             self.tree.addTopLevelItem(root)
             root.setExpanded(True)
+        if packaged:
+            pkg_root = QTreeWidgetItem(["Shipped by installed packages", "", ""])
+            for spec, name in packaged:
+                it = QTreeWidgetItem([name, "package", spec])
+                it.setToolTip(2, f"model spec: {spec} (converted once into the model cache when first used)")
+                it.setData(0, Qt.ItemDataRole.UserRole, {"type": "model", "spec": spec, "kind": "packaged"})
+                pkg_root.addChild(it)
+            self.tree.addTopLevelItem(pkg_root)
+            pkg_root.setExpanded(True)
         for combo in (self.combo_a, self.combo_b):
             keep = combo.currentData()
             combo.clear()
@@ -196,11 +237,12 @@ class ModelsPage(Page):
             self.combo_b.setCurrentIndex(self.combo_b.count() - 1)
         self.btn_answer.setEnabled(self.tryit_job is None)
         self.btn_remove.setEnabled(has and self._selected_model() is not None)
+        self.refresh_roles(packaged)
 
     def _selected_model(self) -> dict[str, Any] | None:
         item = self.tree.currentItem()
         data = item.data(0, Qt.ItemDataRole.UserRole) if item is not None else None
-        if data and data.get("type") == "model" and data.get("kind") != "embedded" and data.get("spec"):
+        if data and data.get("type") == "model" and data.get("kind") not in ("embedded", "packaged") and data.get("spec"):
             return data
         return None
 
@@ -218,6 +260,214 @@ class ModelsPage(Page):
                 except json.JSONDecodeError:
                     pass
         self.details.setPlainText(json.dumps(shown, indent=2, ensure_ascii=False, default=str))
+
+    # -- model roles ---------------------------------------------------------------------------
+    def _build_roles_box(self) -> QGroupBox:
+        box = QGroupBox("Model roles")
+        box.setObjectName("rolesBox")
+        box.setToolTip("Which model plays which role in this project. A job's own model setting wins over "
+                       "its role; each run records the models it used.")
+        grid = QGridLayout(box)
+        grid.setContentsMargins(8, 6, 8, 6)
+        grid.setHorizontalSpacing(6)
+        grid.setVerticalSpacing(2)
+        for col, head in enumerate(("", "Model", "Device", "Precision")):
+            if head:
+                grid.addWidget(QLabel(f"<small>{head}</small>"), 0, col)
+        for i, role in enumerate(("student", "teacher", "feedback")):
+            r = 1 + 2 * i
+            name = QLabel(ROLE_NAMES[role])
+            name.setToolTip(ROLE_HELP[role])
+            model = QComboBox()
+            model.setObjectName(f"role_{role}_model")
+            model.setEditable(True)
+            model.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+            model.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            model.setMinimumContentsLength(20)
+            model.setToolTip(ROLE_HELP[role] + " Pick a listed model or type a folder, a .gguf file or a hub id "
+                             "and press Enter (it is checked in the background).")
+            model.lineEdit().setPlaceholderText("a listed model, a folder, a .gguf file or org/name")
+            device = QComboBox()
+            device.setObjectName(f"role_{role}_device")
+            for text, value in DEVICE_CHOICES:
+                device.addItem(text, value)
+            device.setToolTip("Where this role's model runs; automatic: a GPU when there is one, else the CPU.")
+            dtype = QComboBox()
+            dtype.setObjectName(f"role_{role}_dtype")
+            for text, value in DTYPE_CHOICES:
+                dtype.addItem(text, value)
+            dtype.setToolTip("The precision of this role's weights; automatic: bfloat16 or float16 on a GPU, "
+                             "float32 (or native bfloat16) on a CPU.")
+            note = QLabel("")
+            note.setObjectName(f"role_{role}_note")
+            note.setWordWrap(True)
+            note.setStyleSheet("color: palette(placeholder-text);")
+            grid.addWidget(name, r, 0)
+            grid.addWidget(model, r, 1)
+            grid.addWidget(device, r, 2)
+            grid.addWidget(dtype, r, 3)
+            grid.addWidget(note, r + 1, 1, 1, 3)
+            model.activated.connect(lambda _i, role=role: self._on_role_model_chosen(role))
+            model.lineEdit().returnPressed.connect(lambda role=role: self._on_role_model_chosen(role))
+            device.activated.connect(lambda _i, role=role: self._on_role_option_chosen(role))
+            dtype.activated.connect(lambda _i, role=role: self._on_role_option_chosen(role))
+            self.role_rows[role] = {"model": model, "device": device, "dtype": dtype, "note": note}
+        grid.setColumnStretch(1, 1)
+        self.roles_status = QLabel("")
+        self.roles_status.setObjectName("rolesStatus")
+        self.roles_status.setWordWrap(True)
+        grid.addWidget(self.roles_status, 7, 0, 1, 4)
+        return box
+
+    def _model_names(self, packaged: list[tuple[str, str]] | None = None) -> dict[str, str]:
+        """spec -> the name to show, for the models this project lists (and packaged ones)."""
+        names = {"default": "SmolLM2-135M-Instruct (embedded)"}
+        for spec, name in packaged if packaged is not None else _packaged_models():
+            names[spec] = name
+        if self.project is not None:
+            for m in self.project.models.list():
+                if m["spec"] not in ("default", "embedded"):
+                    names[m["spec"]] = m["display_name"] or m["spec"]
+        return names
+
+    @staticmethod
+    def _fallback_text(role: str, assigned: dict[str, Any], names: dict[str, str]) -> str:
+        """What an unset role falls back to, in words."""
+        if assigned["inherited"] == "student":
+            spec = assigned["spec"]
+            name = "the embedded SmolLM2-135M-Instruct" if spec in ("default", "embedded") else names.get(spec, spec)
+            return f"same as the student ({name})"
+        return "embedded default (SmolLM2-135M-Instruct)"
+
+    def refresh_roles(self, packaged: list[tuple[str, str]] | None = None) -> None:
+        """Show the project's roles: each model, device and precision, and what unset ones use."""
+        has = self.project is not None
+        names = self._model_names(packaged)
+        self._filling_roles = True
+        try:
+            for role, row in self.role_rows.items():
+                for w in ("model", "device", "dtype"):
+                    row[w].setEnabled(has)
+                model: QComboBox = row["model"]
+                model.clear()
+                if not has:
+                    row["note"].setText("")
+                    continue
+                assigned = self.project.roles.get(role)
+                fallback = self._fallback_text(role, assigned, names)
+                model.addItem("Not set (same as the student)" if assigned["inherited"] == "student"
+                              else "Not set (embedded default)", None)
+                for spec, name in names.items():
+                    model.addItem(name, spec)
+                own = assigned["spec"] if not assigned["inherited"] else None
+                if own is not None and model.findData(own) < 0:
+                    model.addItem(names.get(own, own), own)
+                model.setCurrentIndex(max(0, model.findData(own)) if own is not None else 0)
+                model.lineEdit().setCursorPosition(0)  # the start of a long name, not its end
+                model.setToolTip(f"{ROLE_HELP[role]} Now: {own if own else 'not set, ' + fallback}.")
+                row["device"].setCurrentIndex(max(0, row["device"].findData(assigned["device"])))
+                row["dtype"].setCurrentIndex(max(0, row["dtype"].findData(assigned["dtype"])))
+                # an unset teacher or feedback model follows the student's device and precision too
+                follows = assigned["inherited"] == "student"
+                row["device"].setEnabled(not follows)
+                row["dtype"].setEnabled(not follows)
+                if role in self.role_checking:
+                    row["note"].setText(f"Checking {self.role_checking[role]}…")
+                elif own:
+                    row["note"].setText(f"Set for this project: {own}")
+                else:
+                    row["note"].setText(f"Not set: uses the {fallback}" if fallback.startswith("embedded")
+                                        else f"Not set: {fallback}, with its device and precision")
+        finally:
+            self._filling_roles = False
+
+    def _role_choice(self, role: str) -> tuple[bool, str | None]:
+        """``(listed, spec)``: the model the role's box names now (typed text: not listed)."""
+        model: QComboBox = self.role_rows[role]["model"]
+        text = model.currentText().strip()
+        i = model.findText(text)
+        if i >= 0:
+            return True, model.itemData(i)
+        if not text:
+            return True, None
+        return False, text
+
+    def _role_options(self, role: str) -> tuple[str | None, str | None]:
+        row = self.role_rows[role]
+        return row["device"].currentData(), row["dtype"].currentData()
+
+    def _on_role_model_chosen(self, role: str) -> None:
+        if self._filling_roles or self.project is None:
+            return
+        listed, spec = self._role_choice(role)
+        if listed:
+            self.set_role(role, spec, *self._role_options(role))
+        else:
+            self.check_role_model(role, spec)
+
+    def _on_role_option_chosen(self, role: str) -> None:
+        if self._filling_roles or self.project is None:
+            return
+        assigned = self.project.roles.get(role)
+        if assigned["inherited"] == "student":
+            return  # follows the student (the boxes are disabled)
+        own = assigned["spec"] if not assigned["inherited"] else None
+        self.set_role(role, own, *self._role_options(role))
+
+    def set_role(self, role: str, spec: str | None, device: str | None = None, dtype: str | None = None) -> None:
+        """Store a role (``spec=None``: not set) and show it; nothing is loaded or checked here."""
+        if self.project is None:
+            return
+        from cai_desktop.core.errors import CaiError
+
+        try:
+            self.project.roles.set(role, spec, device=device, dtype=dtype)
+        except CaiError as e:
+            self.roles_status.setText(str(e))
+            self.refresh_roles()
+            return
+        names = self._model_names()
+        what = names.get(spec, spec) if spec else "not set"
+        self.roles_status.setText(f"{ROLE_NAMES[role]}: {what}.")
+        self.status_message.emit(f"{ROLE_NAMES[role]} model: {what}")
+        self.refresh_roles()
+        self.data_changed.emit({"models"})
+
+    def check_role_model(self, role: str, spec: str) -> bool:
+        """Check a typed spec in the background; if it is a model, list it and give it the role."""
+        spec = (spec or "").strip()
+        if self.project is None or not spec:
+            return False
+        if self.runner is None:  # the page on its own (no window): a runner of its own
+            from cai_desktop.ui.jobrunner import JobRunner
+
+            self.set_runner(JobRunner(self))
+        self.role_checking[role] = spec
+        call = self.runner.call_in_background(_check_model, spec, "check model")
+        call.finished.connect(lambda result, r=role: self._on_role_model_checked(r, result))
+        call.failed.connect(lambda message, _details, r=role, s=spec: self._on_role_model_refused(r, s, message))
+        call.ended.connect(lambda r=role: self.role_checking.pop(r, None))
+        self.roles_status.setText(f"Checking {spec}…")
+        self.role_rows[role]["note"].setText(f"Checking {spec}…")
+        return True
+
+    def _on_role_model_checked(self, role: str, d: object) -> None:
+        self.role_checking.pop(role, None)
+        if self.project is None or not isinstance(d, dict):
+            return
+        if d["kind"] not in ("embedded", "packaged"):
+            self.project.models.record(d["spec"], d["kind"], d["display_name"], info={"note": d.get("note", "")})
+        self.set_role(role, d["spec"], *self._role_options(role))
+        if d.get("note"):
+            self.roles_status.setText(f"{self.roles_status.text()} ({d['note']})")
+        self.refresh()
+        self.role_set.emit(role, d["spec"])
+
+    def _on_role_model_refused(self, role: str, spec: str, message: str) -> None:
+        self.role_checking.pop(role, None)
+        self.roles_status.setText(f"{ROLE_NAMES[role]} not changed: {message}")
+        self.refresh_roles()
+        self.role_refused.emit(role, message)
 
     # -- adding and removing models ----------------------------------------------------------
     def add_model(self, spec: str) -> bool:
