@@ -21,6 +21,14 @@ class ProjectError(CaiError):
     """A project file that cannot be opened or used."""
 
 
+class RunInUse(ProjectError):
+    """A run another live process (or this one) is running: it is not started a second time."""
+
+    def __init__(self, message: str, run_id: int, pid: int | None = None, host: str | None = None):
+        self.run_id, self.pid, self.host = run_id, pid, host
+        super().__init__(message)
+
+
 class ModelError(CaiError):
     """A model that cannot be found or loaded."""
 

@@ -16,15 +16,19 @@ from cai_desktop.engine.policy import (
     peak_rss_mb,
     prepare_policy,
 )
-from cai_desktop.engine.sft import lora_config
+from cai_desktop.engine.sft import complete_checkpoint, fresh_dir, lora_config, replace_dir
+
+
+def last_dpo_checkpoint(output_dir: str | Path) -> str | None:
+    """The newest complete DPO (Trainer) checkpoint; a half-written one (a kill while saving) is
+    skipped and removed, so training continues from the one before or starts fresh."""
+    return complete_checkpoint(Path(output_dir) / "checkpoints")
 
 
 def dpo_checkpoint_step(output_dir: str | Path) -> int:
-    """The step of the last DPO (Trainer) checkpoint (0: none)."""
-    folder = Path(output_dir) / "checkpoints"
-    steps = [int(p.name.split("-")[1]) for p in folder.glob("checkpoint-*") if p.name.split("-")[1].isdigit()] \
-        if folder.is_dir() else []
-    return max(steps, default=0)
+    """The step of the last complete DPO (Trainer) checkpoint (0: none)."""
+    last = last_dpo_checkpoint(output_dir)
+    return int(Path(last).name.rsplit("-", 1)[1]) if last else 0
 
 
 # -- DPO ---------------------------------------------------------------------------------------------
@@ -55,7 +59,6 @@ def train_dpo(
     """DPO of a LoRA on the starting policy (the reference) with TRL's ``DPOTrainer``."""
     import torch
     from datasets import Dataset
-    from transformers.trainer_utils import get_last_checkpoint
     from trl import DPOConfig, DPOTrainer
 
     from cai_desktop.engine.callbacks import JobCallback
@@ -108,8 +111,7 @@ def train_dpo(
                               "raise the maximum length.")
     if kept < len(records) and ctx is not None:
         ctx.log(f"{len(records) - kept} pairs dropped: their prompt alone fills {settings.max_length} tokens")
-    ckpt_dir = output_dir / "checkpoints"
-    checkpoint = get_last_checkpoint(str(ckpt_dir)) if resume and ckpt_dir.is_dir() else None
+    checkpoint = last_dpo_checkpoint(output_dir) if resume else None
     if ctx is not None:
         ctx.log(f"DPO on {len(records)} pairs (beta {settings.beta})"
                 + (f"; resuming from {Path(checkpoint).name}" if checkpoint else ""))
@@ -126,14 +128,16 @@ def train_dpo(
         "pairs": len(records),
         "loss_first": losses[0] if losses else None, "loss_last": losses[-1] if losses else None,
         "accuracy_last": accs[-1] if accs else None, "margin_last": margins[-1] if margins else None,
-        "checkpoint": get_last_checkpoint(str(ckpt_dir)) if ckpt_dir.is_dir() else None,
+        "checkpoint": last_dpo_checkpoint(output_dir),
         "peak_rss_mb": peak_rss_mb(), "seconds": time.monotonic() - t_start,
         "train_loss": float(out.training_loss) if out is not None else None,
     }
     if callback.cancelled:
         raise Cancelled(f"cancelled at DPO step {trainer.state.global_step}; checkpoint {result['checkpoint']}")
     delta_dir = output_dir / "delta"
-    trainer.model.save_pretrained(str(delta_dir))
+    tmp = fresh_dir(output_dir / "delta.partial")  # renamed in whole: a kill leaves it whole or absent
+    trainer.model.save_pretrained(str(tmp))
+    replace_dir(tmp, delta_dir)
     result["adapter"] = str(finish_adapter(base_dir, policy_adapter, delta_dir, output_dir, tokenizer))
     result["delta"] = str(delta_dir)
     return result

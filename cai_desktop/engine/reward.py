@@ -205,11 +205,11 @@ def _linear_leaf_names(model: Any) -> list[str]:
 
 
 def last_checkpoint(folder: Path) -> str | None:
-    from transformers.trainer_utils import get_last_checkpoint
+    """The newest complete checkpoint in ``folder``; a half-written one (a kill while saving) is
+    skipped and removed, so training continues from the one before or starts fresh."""
+    from cai_desktop.engine.sft import complete_checkpoint
 
-    if not folder.is_dir():
-        return None
-    return get_last_checkpoint(str(folder))
+    return complete_checkpoint(folder)
 
 
 def train_reward_model(
@@ -307,17 +307,24 @@ def train_reward_model(
         peft_model, tokenizer, list(train_records)[:16], max_length=settings.max_length, bins=settings.eval_bins,
         device=dev,
     )
+    from cai_desktop.engine.sft import fresh_dir, replace_dir
+
+    # each folder is written beside its place and renamed in: a kill leaves it whole or absent
     adapter_dir = output_dir / "adapter"
-    peft_model.save_pretrained(str(adapter_dir))
+    tmp = fresh_dir(output_dir / "adapter.partial")
+    peft_model.save_pretrained(str(tmp))
+    replace_dir(tmp, adapter_dir)
     merged = peft_model.merge_and_unload()
     merged.config.pad_token_id = tokenizer.pad_token_id
     model_dir = output_dir / "model"
-    merged.save_pretrained(str(model_dir), safe_serialization=True)
-    tokenizer.save_pretrained(str(model_dir))
+    tmp = fresh_dir(output_dir / "model.partial")
+    merged.save_pretrained(str(tmp), safe_serialization=True)
+    tokenizer.save_pretrained(str(tmp))
     meta = {"base": base_spec or str(base_dir), "format": "chat" if tokenizer.chat_template else "transcript",
             "max_length": settings.max_length, "settings": settings.values(RewardSettings)}
-    (model_dir / META_FILE).write_text(json.dumps(meta, indent=2))
+    (tmp / META_FILE).write_text(json.dumps(meta, indent=2))
     clear_reward_cache()
+    replace_dir(tmp, model_dir)
     return {
         "model_dir": str(model_dir), "adapter_dir": str(adapter_dir),
         "steps": int(out.global_step), "train_loss": float(out.training_loss),

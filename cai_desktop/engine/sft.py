@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -67,19 +68,81 @@ def training_kwargs(settings: SFTSettings, output_dir: Path) -> dict[str, Any]:
 
 
 # -- helpers -----------------------------------------------------------------------------------------
+#: any one of these in a checkpoint folder holds its weights (a LoRA adapter or a whole model)
+WEIGHT_FILES = ("adapter_model.safetensors", "adapter_model.bin", "model.safetensors", "pytorch_model.bin",
+                "model.safetensors.index.json", "pytorch_model.bin.index.json")
+_CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+
+
+def checkpoint_complete(folder: str | Path) -> bool:
+    """Whether a Trainer checkpoint folder was written to the end: its weights are there and its
+    ``trainer_state.json`` (which the Trainer writes last, after the optimiser, scheduler and RNG
+    states) reads as JSON. A process killed while saving leaves a folder that fails this."""
+    folder = Path(folder)
+    if not any((folder / name).is_file() for name in WEIGHT_FILES):
+        return False
+    try:
+        state = json.loads((folder / "trainer_state.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(state, dict) and "global_step" in state
+
+
+def complete_checkpoint(folder: str | Path, remove_broken: bool = True) -> str | None:
+    """The newest complete ``checkpoint-N`` directly under ``folder`` (None: none, a fresh start).
+
+    Half-written ones (see ``checkpoint_complete``) are skipped and, with ``remove_broken``,
+    deleted, so the Trainer neither resumes from one nor counts one when it rotates old
+    checkpoints. Every trainer's checkpoint finder is this one."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return None
+    found = sorted(((int(m.group(1)), p) for p in folder.iterdir()
+                    if p.is_dir() and (m := _CHECKPOINT.match(p.name))), reverse=True)
+    for _, path in found:
+        if checkpoint_complete(path):
+            return str(path)
+        if remove_broken:
+            _remove_dir(path)
+    return None
+
+
+def _remove_dir(path: Path) -> None:
+    """Delete a folder; renamed first, so a kill halfway never leaves something that looks whole."""
+    doomed = path.with_name(f".{path.name}.deleting-{os.getpid()}")
+    try:
+        os.replace(path, doomed)
+    except OSError:
+        doomed = path
+    shutil.rmtree(doomed, ignore_errors=True)
+
+
+def replace_dir(tmp: str | Path, final: str | Path) -> Path:
+    """Put a fully written folder ``tmp`` in place of ``final`` (renames: ``final`` is either the
+    old folder or the new one, never half of one)."""
+    tmp, final = Path(tmp), Path(final)
+    if final.exists():
+        old = final.with_name(f".{final.name}.old-{os.getpid()}")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(final, old)
+        os.replace(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, final)
+    return final
+
+
+def fresh_dir(path: str | Path) -> Path:
+    """An empty folder to write into before ``replace_dir`` (a leftover from a kill is removed)."""
+    path = Path(path)
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
+
+
 def last_checkpoint(output_dir: str | Path) -> str | None:
     """The newest complete ``checkpoint-N`` under ``output_dir/checkpoints`` (None if none)."""
-    from transformers.trainer_utils import get_last_checkpoint
-
-    d = Path(output_dir) / "checkpoints"
-    if not d.is_dir():
-        return None
-    last = get_last_checkpoint(str(d))
-    # A process killed while saving leaves a folder without its trainer state: skip it.
-    while last and not (Path(last) / "trainer_state.json").exists():
-        shutil.rmtree(last, ignore_errors=True)
-        last = get_last_checkpoint(str(d))
-    return last
+    return complete_checkpoint(Path(output_dir) / "checkpoints")
 
 
 def checkpoint_step(path: str | Path | None) -> int:
@@ -229,13 +292,18 @@ def train_sft(
         raise Cancelled(f"cancelled at step {state.global_step}; checkpoint {Path(ckpt).name} keeps the work")
 
     adapter_dir = output_dir / "adapter"
-    trainer.save_model(str(adapter_dir))  # PEFT format (adapter only), main process only
+    # written beside and renamed into place: a kill while saving leaves the old adapter or none
+    tmp_dir = output_dir / "adapter.partial"
+    if trainer.is_world_process_zero():
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+    trainer.save_model(str(tmp_dir))  # PEFT format (adapter only), main process only
     if trainer.is_world_process_zero():
         tokenizer.padding_side = "left"
-        tokenizer.save_pretrained(str(adapter_dir))
+        tokenizer.save_pretrained(str(tmp_dir))
         info = {"base_model": base_spec, "settings": settings.values(SFTSettings), "examples": len(records),
                 "steps": state.global_step, "loss_first": result["loss_first"], "loss_last": result["loss_last"]}
-        (adapter_dir / "cai_adapter.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
+        (tmp_dir / "cai_adapter.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
+        replace_dir(tmp_dir, adapter_dir)
     result["checkpoint"] = last_checkpoint(output_dir)
     result["adapter"] = str(adapter_dir)
     return result

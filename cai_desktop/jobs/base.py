@@ -11,7 +11,10 @@
   with the settings it was started with (only the settings that do not change what it makes,
   such as the batch size, come from the new request); otherwise the newest *unfinished* run of
   the same kind whose identity settings match continues; a finished run is never reopened
-  silently, so the same command twice after success makes a new run.
+  silently, so the same command twice after success makes a new run. A run that is 'running'
+  in a live process (another window, a terminal, a double click) is not started twice: the
+  launch is refused with one line naming the owner; one left 'running' by a process that died
+  (kill -9, a crash, a power cut) is continued like any unfinished run.
 
 ``run_job(job, ctx, params)`` opens the project once, in the calling thread (a QThread worker
 gets its own SQLite connection).
@@ -112,12 +115,13 @@ def run_job(job: Job, ctx: Any, params: Params) -> dict[str, Any]:
             params = resumed_params(project, job, params)
             params.check()
         plan = job.prepare(project, params)
-        if params.resume_run is None:
+
+        def pick() -> int | None:  # inside the transaction that claims the run (jobs.runs.execute)
             found = find_unfinished_run(project, job.kind, params)
             if found is not None:
                 params.resume_run = found
-                if ctx is not None:
-                    ctx.log(f"continuing unfinished run {found} (same settings); its finished work is kept")
+            return found
+
         return execute(ctx, project, job.kind, config_of(params),
                        lambda p, rc, rid: job.body(p, rc, rid, params, plan),
-                       resume_run=params.resume_run, name=job.name_for(params))
+                       resume_run=params.resume_run, name=job.name_for(params), pick=pick)

@@ -5,6 +5,10 @@ that ``jobs.base.run_job`` opened in the calling thread, and passes
 a ``RunContext`` that stores metrics/logs in the project and forwards them to the outer context
 (terminal or GUI). A cancelled run is marked ``cancelled`` (its committed work stays) and the
 ``Cancelled`` error propagates so the caller can say so; the resume policy is ``jobs.base``'s.
+
+While it runs, the run is owned by this process (``project.runs.start``: pid, host, heartbeat),
+so a second launch of the same run elsewhere is refused with one line, and a run left 'running'
+by a process that was killed is continued by the next launch.
 """
 
 from __future__ import annotations
@@ -15,8 +19,9 @@ from collections.abc import Callable
 from typing import Any
 
 from cai_desktop.core.context import check_cancelled
-from cai_desktop.core.errors import Cancelled
+from cai_desktop.core.errors import Cancelled, ProjectError
 from cai_desktop.store.project import Project
+from cai_desktop.store.runs import BEAT_EVERY, Heartbeat
 
 
 class RunContext:
@@ -27,22 +32,37 @@ class RunContext:
         self.project = project
         self.run_id = run_id
         self._last_progress = 0.0
+        self._last_beat = time.monotonic()
+
+    def _beat(self) -> None:
+        """The owner's heartbeat, at most every ``BEAT_EVERY`` seconds (best effort)."""
+        now = time.monotonic()
+        if now - self._last_beat < BEAT_EVERY:
+            return
+        self._last_beat = now
+        try:
+            self.project.runs.beat(self.run_id)
+        except ProjectError:
+            pass  # busy for a moment: the next call (or the heartbeat thread) beats
 
     def progress(self, done: int, total: int, message: str = "") -> None:
         now = time.monotonic()
         if now - self._last_progress > 1.0 or done >= total:
             self._last_progress = now
             self.project.runs.set_progress(self.run_id, done, total)
+        self._beat()
         if self.outer is not None:
             self.outer.progress(done, total, message)
 
     def log(self, text: str) -> None:
         self.project.runs.add_log(self.run_id, text)
+        self._beat()
         if self.outer is not None:
             self.outer.log(text)
 
     def metric(self, name: str, value: float, step: int) -> None:
         self.project.runs.add_metric(self.run_id, name, value, step)
+        self._beat()
         if self.outer is not None:
             self.outer.metric(name, value, step)
 
@@ -51,6 +71,18 @@ class RunContext:
 
     def check_cancelled(self) -> None:
         check_cancelled(self)
+
+
+def _record_end(project: Project, run_id: int, status: str, error: str | None = None,
+                trace: str | None = None) -> None:
+    """The run's final status, best effort: a file that became busy or read-only must not hide
+    the error that ended the run."""
+    try:
+        project.runs.set_status(run_id, status, error=error)
+        if trace:
+            project.runs.add_log(run_id, trace)
+    except ProjectError:
+        pass
 
 
 def execute(
@@ -62,33 +94,47 @@ def execute(
     *,
     resume_run: int | None = None,
     name: str = "",
+    pick: Callable[[], int | None] | None = None,
 ) -> dict[str, Any]:
     """Run ``body`` as a recorded run of ``kind`` in the open ``project``; returns its result
     dict (with ``run_id``). A cancel (or Ctrl+C) marks the run cancelled; its committed work stays.
-    ``project`` may be a path: it is then opened (and closed) here, in the calling thread."""
+    ``project`` may be a path: it is then opened (and closed) here, in the calling thread.
+
+    The run is ``resume_run``, else the run ``pick()`` finds (the resume policy), else a new one;
+    it is chosen and claimed in one transaction. A run that a live process runs is refused
+    (``RunInUse``); one left 'running' by a dead process is taken over."""
     if not isinstance(project, Project):
         with Project.open(project) as opened:
-            return execute(ctx, opened, kind, config, body, resume_run=resume_run, name=name)
-    if resume_run is not None:
-        run_id = resume_run
-        project.runs.get(run_id)  # raises a clear error if it does not exist
-    else:
-        run_id = project.runs.create(kind, config, name=name)
-    if ctx is not None and hasattr(ctx, "run_started"):
-        ctx.run_started(run_id)
-    project.runs.set_status(run_id, "running")
-    rctx = RunContext(ctx, project, run_id)
+            return execute(ctx, opened, kind, config, body, resume_run=resume_run, name=name, pick=pick)
+    started = project.runs.start(kind, config, name=name, resume_run=resume_run, pick=pick)
+    run_id = started.run_id
+    heartbeat = Heartbeat(project.path, run_id).start()
     try:
-        result = body(project, rctx, run_id) or {}
-    except (Cancelled, KeyboardInterrupt):
-        project.runs.set_status(run_id, "cancelled")
-        rctx.log("cancelled: finished work is saved; start the same job again (or Resume) to continue")
-        raise
-    except BaseException as e:
-        project.runs.set_status(run_id, "failed", error=f"{type(e).__name__}: {e}")
-        project.runs.add_log(run_id, traceback.format_exc())
-        raise
-    result = {"run_id": run_id, **result}
-    project.runs.set_result(run_id, result, lineage=result.get("lineage"))
-    project.runs.set_status(run_id, "done")
-    return result
+        if ctx is not None and hasattr(ctx, "run_started"):
+            ctx.run_started(run_id)
+        rctx = RunContext(ctx, project, run_id)
+        if started.took_over is not None:
+            rctx.log(f"run {run_id} was left running by a process that is gone "
+                     f"(pid {started.took_over.pid} on {started.took_over.host}); continuing it, its finished "
+                     "work is kept")
+        elif started.continued and resume_run is None:
+            rctx.log(f"continuing unfinished run {run_id} (same settings); its finished work is kept")
+        try:
+            result = body(project, rctx, run_id) or {}
+        except (Cancelled, KeyboardInterrupt):
+            _record_end(project, run_id, "cancelled")
+            try:
+                rctx.log("cancelled: finished work is saved; start the same job again (or Resume) to continue")
+            except ProjectError:
+                pass
+            raise
+        except BaseException as e:
+            _record_end(project, run_id, "failed", error=f"{type(e).__name__}: {e}", trace=traceback.format_exc())
+            raise
+        result = {"run_id": run_id, **result}
+        project.runs.set_result(run_id, result, lineage=result.get("lineage"))
+        project.runs.set_status(run_id, "done")
+        return result
+    finally:
+        heartbeat.stop()
+        project.runs.release(run_id)

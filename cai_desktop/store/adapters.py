@@ -20,12 +20,13 @@ class Adapters(Manager):
         """A new adapter row; a run that made one already (a finished run continued) refreshes its row."""
         row = {"name": name or Path(path).name, "kind": kind, "run_id": run_id, "path": str(path),
                "base_model_spec": base_model_spec, "lineage_json": json.dumps(lineage, default=str)}
-        if run_id is not None:
-            have = self.scalar("SELECT id FROM adapters WHERE run_id=? AND kind=?", [run_id, kind])
-            if have is not None:
-                self.db["adapters"].update(have, row)
-                return have
-        return self.db["adapters"].insert({**row, "created_at": now()}).last_pk
+        with self.db.atomic():  # BEGIN IMMEDIATE: the look and the insert are one step
+            if run_id is not None:
+                have = self.scalar("SELECT id FROM adapters WHERE run_id=? AND kind=?", [run_id, kind])
+                if have is not None:
+                    self.db["adapters"].update(have, row)
+                    return have
+            return self.db["adapters"].insert({**row, "created_at": now()}).last_pk
 
     def get(self, adapter_id: int, kinds: tuple[str, ...] | None = None, what: str = "adapter") -> dict[str, Any]:
         """One adapter row; one clear line when it does not exist or is of the wrong kind."""

@@ -71,8 +71,18 @@ class Chains(Manager):
         row = self.db.execute("SELECT id FROM chains WHERE run_id=? AND prompt_id=?", [run_id, prompt_id]).fetchone()
         return row[0] if row else None
 
+    def _insert_chain(self, row: dict[str, Any]) -> int | None:
+        """``INSERT OR IGNORE`` one chain row: its id, or None when the run has one for that
+        prompt already (two copies of a job racing keep the first, whole)."""
+        cols = list(row)
+        cur = self.db.execute(
+            f"INSERT OR IGNORE INTO chains ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+            [row[c] for c in cols])
+        return cur.lastrowid if cur.rowcount == 1 else None
+
     def save(self, chains: list[dict[str, Any]]) -> list[int]:
-        """Insert finished chains with all their steps in one transaction (one batch)."""
+        """Insert finished chains with all their steps in one transaction (one batch). A chain the
+        run already has for that prompt is kept as it is (its id is returned)."""
         ids = []
         ts = now()
         with self.db.atomic():
@@ -81,7 +91,10 @@ class Chains(Manager):
                 row = {k: v for k, v in c.items() if k != "steps"}
                 row.setdefault("created_at", ts)
                 row["sampling_json"] = json.dumps(row.pop("sampling", {}))
-                cid = self.db["chains"].insert(row).last_pk
+                cid = self._insert_chain(row)
+                if cid is None:
+                    ids.append(self.find(row["run_id"], row["prompt_id"]))
+                    continue
                 self.db["chain_steps"].insert_all([{**s, "chain_id": cid, "created_at": ts} for s in steps])
                 ids.append(cid)
         return ids
@@ -360,12 +373,14 @@ class Chains(Manager):
                 text = (r.get("text") or "").strip()
                 if not text:
                     continue
-                cid = self.db["chains"].insert({
+                cid = self._insert_chain({
                     "run_id": run_id, "prompt_id": r["prompt_id"], "model_spec": "human demonstration",
                     "style": "chat", "n_revisions": 0, "seed": 0, "sampling_json": json.dumps({"role": "human"}),
                     "initial_text": "", "final_text": text, "human_revision": text, "review_status": "edited",
                     "reviewer": reviewer or None, "reviewed_at": ts, "created_at": ts,
-                }).last_pk
+                })
+                if cid is None:
+                    continue  # that prompt has its demonstration in this run already
                 self.db["chain_steps"].insert({"chain_id": cid, "round": 0, "revision": text, "raw_revision": text,
                                                "cleaned": 0, "seed": 0, "created_at": ts})
                 n += 1

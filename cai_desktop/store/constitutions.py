@@ -163,19 +163,13 @@ class Constitutions(Manager):
         have = self.scalar("SELECT id FROM principle_snapshots WHERE hash=?", [snap["hash"]])
         if have is not None:
             return have
-        return self.db["principle_snapshots"].insert(
-            {
-                "hash": snap["hash"],
-                "constitution_name": constitution_name,
-                "key": p.key,
-                "title": p.title,
-                "critique_request": p.critique_request,
-                "revision_request": p.revision_request,
-                "comparison_question": p.comparison_question,
-                "tags_json": json.dumps(p.tags),
-                "created_at": now(),
-            }
-        ).last_pk
+        with self.db.atomic():  # another writer may add the same text at the same moment: one row
+            self.db.execute(
+                "INSERT OR IGNORE INTO principle_snapshots (hash, constitution_name, key, title, critique_request, "
+                "revision_request, comparison_question, tags_json, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [snap["hash"], constitution_name, p.key, p.title, p.critique_request, p.revision_request,
+                 p.comparison_question, json.dumps(p.tags), now()])
+            return self.scalar("SELECT id FROM principle_snapshots WHERE hash=?", [snap["hash"]])
 
 
 def _few_json(c: Constitution) -> str:

@@ -17,15 +17,11 @@ class Models(Manager):
         have = self.scalar("SELECT id FROM models WHERE spec=?", [spec])
         if have is not None:
             return have
-        return self.db["models"].insert(
-            {
-                "spec": spec,
-                "kind": kind,
-                "display_name": display_name or spec,
-                "info_json": json.dumps(info or {}),
-                "added_at": now(),
-            }
-        ).last_pk
+        with self.db.atomic():  # two jobs naming a new model at once: one row
+            self.db.execute(
+                "INSERT OR IGNORE INTO models (spec, kind, display_name, info_json, added_at) VALUES (?, ?, ?, ?, ?)",
+                [spec, kind, display_name or spec, json.dumps(info or {}), now()])
+            return self.scalar("SELECT id FROM models WHERE spec=?", [spec])
 
     def list(self) -> list[dict[str, Any]]:
         return self.query("SELECT * FROM models ORDER BY id")

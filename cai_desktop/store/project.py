@@ -12,12 +12,22 @@ Opening is cheap (the header, the app id and the schema version; never a scan of
 file), so a job may open the project as often as it likes. The full integrity check runs on
 demand (``check_integrity``, ``check_file``, ``cai-desktop project check``) and always before a
 schema upgrade, which first backs the file up beside itself (``name.caiproj.bak-v1-<date>``).
+
+Two programs may write the same file: every write transaction starts with ``BEGIN IMMEDIATE``
+(``project.atomic()``, and sqlite-utils' own ``db.atomic()``, which this connection overrides), so
+the second writer waits for the first (up to ``BUSY_TIMEOUT`` seconds) instead of failing with
+"database is locked". A file that cannot be written opens read-only (reading works; a write says
+"p.caiproj is read-only: ..." in one line), and a file busy past the timeout says so in one line.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import secrets
 import sqlite3
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -27,7 +37,7 @@ from sqlite_utils import Database
 from cai_desktop import __version__
 from cai_desktop.core.errors import ProjectError
 from cai_desktop.store.adapters import Adapters
-from cai_desktop.store.base import now
+from cai_desktop.store.base import as_project_error, friendly_error, now
 from cai_desktop.store.chains import Chains
 from cai_desktop.store.comparisons import Comparisons
 from cai_desktop.store.constitutions import Constitutions
@@ -42,6 +52,8 @@ from cai_desktop.store.stats import Stats
 APP_ID = "cai-desktop"
 SUFFIX = ".caiproj"
 SQLITE_MAGIC = b"SQLite format 3\x00"
+#: seconds a write waits for another program's write to finish before "busy; try again"
+BUSY_TIMEOUT = 10.0
 
 log = logging.getLogger("cai_desktop.store")
 
@@ -59,13 +71,61 @@ def _check_header(path: Path) -> None:
 
 
 def _read_only(path: Path) -> sqlite3.Connection:
-    return sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+    return sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT)
 
 
 def _database_error(path: Path, e: sqlite3.DatabaseError) -> ProjectError:
-    if "locked" in str(e):
-        return ProjectError(f"{path.name} is locked by another program; close it and retry.")
+    mine = friendly_error(path, e)
+    if mine is not None and "damaged" not in str(mine):
+        return mine
     return ProjectError(f"{path.name} is damaged or not a project ({e}).")
+
+
+def why_read_only(path: Path) -> str | None:
+    """Why this file cannot be written (``None``: it can). SQLite in WAL mode also writes two files
+    beside it (``-wal``, ``-shm``), so the folder must be writable too."""
+    if not os.access(path, os.W_OK):
+        return "the file is not writable (its permissions or a read-only disk)"
+    if not os.access(path.parent, os.W_OK):
+        return (f"its folder {path.parent} is not writable, and SQLite keeps its journal beside the file")
+    return None
+
+
+class _Database(Database):
+    """sqlite-utils' ``Database`` whose write transactions begin with ``BEGIN IMMEDIATE``.
+
+    A plain ``BEGIN`` reads first and asks for the write lock later; if another connection wrote in
+    between, SQLite fails at once with "database is locked" (the busy timeout cannot help a
+    transaction that already read an old snapshot). ``BEGIN IMMEDIATE`` takes the write lock
+    first, so a second writer waits its turn. Nested blocks use savepoints, as before."""
+
+    @contextlib.contextmanager
+    def atomic(self) -> Iterator[Database]:
+        if self.conn.in_transaction:
+            savepoint = f"cai_{secrets.token_hex(8)}"
+            self.conn.execute(f"SAVEPOINT {savepoint}")
+            try:
+                yield self
+            except BaseException:
+                if self.conn.in_transaction:
+                    self.conn.execute(f"ROLLBACK TO SAVEPOINT {savepoint}")
+                    self.conn.execute(f"RELEASE SAVEPOINT {savepoint}")
+                raise
+            else:
+                self.conn.execute(f"RELEASE SAVEPOINT {savepoint}")
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self
+        except BaseException:
+            self.rollback()
+            raise
+        else:
+            try:
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self.rollback()
+                raise
 
 
 def _applied(path: Path, con: sqlite3.Connection) -> set[str]:
@@ -160,6 +220,8 @@ class Project:
     def __init__(self, path: Path, db: Database):
         self.path = path
         self.db = db
+        #: why the file opened read-only (reads work, writes say so in one line); None if writable
+        self.read_only: str | None = None
         #: ``{"from", "to", "backup"}`` when opening upgraded the file's schema, else None
         self.upgrade: dict[str, Any] | None = None
         self.constitutions = Constitutions(self)
@@ -183,17 +245,25 @@ class Project:
             raise ProjectError(f"{path} already exists; open it or choose another name.")
         if not path.parent.exists():
             raise ProjectError(f"The folder {path.parent} does not exist.")
-        db = cls._connect(path)
-        migrations.apply(db)
-        with db.atomic():
-            db["project_meta"].insert_all(
-                [
-                    {"key": "app", "value": APP_ID},
-                    {"key": "created_with", "value": __version__},
-                    {"key": "created_at", "value": now()},
-                ],
-                replace=True,
-            )
+        if not os.access(path.parent, os.W_OK):
+            raise ProjectError(f"The folder {path.parent} is read-only: choose another place for the project.")
+        try:
+            db = cls._connect(path)
+            migrations.apply(db)
+            with db.atomic():
+                db["project_meta"].insert_all(
+                    [
+                        {"key": "app", "value": APP_ID},
+                        {"key": "created_with", "value": __version__},
+                        {"key": "created_at", "value": now()},
+                    ],
+                    replace=True,
+                )
+        except sqlite3.DatabaseError as e:
+            mine = friendly_error(path, e)
+            if mine is None:
+                raise
+            raise mine from None
         return cls(path, db)
 
     @classmethod
@@ -213,15 +283,26 @@ class Project:
                 con.close()
         except sqlite3.DatabaseError as e:
             raise _database_error(path, e) from None
-        db = cls._connect(path)
+        read_only = why_read_only(path)
+        if read_only and _pending(applied):
+            raise ProjectError(f"{path.name} is read-only: {read_only}; it was made by an older CAI Desktop and "
+                               "must be upgraded once, which needs to write it. Make it writable and open it again.")
         try:
-            migrations.apply(db)
-        except sqlite3.OperationalError as e:
-            db.conn.close()
-            if "locked" in str(e):
-                raise ProjectError(f"{path.name} is busy in another program; try again.") from None
-            raise ProjectError(f"Could not update {path.name}: {e}") from None
+            db = cls._connect(path, read_only=bool(read_only))
+        except sqlite3.DatabaseError as e:
+            raise _database_error(path, e) from None
+        try:
+            if not read_only:
+                migrations.apply(db)
+        except sqlite3.DatabaseError as e:
+            # another program opening the same old file at the same moment may have upgraded it first
+            done = not isinstance(e, sqlite3.IntegrityError) and not cls._still_pending(db)
+            if not done:
+                db.conn.close()
+                mine = friendly_error(path, e)
+                raise (mine or ProjectError(f"Could not update {path.name}: {e}")) from None
         project = cls(path, db)
+        project.read_only = read_only
         if upgrade:
             project.upgrade = upgrade
             log.info("upgraded %s from schema v%s to v%s (the old file is kept as %s)",
@@ -242,10 +323,21 @@ class Project:
         return {"from": old, "to": new, "backup": dest}
 
     @staticmethod
-    def _connect(path: Path) -> Database:
-        conn = sqlite3.connect(str(path), timeout=10, isolation_level=None)
-        db = Database(conn)
-        conn.execute("PRAGMA journal_mode=WAL")
+    def _still_pending(db: Database) -> bool:
+        try:
+            return bool(migrations.pending(db))
+        except sqlite3.DatabaseError:
+            return True
+
+    @staticmethod
+    def _connect(path: Path, read_only: bool = False) -> Database:
+        if read_only:
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT, isolation_level=None)
+        else:
+            conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT, isolation_level=None)
+        db = _Database(conn)
+        if not read_only:
+            conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA synchronous=NORMAL")
         return db
@@ -285,17 +377,34 @@ class Project:
         d.mkdir(exist_ok=True)
         return d
 
-    def atomic(self):
-        return self.db.atomic()
+    @contextlib.contextmanager
+    def errors_as_project_errors(self) -> Iterator[None]:
+        """Inside: a read-only, busy, full or damaged file raises one ``ProjectError`` line."""
+        try:
+            yield
+        except sqlite3.DatabaseError as e:
+            mine = as_project_error(self, e)
+            if mine is None:
+                raise
+            raise mine from None
+
+    @contextlib.contextmanager
+    def atomic(self) -> Iterator[Database]:
+        """One write transaction (``BEGIN IMMEDIATE``; nested: a savepoint)."""
+        with self.errors_as_project_errors(), self.db.atomic() as db:
+            yield db
 
     def meta(self, key: str, default: str | None = None) -> str | None:
-        row = self.db.execute("SELECT value FROM project_meta WHERE key=?", [key]).fetchone()
+        with self.errors_as_project_errors():
+            row = self.db.execute("SELECT value FROM project_meta WHERE key=?", [key]).fetchone()
         return row[0] if row else default
 
     def set_meta(self, key: str, value: str) -> None:
-        self.db["project_meta"].insert({"key": key, "value": value}, replace=True)
+        with self.errors_as_project_errors():
+            self.db["project_meta"].insert({"key": key, "value": value}, replace=True)
 
     def query(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
         """Rows as dicts: for the store's sub-managers (and tests); ui/jobs/cli use the managers."""
-        return list(self.db.query(sql, params))
+        with self.errors_as_project_errors():
+            return list(self.db.query(sql, params))
 

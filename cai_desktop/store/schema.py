@@ -163,3 +163,12 @@ def m001_initial(db: Database) -> None:
             path TEXT NOT NULL, base_model_spec TEXT, lineage_json TEXT DEFAULT '{}',
             created_at TEXT)"""
     )
+
+
+@migrations(name="m002_run_owner")
+def m002_run_owner(db: Database) -> None:
+    """Who runs a 'running' run: the process (pid, host) and when it last showed it was alive, so a
+    run left 'running' by a killed process is continued and one running elsewhere is not taken."""
+    db.execute("ALTER TABLE runs ADD COLUMN owner_pid INTEGER")
+    db.execute("ALTER TABLE runs ADD COLUMN owner_host TEXT")
+    db.execute("ALTER TABLE runs ADD COLUMN heartbeat_at TEXT")

@@ -67,11 +67,24 @@ def test_a_failing_batch_leaves_nothing_behind(filled):
     with Project.open(path) as p:
         rt = p.prompts.of("rt")
         good = _chain(run, rt[4], {}, "x", [], None)
-        dup = _chain(run, rt[0], {}, "x", [], None)  # already has a chain in this run
+        bad = {**_chain(run, rt[0], {}, "x", [], None), "prompt_id": 99999}  # no such prompt
         with pytest.raises(sqlite3.IntegrityError):
-            p.chains.save([good, dup])
+            p.chains.save([good, bad])
         assert p.chains.find(run, rt[4]["id"]) is None
         assert p.chains.count(run_id=run) == 4
+
+
+def test_a_chain_the_run_has_already_is_kept_once(filled):
+    """Two copies of a job racing on one run: the second save of a prompt's chain changes nothing."""
+    path, run, _ = filled
+    with Project.open(path) as p:
+        rt = p.prompts.of("rt")
+        first = p.chains.find(run, rt[0]["id"])
+        steps = p.query("SELECT COUNT(*) AS n FROM chain_steps")[0]["n"]
+        ids = p.chains.save([_chain(run, rt[0], {}, "again", [], None)])
+        assert ids == [first] and p.chains.count(run_id=run) == 4
+        assert p.query("SELECT COUNT(*) AS n FROM chain_steps")[0]["n"] == steps
+        assert p.chains.get(first)["final_text"] != "again"
 
 
 def test_paging_and_filters(filled):

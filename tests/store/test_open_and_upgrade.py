@@ -40,12 +40,9 @@ def count_checks(monkeypatch):
 @pytest.fixture
 def old_file(project_path, monkeypatch):
     """A file made when only the first migration existed; a later migration is known on return."""
-    everything = list(schema.migrations._migrations)
-    monkeypatch.setattr(schema.migrations, "_migrations", everything[:1])
-    with Project.create(project_path) as p:
+    with Project.create(project_path) as p:  # every migration this version has: one more comes
         p.constitutions.save(const())
         p.prompts.add_set("big", "red-team", [f"prompt {i} " + "x" * 200 for i in range(600)])
-    monkeypatch.setattr(schema.migrations, "_migrations", everything)
 
     @schema.migrations(name="m_test_added_later")
     def _added(db):
@@ -55,6 +52,10 @@ def old_file(project_path, monkeypatch):
     schema.migrations._migrations.remove(
         next(m for m in schema.migrations._migrations if m.name == "m_test_added_later")
     )
+
+
+#: the schema version of a file made by this version (one per migration)
+N = len(schema.migrations._migrations)
 
 
 def _corrupt(path):
@@ -88,16 +89,17 @@ def test_an_upgrade_checks_the_file_then_backs_it_up(old_file, count_checks, cap
     with Project.open(old_file) as p:
         assert count_checks == ["check", "backup"]  # the check first, then the copy, then the upgrade
         assert p.query("SELECT colour FROM constitutions")[0]["colour"] == "blue"
-        assert p.upgrade["from"] == 1 and p.upgrade["to"] == 2
+        assert p.upgrade["from"] == N and p.upgrade["to"] == N + 1
         backup = p.upgrade["backup"]
     assert _backups(old_file) == [backup]
-    assert backup.name.startswith("p.caiproj.bak-v1-")
+    assert backup.name.startswith(f"p.caiproj.bak-v{N}-")
     assert any("backed up p.caiproj to " + backup.name in r.getMessage() for r in caplog.records)
     # the copy is the old file, whole and in one piece (no -wal beside it)
     assert not backup.with_name(backup.name + "-wal").exists()
     con = sqlite3.connect(backup)
     assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    assert [r[0] for r in con.execute("SELECT name FROM _sqlite_migrations")] == ["m001_initial"]
+    assert [r[0] for r in con.execute("SELECT name FROM _sqlite_migrations")] == [
+        m.name for m in schema.migrations._migrations[:N]]
     assert "colour" not in {r[1] for r in con.execute("PRAGMA table_info(constitutions)")}
     assert con.execute("SELECT COUNT(*) FROM prompts").fetchone()[0] == 600
     con.close()
@@ -111,7 +113,7 @@ def test_an_upgrade_checks_the_file_then_backs_it_up(old_file, count_checks, cap
 def test_a_damaged_file_is_refused_with_one_line_when_checked(project_path):
     with Project.create(project_path) as p:
         p.prompts.add_set("big", "red-team", [f"prompt {i} " + "x" * 200 for i in range(600)])
-    assert check_file(project_path) == {"schema": 1, "pending": []}
+    assert check_file(project_path) == {"schema": N, "pending": []}
     _corrupt(project_path)
     before = project_path.read_bytes()
     with pytest.raises(ProjectError, match="damaged") as e:
@@ -138,7 +140,7 @@ def test_cli_project_check(project_path, capsys):
     capsys.readouterr()
     assert main(["project", "check", str(project_path)]) == 0
     out = capsys.readouterr().out
-    assert "ok (integrity check passed; schema v1, up to date)" in out
+    assert f"ok (integrity check passed; schema v{N}, up to date)" in out
     with Project.open(project_path) as p:
         p.prompts.add_set("big", "red-team", [f"prompt {i} " + "x" * 200 for i in range(600)])
     _corrupt(project_path)
@@ -149,7 +151,7 @@ def test_cli_project_check(project_path, capsys):
 
 def test_cli_says_when_an_upgrade_backed_the_file_up(old_file, capsys):
     assert main(["project", "check", str(old_file)]) == 0
-    assert "opening it will back it up and upgrade it to v2" in capsys.readouterr().out
+    assert f"opening it will back it up and upgrade it to v{N + 1}" in capsys.readouterr().out
     assert main(["project", "info", str(old_file)]) == 0
     err = capsys.readouterr().err
-    assert "backed up p.caiproj to p.caiproj.bak-v1-" in err and "before upgrading its schema (v1 → v2)" in err
+    assert f"backed up p.caiproj to p.caiproj.bak-v{N}-" in err and f"before upgrading its schema (v{N} → v{N + 1})" in err
