@@ -38,11 +38,17 @@ class Principle:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], where: str = "principle") -> Principle:
+        """Read a principle strictly (see ``text_value``/``flag_value``/``words_value``)."""
         _check_fields(cls, data, where)
-        d = dict(data)
-        d["tags"] = list(d.get("tags") or [])
-        d["enabled"] = bool(d.get("enabled", True))
-        return cls(**d)
+        return cls(
+            key=text_value(data.get("key"), where, "key"),
+            title=text_value(data.get("title"), where, "title"),
+            critique_request=text_value(data.get("critique_request"), where, "critique_request"),
+            revision_request=text_value(data.get("revision_request"), where, "revision_request"),
+            comparison_question=text_value(data.get("comparison_question"), where, "comparison_question"),
+            tags=words_value(data.get("tags"), where, "tags"),
+            enabled=flag_value(data.get("enabled", True), where, "enabled"),
+        )
 
     def snapshot(self) -> dict[str, Any]:
         """The exact texts a generated record was made with (stored beside the record)."""
@@ -60,8 +66,8 @@ def principle_hash(p: Principle) -> str:
 
 @dataclass
 class FewShotExample:
-    prompt: str
-    response: str
+    prompt: str = ""
+    response: str = ""
     critique_request: str = ""
     critique: str = ""
     revision_request: str = ""
@@ -74,7 +80,7 @@ class FewShotExample:
     @classmethod
     def from_dict(cls, data: dict[str, Any], where: str = "few-shot example") -> FewShotExample:
         _check_fields(cls, data, where)
-        return cls(**data)
+        return cls(**{f.name: text_value(data.get(f.name), where, f.name) for f in fields(cls)})
 
 
 @dataclass
@@ -101,26 +107,24 @@ class Constitution:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Constitution:
+        """Read our own shape strictly: one ``ValidationError`` naming the field and the item."""
         if not isinstance(data, dict):
             raise ValidationError("A constitution must be an object with a name and principles.")
         _check_fields(cls, data, "constitution")
-        principles = data.get("principles") or []
-        few = data.get("few_shot") or []
-        if not isinstance(principles, list) or not isinstance(few, list):
-            raise ValidationError("'principles' and 'few_shot' must be lists.")
+        principles = list_value(data.get("principles"), "constitution", "principles")
+        few = list_value(data.get("few_shot"), "constitution", "few_shot")
         for i, p in enumerate(principles):
             if not isinstance(p, dict):
-                raise ValidationError(f"Principle {i + 1} must be an object, not {type(p).__name__}.")
-        try:
-            version = int(data.get("version", 1) or 1)
-        except (TypeError, ValueError):
-            raise ValidationError(f"'version' must be a whole number, not {data.get('version')!r}.") from None
+                raise ValidationError(f"Principle {i + 1} must be an object, not {describe(p)}.")
+        for i, f in enumerate(few):
+            if not isinstance(f, dict):
+                raise ValidationError(f"Few-shot example {i + 1} must be an object, not {describe(f)}.")
         return cls(
-            name=str(data.get("name") or ""),
-            title=str(data.get("title") or ""),
-            description=str(data.get("description") or ""),
-            version=version,
-            system_prompt=str(data.get("system_prompt") or ""),
+            name=text_value(data.get("name"), "constitution", "name"),
+            title=text_value(data.get("title"), "constitution", "title"),
+            description=text_value(data.get("description"), "constitution", "description"),
+            version=version_value(data.get("version", 1), "constitution"),
+            system_prompt=text_value(data.get("system_prompt"), "constitution", "system_prompt"),
             few_shot=[
                 FewShotExample.from_dict(f, f"few-shot example {i + 1}") for i, f in enumerate(few)
             ],
@@ -210,14 +214,114 @@ def _unique(base: str, taken: set[str]) -> str:
 
 def _check_fields(cls: type, data: dict[str, Any], where: str) -> None:
     if not isinstance(data, dict):
-        raise ValidationError(f"The {where} must be an object.")
+        raise ValidationError(f"The {where} must be an object, not {describe(data)}.")
     known = {f.name for f in fields(cls)}
-    unknown = sorted(set(data) - known)
+    unknown = sorted((k for k in data if not (isinstance(k, str) and k in known)), key=repr)
     if unknown:
         raise ValidationError(
-            f"The {where} has unknown field(s) {', '.join(map(repr, unknown))}; "
-            f"allowed are: {', '.join(sorted(known))}."
+            f"The {where} has unknown field(s) {', '.join(_short(k) for k in unknown[:5])}"
+            f"{' …' if len(unknown) > 5 else ''}; allowed are: {', '.join(sorted(known))}."
         )
+
+
+# -- strict field types (every importer reads its fields through these) ----------------------
+#: the words a true/false field also takes, as text (any case, spaces around ignored); any other
+#: text, a number or an empty value is refused, never guessed ("false" must not mean enabled)
+FLAG_WORDS = {"true": True, "yes": True, "false": False, "no": False}
+#: the largest version number a constitution may carry (it is stored as an SQLite integer)
+MAX_VERSION = 10**9
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    try:
+        text = repr(value)
+    except ValueError:  # an int too long to print
+        return "a very long number"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def describe(value: Any) -> str:
+    """What a value is, in words, for the end of a sentence ("not 'maybe'", "not a list")."""
+    if value is None:
+        return "empty (null)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return f"the number {_short(value)}"
+    if isinstance(value, str):
+        return _short(value)
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, (set, frozenset)):
+        return "a set"
+    if isinstance(value, (bytes, bytearray)):
+        return "binary data"
+    if hasattr(value, "isoformat"):  # YAML reads 2024-01-01 as a date
+        return "a date (put it in quotes to keep it as text)"
+    return f"a {type(value).__name__}"
+
+
+def _at(where: str) -> str:
+    return where[:1].upper() + where[1:]
+
+
+def text_value(value: Any, where: str, name: str) -> str:
+    """Text, or empty for a missing/null value; a number, list or object is refused."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ValidationError(f"{_at(where)}: '{name}' must be text, not {describe(value)}.")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError(
+            f"{_at(where)}: '{name}' holds characters that are not valid Unicode (a lone surrogate)."
+        ) from None
+    return value
+
+
+def flag_value(value: Any, where: str, name: str) -> bool:
+    """true/false, or the words true/false/yes/no as text (``FLAG_WORDS``); nothing else."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in FLAG_WORDS:
+        return FLAG_WORDS[value.strip().lower()]
+    raise ValidationError(f"{_at(where)}: '{name}' must be true or false, not {describe(value)}.")
+
+
+def words_value(value: Any, where: str, name: str) -> list[str]:
+    """A list of texts (``tags``); a single text is refused rather than split into letters."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ValidationError(f"{_at(where)}: '{name}' must be a list of words, not {describe(value)}.")
+    for i, v in enumerate(value, 1):
+        if not isinstance(v, str):
+            raise ValidationError(f"{_at(where)}: '{name}' item {i} must be text, not {describe(v)}.")
+        text_value(v, where, name)
+    return list(value)
+
+
+def list_value(value: Any, where: str, name: str) -> list[Any]:
+    """A list, or empty for a missing/null value."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ValidationError(f"{_at(where)}: '{name}' must be a list, not {describe(value)}.")
+    return value
+
+
+def version_value(value: Any, where: str, name: str = "version") -> int:
+    """A whole number (not a text of digits, not 2.0) no larger than ``MAX_VERSION``."""
+    if value is None:
+        return 1
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError(f"{_at(where)}: '{name}' must be a whole number, not {describe(value)}.")
+    if value > MAX_VERSION:
+        raise ValidationError(f"{_at(where)}: '{name}' is too large (at most {MAX_VERSION}).")
+    return value
 
 
 def validate(c: Constitution) -> list[str]:

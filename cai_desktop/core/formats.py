@@ -6,17 +6,40 @@
 
 Our extra fields ride along as extra keys in the foreign shapes, which their readers ignore, so a
 round trip through any format loses nothing.
+
+Reading is strict, the same in every format (a schema per format, checked field by field): texts
+must be texts, ``tags`` a list of texts, ``enabled`` true or false (or, as text, exactly one of the
+words true/false/yes/no in any case; "maybe", 0/1 or an empty value are refused, never guessed),
+``version`` a whole number, Anthropic's ``prompt`` a text or a list of texts. A value of the wrong
+type is refused with one ``ValidationError`` naming the principle (its number, or its name in the
+Anthropic shape) and the field. Unknown fields are refused in our own shape and ignored in the
+foreign ones (their readers ignore ours the same way). Files over ``MAX_BYTES`` and values nested
+deeper than ``MAX_DEPTH`` are refused with a sentence before they are read further. Nothing but a
+``CaiError`` leaves these functions (tests/core/test_importers_fuzz.py checks that).
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from cai_desktop.core.constitution import Constitution, FewShotExample, Principle, check, slugify
+from cai_desktop.core.constitution import (
+    Constitution,
+    FewShotExample,
+    Principle,
+    check,
+    describe,
+    flag_value,
+    list_value,
+    slugify,
+    text_value,
+    version_value,
+    words_value,
+)
 from cai_desktop.core.errors import FormatError, ValidationError
 
 FORMATS = ("native", "anthropic", "hf")
@@ -31,6 +54,97 @@ FORMAT_LABELS = {
 }
 NATIVE_TAG = "cai-desktop/constitution"
 NATIVE_VERSION = 1
+#: the largest constitution file read (real ones are a few KiB)
+MAX_BYTES = 20 * 2**20
+#: the deepest nesting of lists and objects any importer accepts (real files need 5 or so)
+MAX_DEPTH = 50
+
+
+# -- limits shared by every importer (constitutions, prompt files, demonstrations) ----------------
+def check_depth(value: Any, where: str = "The file", limit: int = MAX_DEPTH) -> None:
+    """Refuse lists/objects nested deeper than ``limit`` and YAML aliases that contain themselves.
+
+    Shared values (YAML aliases) are measured once, so a "billion laughs" file costs nothing."""
+    heights: dict[int, int | None] = {}
+
+    def height(v: Any, depth: int) -> int:
+        if not isinstance(v, (dict, list, tuple, set, frozenset)):
+            return 0
+        if depth > limit:
+            raise FormatError(f"{where} is nested deeper than {limit} levels; no importer reads that.")
+        known = heights.get(id(v), -1)
+        if known is None:
+            raise FormatError(f"{where} holds a value that contains itself (a YAML alias inside itself).")
+        if known >= 0:
+            if depth + known - 1 > limit:
+                raise FormatError(f"{where} is nested deeper than {limit} levels; no importer reads that.")
+            return known
+        heights[id(v)] = None
+        children = v.values() if isinstance(v, dict) else v
+        h = 1 + max((height(c, depth + 1) for c in children), default=0)
+        heights[id(v)] = h
+        return h
+
+    height(value, 1)
+
+
+class _SafeLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that stops at ``MAX_DEPTH`` levels while composing, with the line,
+    instead of recursing until Python's own limit (slow, and a RecursionError)."""
+
+    _depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark
+                raise FormatError(
+                    f"The YAML is nested deeper than {MAX_DEPTH} levels at line {mark.line + 1}; "
+                    "no importer reads that."
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def load_yaml(text: str) -> Any:
+    """``yaml.safe_load`` with the depth limit; fails only with ``FormatError``."""
+    try:
+        return yaml.load(text, Loader=_SafeLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or (str(e).splitlines() or [type(e).__name__])[0]
+        raise FormatError(f"Not valid YAML{where}: {problem}.") from None
+    except RecursionError:
+        raise FormatError(f"The YAML is nested deeper than {MAX_DEPTH} levels; no importer reads that.") from None
+    except (ValueError, OverflowError) as e:  # a date like 2024-13-45, a number of 5000 digits
+        reason = "a number is too long" if "digits" in str(e) else (str(e).splitlines() or ["?"])[0]
+        raise FormatError(f"Not valid YAML: a value cannot be read ({reason}).") from None
+
+
+def load_json(text: str, where: str = "", *, at_line: bool = True) -> Any:
+    """``json.loads`` that fails only with ``FormatError``: bad syntax (with the line when
+    ``at_line``), a number too long for Python to read, nesting deeper than ``MAX_DEPTH``.
+    ``where`` starts the message ("p.jsonl, line 3"); without it the message starts "Not valid JSON"."""
+    prefix = f"{where}: not valid JSON" if where else "Not valid JSON:"
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        at = f" at line {e.lineno}, column {e.colno}" if at_line else ""
+        detail = f" ({e.msg}{at})." if where else f" {e.msg}{at}."
+        raise FormatError(prefix + detail) from None
+    except RecursionError:
+        raise FormatError(f"{where + ': the JSON' if where else 'The JSON'} is nested deeper than {MAX_DEPTH} "
+                          "levels; no importer reads that.") from None
+    except ValueError:  # Python refuses to read integers of more than 4300 digits
+        raise FormatError(
+            f"{where + ': the JSON' if where else 'The JSON'} holds a number longer than "
+            f"{sys.get_int_max_str_digits()} digits."
+        ) from None
+    check_depth(value, f"{where}: the JSON" if where else "The JSON")
+    return value
 
 
 # -- detection and files ---------------------------------------------------------------------
@@ -63,19 +177,14 @@ def parse_text(text: str, suffix: str = ".json") -> Any:
     """Parse JSON or YAML (by ``suffix``); an empty text says so instead of a parser's offset."""
     if not text.strip():
         raise FormatError("The file is empty: there is no constitution in it.")
-    try:
-        if suffix.lower() in (".yaml", ".yml"):
-            data = yaml.safe_load(text)
-            if data is None:
-                raise FormatError("The file is empty: it holds only YAML comments, no constitution.")
-            return data
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        raise FormatError(f"Not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}.") from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise FormatError(f"Not valid YAML{where}: {getattr(e, 'problem', e)}.") from None
+    if len(text) > MAX_BYTES:
+        raise FormatError(f"The text is larger than {MAX_BYTES // 2**20} MiB; that is no constitution.")
+    if suffix.lower() not in (".yaml", ".yml"):
+        return load_json(text)
+    data = load_yaml(text)
+    if data is None:
+        raise FormatError("The file is empty: it holds only YAML comments, no constitution.")
+    return data
 
 
 def load_file(path: str | Path, fmt: str = "auto", name: str | None = None) -> Constitution:
@@ -85,9 +194,15 @@ def load_file(path: str | Path, fmt: str = "auto", name: str | None = None) -> C
     if not path.is_file():
         raise FormatError(f"No such file: {path}")
     try:
-        text = path.read_text(encoding="utf-8")
+        if path.stat().st_size > MAX_BYTES:
+            raise FormatError(
+                f"{path.name} is larger than {MAX_BYTES // 2**20} MiB; a constitution is a few KiB."
+            )
+        text = path.read_text(encoding="utf-8-sig")  # -sig: a byte-order mark (Windows) is no error
     except UnicodeDecodeError:
         raise FormatError(f"{path.name} is not a UTF-8 text file.") from None
+    except OSError as e:
+        raise FormatError(f"Cannot read {path.name}: {e.strerror or e}.") from None
     if not text.strip():
         raise FormatError(f"The file {path.name} is empty: there is no constitution in it.")
     data = parse_text(text, path.suffix)
@@ -99,6 +214,7 @@ def from_data(
     data: Any, fmt: str = "auto", name: str | None = None, default_name: str = "constitution"
 ) -> Constitution:
     check_format(fmt, READ_FORMATS)
+    check_depth(data, "The constitution")
     if fmt == "auto":
         fmt = detect_format(data)
     reader = {"native": read_native, "anthropic": read_anthropic, "hf": read_hf}[fmt]
@@ -130,15 +246,21 @@ def write_native(c: Constitution) -> dict[str, Any]:
 
 def read_native(data: Any, default_name: str = "constitution") -> Constitution:
     if not isinstance(data, dict):
-        raise FormatError("A constitution file must hold an object at the top level.")
+        raise FormatError(f"A constitution file must hold an object at the top level, not {describe(data)}.")
     d = dict(data)
-    fv = d.pop("format_version", NATIVE_VERSION)
-    d.pop("format", None)
-    if isinstance(fv, int) and fv > NATIVE_VERSION:
+    tag = d.pop("format", NATIVE_TAG)
+    if not isinstance(tag, str) or tag != NATIVE_TAG:
+        raise FormatError(
+            f"The file's 'format' is {describe(tag)}, not {NATIVE_TAG!r}: it is not a CAI Desktop "
+            "constitution; choose the format (anthropic or hf) if it is one of theirs."
+        )
+    fv = version_value(d.pop("format_version", NATIVE_VERSION), "constitution", "format_version")
+    if fv > NATIVE_VERSION:
         raise FormatError(
             f"This constitution was written by a newer CAI Desktop (format {fv}); update the app."
         )
-    d.setdefault("name", default_name)
+    if d.get("name") is None:
+        d["name"] = default_name
     return Constitution.from_dict(d)
 
 
@@ -146,40 +268,82 @@ def read_native(data: Any, default_name: str = "constitution") -> Constitution:
 _EXTRA = ("title", "comparison_question", "tags", "enabled")
 
 
+def _read_extras(p: Principle, entry: dict[Any, Any], where: str) -> None:
+    """Our extra fields in a foreign shape, with the same types as in our own."""
+    for f in ("title", "comparison_question"):
+        if f in entry:
+            setattr(p, f, text_value(entry[f], where, f))
+    if "tags" in entry:
+        p.tags = words_value(entry["tags"], where, "tags")
+    if "enabled" in entry:
+        p.enabled = flag_value(entry["enabled"], where, "enabled")
+
+
+def _key_text(key: Any) -> str:
+    if isinstance(key, str):
+        return key
+    try:
+        return str(key)
+    except ValueError:  # an int too long to print
+        return "principle"
+
+
 def read_anthropic(data: Any, default_name: str = "constitution") -> Constitution:
     if not isinstance(data, dict) or not data:
         raise FormatError("Anthropic-format constitutions are an object of named principles.")
-    meta = data.get("_cai_desktop", {}) if isinstance(data.get("_cai_desktop"), dict) else {}
+    meta = data.get("_cai_desktop")
+    if meta is None:
+        meta = {}
+    elif not isinstance(meta, dict):
+        raise ValidationError(f"'_cai_desktop' must be an object, not {describe(meta)}.")
     principles = []
     for key, entry in data.items():
         if key == "_cai_desktop":
             continue
+        label = _key_text(key)
+        where = f"principle {label!r}"
         if not isinstance(entry, dict):
-            raise FormatError(f"Principle {key!r} must be an object with 'prompt' and 'edit_request'.")
-        prompt = entry.get("prompt", [])
-        critiques = [prompt] if isinstance(prompt, str) else list(prompt or [])
+            raise FormatError(f"Principle {label!r} must be an object with 'prompt' and 'edit_request', "
+                              f"not {describe(entry)}.")
+        prompt = entry.get("prompt")
+        if prompt is None:
+            critiques: list[Any] = []
+        elif isinstance(prompt, str):
+            critiques = [prompt]
+        elif isinstance(prompt, list):
+            critiques = prompt
+        else:
+            raise ValidationError(
+                f"Principle {label!r}: 'prompt' must be a list holding the critique request, "
+                f"not {describe(prompt)}."
+            )
         if len(critiques) > 1:
             raise ValidationError(
-                f"Principle {key!r} has {len(critiques)} critique prompts; CAI Desktop keeps one "
+                f"Principle {label!r} has {len(critiques)} critique prompts; CAI Desktop keeps one "
                 "per principle. Split it into separate principles."
             )
+        if critiques and not isinstance(critiques[0], str):
+            raise ValidationError(
+                f"Principle {label!r}: the critique request in 'prompt' must be text, not {describe(critiques[0])}."
+            )
         p = Principle(
-            key=slugify(str(key)),
-            critique_request=str(critiques[0]) if critiques else "",
-            revision_request=str(entry.get("edit_request") or ""),
+            key=slugify(label),
+            critique_request=text_value(critiques[0] if critiques else None, where, "prompt"),
+            revision_request=text_value(entry.get("edit_request"), where, "edit_request"),
         )
-        for f in _EXTRA:
-            if f in entry:
-                setattr(p, f, entry[f])
-        p.tags = list(p.tags)
+        _read_extras(p, entry, where)
         principles.append(p)
+    few = list_value(meta.get("few_shot"), "'_cai_desktop'", "few_shot")
+    for i, f in enumerate(few, 1):
+        if not isinstance(f, dict):
+            raise ValidationError(f"Few-shot example {i} must be an object, not {describe(f)}.")
     return Constitution(
-        name=meta.get("name", default_name),
-        title=meta.get("title", ""),
-        description=meta.get("description", ""),
-        version=int(meta.get("version", 1)),
-        system_prompt=meta.get("system_prompt", ""),
-        few_shot=[FewShotExample(**f) for f in meta.get("few_shot", [])],
+        name=text_value(meta.get("name"), "'_cai_desktop'", "name") or default_name,
+        title=text_value(meta.get("title"), "'_cai_desktop'", "title"),
+        description=text_value(meta.get("description"), "'_cai_desktop'", "description"),
+        version=version_value(meta.get("version"), "'_cai_desktop'"),
+        system_prompt=text_value(meta.get("system_prompt"), "'_cai_desktop'", "system_prompt"),
+        few_shot=[FewShotExample.from_dict(f, f"few-shot example {i}") for i, f in enumerate(few, 1)],
         principles=principles,
     )
 
@@ -211,30 +375,27 @@ def read_hf(data: Any, default_name: str = "constitution") -> Constitution:
     for i, entry in enumerate(data["constitutions"], 1):
         if not isinstance(entry, dict) or "critic" not in entry:
             raise FormatError(f"Entry {i} of 'constitutions' needs 'critic' and 'revision'.")
+        where = f"entry {i} of 'constitutions'"
         p = Principle(
-            key=str(entry.get("key") or f"principle-{i}"),
-            critique_request=str(entry.get("critic") or ""),
-            revision_request=str(entry.get("revision") or ""),
+            key=text_value(entry.get("key"), where, "key") or f"principle-{i}",
+            critique_request=text_value(entry.get("critic"), where, "critic"),
+            revision_request=text_value(entry.get("revision"), where, "revision"),
         )
-        for f in _EXTRA:
-            if f in entry:
-                setattr(p, f, entry[f])
-        p.tags = list(p.tags)
+        _read_extras(p, entry, where)
         principles.append(p)
     few = []
-    system_prompt = str(data.get("system_prompt", ""))
-    keys = data.get("system_chat_principles") or []
-    for j, chat in enumerate(data.get("system_chat") or [], 1):
+    keys = list_value(data.get("system_chat_principles"), "constitution", "system_chat_principles")
+    for j, chat in enumerate(list_value(data.get("system_chat"), "constitution", "system_chat"), 1):
         f = _few_shot_from_chat(chat, j)
         if j <= len(keys):
-            f.principle = str(keys[j - 1] or "")
+            f.principle = text_value(keys[j - 1], f"'system_chat_principles' item {j}", "principle")
         few.append(f)
     return Constitution(
-        name=str(data.get("name") or default_name),
-        title=str(data.get("title", "")),
-        description=str(data.get("description", "")),
-        version=int(data.get("version", 1)),
-        system_prompt=system_prompt,
+        name=text_value(data.get("name"), "constitution", "name") or default_name,
+        title=text_value(data.get("title"), "constitution", "title"),
+        description=text_value(data.get("description"), "constitution", "description"),
+        version=version_value(data.get("version"), "constitution"),
+        system_prompt=text_value(data.get("system_prompt"), "constitution", "system_prompt"),
         few_shot=few,
         principles=principles,
     )
@@ -246,8 +407,11 @@ _FEW_ORDER = ("prompt", "response", "critique_request", "critique", "revision_re
 def _few_shot_from_chat(chat: Any, j: int) -> FewShotExample:
     if not isinstance(chat, list) or not all(isinstance(m, dict) for m in chat):
         raise FormatError(f"system_chat entry {j} must be a list of {{role, content}} messages.")
-    turns = [m for m in chat if m.get("role") in ("user", "assistant")]
-    values = [str(m.get("content", "")) for m in turns]
+    values = [
+        text_value(m.get("content"), f"'system_chat' entry {j}, message {k}", "content")
+        for k, m in enumerate(chat, 1)
+        if isinstance(m.get("role"), str) and m["role"] in ("user", "assistant")
+    ]
     if len(values) < 2:
         raise FormatError(f"system_chat entry {j} needs at least a user and an assistant turn.")
     return FewShotExample(**dict(zip(_FEW_ORDER, values)))
@@ -256,13 +420,12 @@ def _few_shot_from_chat(chat: Any, j: int) -> FewShotExample:
 def write_hf(c: Constitution) -> dict[str, Any]:
     chats = []
     for f in c.few_shot:
-        chat = []
-        for i, fname in enumerate(_FEW_ORDER):
-            value = getattr(f, fname)
-            if i >= 2 and not value:
-                break
-            chat.append({"role": "user" if i % 2 == 0 else "assistant", "content": value})
-        chats.append(chat)
+        # the turns are positional: write up to the last one that has text, empty ones between
+        # included (a revision without a critique must not be dropped)
+        used = [i for i, fname in enumerate(_FEW_ORDER) if getattr(f, fname)]
+        turns = _FEW_ORDER[: max(2, used[-1] + 1 if used else 0)]
+        chats.append([{"role": "user" if i % 2 == 0 else "assistant", "content": getattr(f, fname)}
+                      for i, fname in enumerate(turns)])
     return {
         "name": c.name,
         "title": c.title,

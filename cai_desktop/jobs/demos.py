@@ -10,11 +10,11 @@ data entered by hand.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from cai_desktop.core.errors import ValidationError
+from cai_desktop.core.errors import FormatError, ValidationError
+from cai_desktop.core.formats import load_json
 from cai_desktop.store.project import Project
 
 KIND = "demonstrations"
@@ -22,20 +22,29 @@ MAX_BYTES = 50 * 1024 * 1024
 
 
 def read_demonstrations(path: str | Path) -> list[dict[str, str]]:
-    """``[{"prompt", "response"}]`` from a JSONL file; one clear line naming the bad line."""
+    """``[{"prompt", "response"}]`` from a JSONL file; one clear line naming the bad line.
+
+    Only ``ValidationError`` leaves it: bad JSON, JSON nested too deeply, a number too long to read,
+    a prompt or response that is not text (an object is never printed into one) all name the line."""
     path = Path(path)
     if not path.is_file():
         raise ValidationError(f"No file at {path}.")
-    if path.stat().st_size > MAX_BYTES:
-        raise ValidationError(f"{path.name} is larger than {MAX_BYTES // 2**20} MiB; split it into smaller files.")
+    try:
+        if path.stat().st_size > MAX_BYTES:
+            raise ValidationError(f"{path.name} is larger than {MAX_BYTES // 2**20} MiB; split it into smaller files.")
+        text = path.read_text(encoding="utf-8-sig", errors="replace")
+    except OSError as e:
+        raise ValidationError(f"Cannot read {path.name}: {e.strerror or e}.") from None
     out = []
-    for n, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+    # newlines only: str.splitlines() would also split inside JSON strings holding U+2028 and kin
+    for n, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
+        where = f"{path.name}, line {n}"
         try:
-            d = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ValidationError(f"{path.name}, line {n}: not valid JSON ({e.msg}).") from None
+            d = load_json(line, where, at_line=False)
+        except FormatError as e:
+            raise ValidationError(str(e)) from None
         if isinstance(d, dict) and isinstance(d.get("messages"), list):
             msgs = [m for m in d["messages"] if isinstance(m, dict)]
             users = [m.get("content") for m in msgs if m.get("role") == "user"]
@@ -47,8 +56,14 @@ def read_demonstrations(path: str | Path) -> list[dict[str, str]]:
         else:
             prompt = response = None
         if not isinstance(prompt, str) or not isinstance(response, str) or not prompt.strip() or not response.strip():
-            raise ValidationError(f"{path.name}, line {n}: needs a text \"prompt\" and a text \"response\" "
+            raise ValidationError(f"{where}: needs a text \"prompt\" and a text \"response\" "
                                   "(or a \"messages\" list with a user and an assistant turn).")
+        for text_ in (prompt, response):
+            try:
+                text_.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValidationError(f"{where}: the text holds characters that are not valid Unicode "
+                                      "(a lone surrogate).") from None
         out.append({"prompt": prompt.strip(), "response": response.strip()})
     if not out:
         raise ValidationError(f"{path.name} is empty.")
