@@ -319,6 +319,7 @@ def local_model_dir(spec: ModelSpec, ctx: Any = None) -> Path:
     if spec.kind == "packaged":
         return packaged_model_dir(spec.ref, ctx)
     if spec.kind == "folder":
+        check_model_folder(Path(spec.ref))
         return Path(spec.ref)
     if spec.kind == "gguf":
         src = Path(spec.ref)
@@ -339,6 +340,67 @@ def local_model_dir(spec: ModelSpec, ctx: Any = None) -> Path:
         convert_into(target, stamp, convert, ctx)
         return target
     return _hub_dir(spec)
+
+
+#: the files a Hugging Face folder keeps its weights in (one of them, or its shards' index)
+WEIGHT_PATTERNS = ("*.safetensors", "pytorch_model*.bin", "*.safetensors.index.json", "pytorch_model.bin.index.json")
+ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
+
+
+def _json_object(file: Path, what: str) -> dict[str, Any]:
+    """A JSON object from ``file``, or one ModelError line saying the folder is damaged."""
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise ModelError(f"{file} is not valid JSON ({e.msg}, line {e.lineno}): the {what} folder is damaged; "
+                         "copy or save it again.") from None
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise ModelError(f"Cannot read {file} ({type(e).__name__}): the {what} folder is damaged; copy or save "
+                         "it again.") from None
+    if not isinstance(data, dict):
+        raise ModelError(f"{file} holds no JSON object: the {what} folder is damaged; copy or save it again.")
+    return data
+
+
+def check_model_folder(path: Path) -> None:
+    """A model folder has a config.json that is JSON and its weights: one line if not (before torch)."""
+    _json_object(path / "config.json", "model")
+    if not any(next(path.glob(pattern), None) for pattern in WEIGHT_PATTERNS):
+        raise ModelError(
+            f"{path} has a config.json but no weights (model.safetensors or pytorch_model.bin): copy the "
+            "whole model folder, not only its config."
+        )
+
+
+def check_adapter_folder(adapter: str | Path) -> None:
+    """An adapter folder has an adapter_config.json that is JSON and its weights."""
+    folder = Path(str(adapter))
+    if not (folder / "adapter_config.json").is_file():
+        raise ModelError(f"{adapter} is not a LoRA adapter folder (no adapter_config.json).")
+    _json_object(folder / "adapter_config.json", "adapter")
+    if not any((folder / name).is_file() for name in ADAPTER_WEIGHTS):
+        raise ModelError(f"{adapter} has an adapter_config.json but no adapter weights "
+                         "(adapter_model.safetensors): save or copy the adapter again.")
+
+
+def _load_error(e: BaseException, what: str, folder: Path) -> ModelError:
+    """One line of ours for a failure inside transformers/peft/torch while loading ``folder``.
+
+    A pickle that torch's weights-only loading refused is named as what it is: a file holding more
+    than tensors, not to be loaded (torch's own text suggests turning the safety off)."""
+    import pickle
+
+    if isinstance(e, pickle.UnpicklingError) or "weights only load failed" in str(e).lower():
+        bins = sorted(p.name for p in folder.glob("*.bin")) or ["its .bin file"]
+        return ModelError(
+            f"Refused to load the {what} at {folder}: {', '.join(bins)} holds more than tensors (pickled "
+            "code or objects), which may run code on this machine. Use weights saved as .safetensors "
+            "from a source you trust."
+        )
+    first = next((line.strip() for line in str(e).splitlines() if line.strip()), "")
+    if len(first) > 200:
+        first = first[:199] + "…"
+    return ModelError(f"Could not load the {what} at {folder}: {first or type(e).__name__}")
 
 
 #: Seconds to wait for the hub before saying it cannot be reached (huggingface_hub waits 10 s a
@@ -413,6 +475,8 @@ def check_model(spec: str) -> dict[str, str]:
             raise ModelError(f"{ms.display_name}: {e}; reinstall it.") from None
         out["note"] = "shipped by an installed package; converted once when first used"
         return out
+    if ms.kind == "folder":
+        check_model_folder(Path(ms.ref))
     if ms.kind != "hub":
         return out
     if _hub_cached(ms.ref) is not None:
@@ -598,8 +662,8 @@ def load_model(
     one clear line, and the worker never holds the interpreter lock importing torch for nothing.
     """
     ms = resolve_spec(spec)
-    if adapter is not None and not (Path(str(adapter)) / "adapter_config.json").is_file():
-        raise ModelError(f"{adapter} is not a LoRA adapter folder (no adapter_config.json).")
+    if adapter is not None:
+        check_adapter_folder(adapter)
     hub_path = _hub_dir(ms) if ms.kind == "hub" else None
     device, _ = pick_device(device, None)
     device, dtype = pick_device(device, inference_dtype(device, dtype))
@@ -617,13 +681,22 @@ def load_model(
         ctx.log(f"loading {ms.display_name} on {device} ({dtype})" + (f" with adapter {adapter}" if adapter else ""))
     try:
         tokenizer = load_tokenizer(path)
+    except Exception as e:  # noqa: BLE001 - transformers raises many kinds; one line of ours
+        if not any((path / name).is_file() for name in ("tokenizer.json", "tokenizer_config.json", "tokenizer.model")):
+            raise ModelError(f"{path} has no tokenizer (tokenizer.json or tokenizer_config.json): copy the "
+                             "whole model folder.") from None
+        raise _load_error(e, "tokenizer", path) from None
+    try:
         model = AutoModelForCausalLM.from_pretrained(str(path), dtype=getattr(torch, dtype))
-    except OSError as e:
-        raise ModelError(f"Could not load the model at {path}: {e}") from None
+    except Exception as e:  # noqa: BLE001
+        raise _load_error(e, "model", path) from None
     if adapter:
         from peft import PeftModel
 
-        model = PeftModel.from_pretrained(model, adapter)
+        try:
+            model = PeftModel.from_pretrained(model, adapter)
+        except Exception as e:  # noqa: BLE001
+            raise _load_error(e, "adapter", Path(adapter)) from None
         model = model.merge_and_unload()
     if model.generation_config.pad_token_id is None:
         model.generation_config.pad_token_id = tokenizer.pad_token_id
