@@ -82,6 +82,20 @@ class StartPage(Page):
             buttons.addWidget(b)
         buttons.addStretch(1)
         left.addLayout(buttons)
+        self.btn_recipe = QPushButton("Run the whole method…")
+        self.btn_recipe.setObjectName("runRecipe")
+        self.btn_recipe.setToolTip(
+            "Chains, helpful answers, teacher answers, SFT and the before/after evaluation, queued as jobs in "
+            "one go, with a time estimate for this machine."
+        )
+        self.btn_recipe.setEnabled(False)
+        self.btn_recipe.clicked.connect(self.open_recipe)
+        #: the open "Run the whole method" dialog (non-modal), if any
+        self.recipe_dialog = None
+        recipe_row = QHBoxLayout()
+        recipe_row.addWidget(self.btn_recipe)
+        recipe_row.addStretch(1)
+        left.addLayout(recipe_row)
         left.addWidget(QLabel("<b>Recent projects</b>"))
         self.recent = QListWidget()
         self.recent.setObjectName("recentProjects")
@@ -124,6 +138,21 @@ class StartPage(Page):
         self.btn_sample.clicked.connect(lambda: self.new_project_requested.emit(True))
         self.refresh_recent()
 
+    def open_recipe(self) -> None:
+        """Show the "Run the whole method" dialog; its jobs go to the window like any other."""
+        if self.project is None:
+            return
+        from cai_desktop.ui.widgets.recipe_dialog import RecipeDialog
+
+        if self.recipe_dialog is None:
+            self.recipe_dialog = RecipeDialog(self.project, self)
+            self.recipe_dialog.job_requested.connect(self.job_requested)
+        else:
+            self.recipe_dialog.set_project(self.project)
+        self.recipe_dialog.show()
+        self.recipe_dialog.raise_()
+        self.recipe_dialog.activateWindow()
+
     def set_recent_projects(self, paths: list[str]) -> None:
         self.recent_paths = list(paths)
         self.refresh_recent()
@@ -153,6 +182,10 @@ class StartPage(Page):
         has = self.project is not None
         for b in self.step_buttons:
             b.setEnabled(has)
+        self.btn_recipe.setEnabled(has)
+        if self.recipe_dialog is not None and self.recipe_dialog.project is not self.project:
+            self.recipe_dialog.close()  # planned for another project
+            self.recipe_dialog.set_project(self.project)
         if has:
             p = self.project
             try:
