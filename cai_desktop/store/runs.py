@@ -281,9 +281,12 @@ class Runs(Manager):
 
     # -- metrics ------------------------------------------------------------------------------------
     def add_metric(self, run_id: int, name: str, value: float, step: int) -> None:
-        self.db["metrics"].insert(
-            {"run_id": run_id, "name": name, "step": int(step), "value": float(value), "created_at": now()}
-        )
+        """One value per run, name and step, the latest: a trainer killed after its last checkpoint
+        and resumed repeats those steps, and their new values replace the dead process's."""
+        with self.db.atomic():
+            self.db.execute("DELETE FROM metrics WHERE run_id=? AND name=? AND step=?", [run_id, name, int(step)])
+            self.db.execute("INSERT INTO metrics (run_id, name, step, value, created_at) VALUES (?, ?, ?, ?, ?)",
+                            [run_id, name, int(step), float(value), now()])
 
     def metrics(self, run_id: int, name: str | None = None) -> list[dict[str, Any]]:
         """``{name, step, value}`` of a run (one metric when ``name``), by step."""

@@ -204,3 +204,15 @@ def test_an_old_file_gets_the_owner_columns_after_a_backup(project_path, monkeyp
     con = sqlite3.connect(p.upgrade["backup"])
     assert "owner_pid" not in {r[1] for r in con.execute("PRAGMA table_info(runs)")}
     con.close()
+
+
+def test_a_step_repeated_after_a_resume_replaces_its_metric(project_path):
+    """A trainer killed after its last checkpoint repeats those steps when resumed: one value per
+    step, the latest (the fault suite found the preference model's loss doubled at such steps)."""
+    with Project.create(project_path) as p:
+        run_id = p.runs.create("reward", {})
+        for step, value in ((1, 0.9), (2, 0.8), (3, 0.7), (2, 0.75), (3, 0.65)):
+            p.runs.add_metric(run_id, "loss", value, step)
+        p.runs.add_metric(run_id, "lr", 0.1, 2)
+        assert [(m["step"], m["value"]) for m in p.runs.metrics(run_id, "loss")] == [(1, 0.9), (2, 0.75), (3, 0.65)]
+        assert len(p.runs.metrics(run_id)) == 4
