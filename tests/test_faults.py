@@ -3,8 +3,10 @@ started, then the same command is run again; nothing may be lost, doubled or lef
 
 Each trial, on the tiny random model (``tiny_model_dir``):
 1. start ``cai-desktop run KIND PROJECT ...`` (tiny sizes) in a child process; once its run is
-   'running', wait a seeded random time and ``kill -9`` it (a child that finished first counts as a
-   trial without a kill);
+   'running', wait for a seeded random point of progress (a number of committed records; for a
+   trainer, the start or the appearance of a checkpoint folder, so kills also land while a
+   checkpoint is being written), then a seeded random fraction of a second, and ``kill -9`` it (a
+   child that finished first counts as a trial without a kill);
 2. note what was committed (chains, pairs, comparisons with their ids and texts) and the newest
    complete checkpoint of a trainer;
 3. run the same command again, to the end, and check: ``PRAGMA integrity_check`` is ok; no
@@ -51,9 +53,10 @@ EXEC = os.environ.get("CAI_FAULTS_EXEC", "") not in ("", "0")
 KINDS = ("critique", "pairs", "label", "sft", "reward", "dpo")
 TRAINERS = {"sft": "run-{}", "reward": "reward-{}", "dpo": "dpo-{}"}
 MAX_STEPS = 6
-#: the latest kill moment, in seconds after the run is 'running' (about each job's length on a
-#: loaded 2-core machine; a job that ends first is a trial without a kill)
-KILL_WITHIN = {"critique": 1.0, "pairs": 0.6, "label": 1.0, "sft": 5.0, "reward": 6.0, "dpo": 5.0}
+SAVE_STEPS = 2
+N_PROMPTS = 12
+#: after the seeded point of progress is reached, the kill comes within this many seconds
+KILL_WITHIN = {"critique": 0.1, "pairs": 0.05, "label": 0.1, "sft": 1.0, "reward": 1.0, "dpo": 1.0}
 CHILD_TIMEOUT = 120.0
 
 PRELOAD = ["torch", "transformers", "peft", "datasets", "trl", "trl.trainer.sft_trainer", "trl.trainer.dpo_trainer",
@@ -151,7 +154,7 @@ def _make_project(path: Path, kind: str) -> dict:
     ids: dict = {}
     with Project.create(path) as p:
         p.constitutions.save(small_constitution())
-        p.prompts.add_set("rt", "red-team", [f"red team prompt number {i}" for i in range(10)], test_fraction=0.2)
+        p.prompts.add_set("rt", "red-team", [f"red team prompt number {i}" for i in range(N_PROMPTS)], test_fraction=0.2)
         p.prompts.add_set("help", "helpful", [f"helpful prompt number {i}" for i in range(4)], test_fraction=0.0)
         rt = p.prompts.of("rt")
         if kind == "sft":
@@ -179,7 +182,7 @@ def _make_project(path: Path, kind: str) -> dict:
 
 def _command(kind: str, project: Path, tiny: Path, ids: dict) -> list[str]:
     tiny, project = str(tiny), str(project)
-    train = ["--max-steps", str(MAX_STEPS), "--batch-size", "2", "--save-steps", "2", "--lora-rank", "4",
+    train = ["--max-steps", str(MAX_STEPS), "--batch-size", "2", "--save-steps", str(SAVE_STEPS), "--lora-rank", "4",
              "--lora-alpha", "8"]
     return {
         "critique": ["run", "critique", project, "--constitution", "tiny", "--set", "rt", "--model", tiny,
@@ -232,6 +235,26 @@ def _records(path: Path, kind: str, run_id: int) -> dict:
                 for r in con.execute(f"SELECT {key}, {cols} FROM {table} WHERE run_id=?", [run_id])}
     finally:
         con.close()
+
+
+def _progress(path: Path, kind: str, run_id: int) -> int:
+    """How far a run is: its committed records, or a trainer's newest checkpoint folder (whole or not)."""
+    if kind in TRAINERS:
+        folder = path.with_name(path.stem + "_artifacts") / TRAINERS[kind].format(run_id) / "checkpoints"
+        steps = [int(p.name.rsplit("-", 1)[1]) for p in folder.glob("checkpoint-*") if p.name.rsplit("-", 1)[1].isdigit()] \
+            if folder.is_dir() else []
+        return max(steps, default=0)
+    try:
+        return len(_records(path, kind, run_id))
+    except sqlite3.Error:
+        return 0
+
+
+def _kill_point(kind: str, rng: random.Random) -> int:
+    """The seeded point of progress after which the kill comes."""
+    if kind in TRAINERS:
+        return rng.choice(range(0, MAX_STEPS, SAVE_STEPS))
+    return rng.randrange(0, N_PROMPTS - 4)  # the last batches go fast: a kill there mostly comes too late
 
 
 def _checkpoint_step(path: Path, kind: str, run_id: int) -> tuple[int, int]:
@@ -300,7 +323,7 @@ def _problems_after(path: Path, kind: str, run_id: int, before: dict, ckpt_step:
         problems.append(f"{len(lost)} committed records lost")
     if changed:
         problems.append(f"{len(changed)} committed records changed")
-    want = {"critique": 10, "pairs": 10, "label": 10}.get(kind)
+    want = N_PROMPTS if kind in RECORDS else None
     if want is not None and len(after) != want:
         problems.append(f"{len(after)} records after the rerun, expected {want}")
     return problems
@@ -383,7 +406,11 @@ def test_kill_9_then_the_same_command(kind, tmp_path, tiny_model_dir, launcher):
             problems.append(f"the run never started (exit {launcher.exitcode(proc)}): {log.read_text()[-400:]}")
         else:
             n_runs += 1
-            time.sleep(rng.uniform(0.05, KILL_WITHIN[kind]))
+            point = _kill_point(kind, rng)
+            while launcher.exitcode(proc) is None and _progress(path, kind, run_id) < point \
+                    and time.monotonic() < deadline:
+                time.sleep(0.01)
+            time.sleep(rng.uniform(0.0, KILL_WITHIN[kind]))
             killed_running = False
             if launcher.exitcode(proc) is None:
                 launcher.kill_and_reap(proc)
