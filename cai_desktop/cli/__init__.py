@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import sqlite3
 import sys
 
 from cai_desktop import __version__
@@ -69,6 +70,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except CaiError as e:
         print(f"cai-desktop: error: {e}", file=sys.stderr)
+        return 2
+    except sqlite3.DatabaseError as e:  # a file problem the store did not put in words: still one line
+        print(f"cai-desktop: error: the project file could not be used ({type(e).__name__}: {e}).",
+              file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("cai-desktop: interrupted; finished work is saved.", file=sys.stderr)
