@@ -30,7 +30,7 @@ os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 
 from standin_reviewer import demonstration  # noqa: E402
 
-STANDARD = dict(ks=(0, 25, 50, 100), red_team=32, helpful=32, revisions=1, sft_steps=100, human_weight=2.0,
+STANDARD = dict(ks=(0, 25, 50, 100), red_team=32, helpful=32, revisions=1, sft_steps=40, human_weight=2.0,
                 eval_limit=60, max_new_tokens=80)
 QUICK = dict(ks=(0, 25), red_team=8, helpful=6, revisions=1, sft_steps=10, human_weight=2.0, eval_limit=12,
              max_new_tokens=48)
@@ -57,7 +57,7 @@ def _svg(points: list[tuple[int, float, float, float]], base: float, path: Path)
         parts.append(f'<text x="{x(k)}" y="{y(0) + 16}" text-anchor="middle">{k}</text>')
     parts.append(f'<line x1="{m}" y1="{y(base)}" x2="{w - m}" y2="{y(base)}" stroke="gray" stroke-dasharray="4"/>'
                  f'<text x="{w - m}" y="{y(base) - 4}" text-anchor="end" fill="gray">base model</text>')
-    for k, r, lo, hi in points:
+    for k, _rate, lo, hi in points:
         parts.append(f'<line x1="{x(k)}" y1="{y(lo)}" x2="{x(k)}" y2="{y(hi)}" stroke="#1f6feb"/>')
     parts.append('<polyline fill="none" stroke="#1f6feb" stroke-width="2" points="'
                  + " ".join(f"{x(k)},{y(r)}" for k, r, _, _ in points) + '"/>')
@@ -76,6 +76,8 @@ def main() -> int:
     ap.add_argument("--out", default="/tmp/cai-method", help="folder for the project file")
     ap.add_argument("--svg", default=None, help="write the curve as an SVG plot here")
     ap.add_argument("--json", default=None, help="write the figures as JSON here")
+    ap.add_argument("--reuse", action="store_true",
+                    help="keep the project of an earlier run and reuse its finished chains and demonstrations")
     args = ap.parse_args()
     size = QUICK if args.quick else STANDARD
 
@@ -90,9 +92,10 @@ def main() -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     path = out / ("method-quick.caiproj" if args.quick else "method.caiproj")
-    for old in out.glob(path.name + "*"):
-        old.unlink()
-    with Project.create(path) as project:
+    if not args.reuse:
+        for old in out.glob(path.name + "*"):
+            old.unlink()
+    with Project.create(path, exist_ok=True) as project:
         add_starter_content(project)
         if args.model:
             project.roles.set("student", args.model)
@@ -100,15 +103,33 @@ def main() -> int:
     t0 = time.monotonic()
     common = dict(project=str(path), constitution="general", split="train", batch_size=16,
                   max_new_tokens=128 if not args.quick else 48, critique_max_new_tokens=96 if not args.quick else 32)
+    def finished(kind: str, **match) -> dict | None:
+        """With --reuse: an earlier finished run of ``kind`` with these settings (a finished run is never
+        reopened by the resume policy, so the benchmark looks it up itself)."""
+        if not args.reuse:
+            return None
+        with Project.open(path) as project:
+            for run in project.runs.list(kind):
+                cfg = json.loads(run.get("config_json") or "{}")
+                if run["status"] == "done" and all(cfg.get(k) == v for k, v in match.items()):
+                    return {"run_id": run["id"]}
+        return None
+
     print("== critique and revision chains (teacher = student)")
-    crit = run_critique(ctx, CritiqueParams(prompt_set="red-team", revisions=size["revisions"], limit=size["red_team"],
-                                            **common))
-    helpful = run_critique(ctx, CritiqueParams(prompt_set="helpful", revisions=0, limit=size["helpful"], **common))
+    crit = finished("critique", prompt_set="red-team", revisions=size["revisions"], limit=size["red_team"]) or \
+        run_critique(ctx, CritiqueParams(prompt_set="red-team", revisions=size["revisions"], limit=size["red_team"],
+                                         **common))
+    helpful = finished("critique", prompt_set="helpful", revisions=0, limit=size["helpful"]) or \
+        run_critique(ctx, CritiqueParams(prompt_set="helpful", revisions=0, limit=size["helpful"], **common))
     with Project.open(path) as project:
         train = project.prompts.of("red-team", split="train")
         demo_runs = {}
         for k in size["ks"]:
-            if k:
+            earlier = [r for r in project.runs.list("demonstrations") if args.reuse and r["status"] == "done"
+                       and json.loads(r.get("result_json") or "{}").get("demonstrations") == k]
+            if k and earlier:
+                demo_runs[k] = earlier[0]["id"]
+            elif k:
                 rows = [{"prompt": p["text"], "response": demonstration(p["text"], p["category"])} for p in train[:k]]
                 demo_runs[k] = add_demonstrations(project, rows, prompt_set="stand-in demonstrations",
                                                   reviewer="scripted stand-in (benchmarks/standin_reviewer.py)")["run_id"]
@@ -116,7 +137,7 @@ def main() -> int:
     for k in size["ks"]:
         print(f"\n== SFT with k = {k} stand-in demonstrations")
         runs = [crit["run_id"], helpful["run_id"]] + ([demo_runs[k]] if k else [])
-        r = run_sft(ctx, SFTParams(project=str(path), run_ids=runs, max_steps=size["sft_steps"],
+        r = run_sft(ctx, SFTParams(project=str(path), run_ids=runs, max_steps=size["sft_steps"], max_length=256,
                                    human_weight=size["human_weight"], include_distilled=False))
         adapters[k] = r["adapter_id"]
         print(f"adapter {r['adapter_id']}: {r['lineage']['data']['sources_weighted']}")
