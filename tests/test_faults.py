@@ -13,7 +13,9 @@ Each trial, on the tiny random model (``tiny_model_dir``):
    duplicate chains, pairs or comparisons, no chain without all its steps; every record committed
    before the kill is still there, unchanged; no run is left 'running'; the killed run was
    continued (no second run); a trainer resumed from the checkpoint it had (its step count is not
-   reset) and ends at its last step, with one adapter row.
+   reset) and ends at its last step, with one adapter row. PPO (``run ppo``, on an SL-CAI adapter
+   and a preference model made once per project) keeps its own checkpoints (``step-N`` with a
+   state file): its rerun must say it resumes from that step, and log its reward once per step.
 
 Children are forked from a process that has imported torch, transformers, TRL and PEFT once
 (``multiprocessing``'s forkserver with those modules preloaded); each runs the CLI's ``main`` with
@@ -46,24 +48,24 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).parents[1]
 SEEDS = [3, 17, 29, 41, 59, 73, 89, 97, 113, 131, 151, 167]
 #: trials per kind: the short suite (CI) and the full one (``CAI_FAULTS_FULL=1``)
-SHORT_TRIALS = {"critique": 3, "pairs": 3, "label": 3, "sft": 2, "reward": 2, "dpo": 2}
+SHORT_TRIALS = {"critique": 3, "pairs": 3, "label": 3, "sft": 2, "reward": 2, "dpo": 2, "ppo": 2}
 FULL_TRIALS = 10
 FULL = os.environ.get("CAI_FAULTS_FULL", "") not in ("", "0")
 EXEC = os.environ.get("CAI_FAULTS_EXEC", "") not in ("", "0")
-KINDS = ("critique", "pairs", "label", "sft", "reward", "dpo")
-TRAINERS = {"sft": "run-{}", "reward": "reward-{}", "dpo": "dpo-{}"}
+KINDS = ("critique", "pairs", "label", "sft", "reward", "dpo", "ppo")
+TRAINERS = {"sft": "run-{}", "reward": "reward-{}", "dpo": "dpo-{}", "ppo": "ppo-{}"}
 MAX_STEPS = 6
 SAVE_STEPS = 2
 N_PROMPTS = 12
 #: after the seeded point of progress is reached, the kill comes within this many seconds
-KILL_WITHIN = {"critique": 0.1, "pairs": 0.05, "label": 0.1, "sft": 1.0, "reward": 1.0, "dpo": 1.0}
+KILL_WITHIN = {"critique": 0.1, "pairs": 0.05, "label": 0.1, "sft": 1.0, "reward": 1.0, "dpo": 1.0, "ppo": 1.0}
 CHILD_TIMEOUT = 120.0
 
 PRELOAD = ["torch", "transformers", "peft", "datasets", "trl", "trl.trainer.sft_trainer", "trl.trainer.dpo_trainer",
            "trl.trainer.reward_trainer", "cai_desktop.cli", "cai_desktop.cli.jobs", "cai_desktop.jobs.registry",
            "cai_desktop.engine.models", "cai_desktop.engine.generation", "cai_desktop.engine.feedback",
            "cai_desktop.engine.sft", "cai_desktop.engine.reward", "cai_desktop.engine.dpo",
-           "cai_desktop.engine.policy"]
+           "cai_desktop.engine.policy", "trl.experimental.ppo", "cai_desktop.engine.rl", "cai_desktop.jobs.ppo"]
 
 
 # -- launching children ------------------------------------------------------------------------------
@@ -146,8 +148,10 @@ def _chain(run_id: int, prompt: dict, i: int) -> dict:
                        "cleaned": 0, "seed": i}]}
 
 
-def _make_project(path: Path, kind: str) -> dict:
-    """A small project with what ``kind`` reads (made without a model); returns ids for the command."""
+def _make_project(path: Path, kind: str, tiny: Path) -> dict:
+    """A small project with what ``kind`` reads (made without training); returns ids for the command.
+    PPO gets an SL-CAI adapter and a preference model on the tiny model (random weights, made once
+    here, as ``tests/jobs/test_rl_jobs.py`` makes them)."""
     from cai_desktop.store.project import Project
     from tests.jobs.conftest import small_constitution
 
@@ -177,6 +181,15 @@ def _make_project(path: Path, kind: str) -> dict:
                  "label": 0.8 if i % 2 else 0.2, "kind": "harmless", "mode": "direct", "clamp": "none"}
                 for i, q in enumerate(rt)])
             p.runs.set_status(run_id, "done")
+        if kind == "ppo":
+            from tests.engine.test_rl import make_random_adapter, make_reward_model
+
+            made = path.with_name("ppo-start")
+            base = str(Path(tiny).resolve())
+            ids["sft_adapter"] = p.adapters.register("sft", make_random_adapter(tiny, made / "sft"), base,
+                                                     {"kind": "sft"}, name="sft")
+            ids["reward_adapter"] = p.adapters.register("reward", make_reward_model(tiny, made / "rm"), base,
+                                                        {"kind": "reward"}, name="rm")
     return ids
 
 
@@ -197,6 +210,13 @@ def _command(kind: str, project: Path, tiny: Path, ids: dict) -> list[str]:
                    "--helpful-mix", "0", "--device", "cpu", *train],
         "dpo": ["run", "dpo", project, "--base", tiny, "--runs", str(ids.get("label_run")), "--split", "all",
                 "--max-length", "48", *train],
+        # PPO: MAX_STEPS rollouts of 2 prompts (episodes = steps x batch), a checkpoint (its own
+        # step-N folder with a state file) every SAVE_STEPS steps
+        "ppo": ["run", "ppo", project, "--adapter", str(ids.get("sft_adapter")), "--reward",
+                str(ids.get("reward_adapter")), "--set", "rt", "--split", "all", "--limit", "4",
+                "--episodes", str(2 * MAX_STEPS), "--batch-size", "2", "--response-length", "4", "--ppo-epochs", "1",
+                "--max-prompt-length", "16", "--save-every", str(SAVE_STEPS), "--sample-every", "0",
+                "--lora-rank", "4", "--lora-alpha", "8"],
     }[kind]
 
 
@@ -240,10 +260,11 @@ def _records(path: Path, kind: str, run_id: int) -> dict:
 def _progress(path: Path, kind: str, run_id: int) -> int:
     """How far a run is: its committed records, or a trainer's newest checkpoint folder (whole or not)."""
     if kind in TRAINERS:
-        folder = path.with_name(path.stem + "_artifacts") / TRAINERS[kind].format(run_id) / "checkpoints"
-        steps = [int(p.name.rsplit("-", 1)[1]) for p in folder.glob("checkpoint-*") if p.name.rsplit("-", 1)[1].isdigit()] \
+        folder = _checkpoints_folder(path, kind, run_id)
+        prefix = "step-" if kind == "ppo" else "checkpoint-"  # PPO's are step-N (step-N.tmp while written)
+        names = [p.name[len(prefix):].removesuffix(".tmp") for p in folder.glob(prefix + "*")] \
             if folder.is_dir() else []
-        return max(steps, default=0)
+        return max((int(n) for n in names if n.isdigit()), default=0)
     try:
         return len(_records(path, kind, run_id))
     except sqlite3.Error:
@@ -257,11 +278,21 @@ def _kill_point(kind: str, rng: random.Random) -> int:
     return rng.randrange(0, N_PROMPTS - 4)  # the last batches go fast: a kill there mostly comes too late
 
 
+def _checkpoints_folder(path: Path, kind: str, run_id: int) -> Path:
+    return path.with_name(path.stem + "_artifacts") / TRAINERS[kind].format(run_id) / "checkpoints"
+
+
 def _checkpoint_step(path: Path, kind: str, run_id: int) -> tuple[int, int]:
     """(step of the newest complete checkpoint, number of half-written ones) of a trainer run."""
     from cai_desktop.engine.sft import checkpoint_complete, complete_checkpoint
 
-    folder = path.with_name(path.stem + "_artifacts") / TRAINERS[kind].format(run_id) / "checkpoints"
+    folder = _checkpoints_folder(path, kind, run_id)
+    if kind == "ppo":  # its own checkpoints: step-N with a state file; step-N.tmp while being written
+        from cai_desktop.engine.rl import STATE_FILE, ppo_checkpoint_step
+
+        broken = sum(1 for p in folder.glob("step-*") if p.is_dir() and not (p / STATE_FILE).is_file()) \
+            if folder.is_dir() else 0
+        return ppo_checkpoint_step(folder.parent), broken
     last = complete_checkpoint(folder, remove_broken=False)
     broken = sum(1 for p in folder.glob("checkpoint-*") if p.is_dir() and not checkpoint_complete(p)) \
         if folder.is_dir() else 0
@@ -306,14 +337,19 @@ def _problems_after(path: Path, kind: str, run_id: int, before: dict, ckpt_step:
             result = status.get(run_id, ("", {}))[1]
             if result.get("steps") != MAX_STEPS:
                 problems.append(f"ended at step {result.get('steps')}, not {MAX_STEPS}")
-            if ckpt_step and not any(f"resuming from checkpoint-{ckpt_step}" in t for t in logs):
-                problems.append(f"did not resume from checkpoint-{ckpt_step} (step count reset?)")
+            said = f"resuming from step-{ckpt_step}: {ckpt_step} steps" if kind == "ppo" \
+                else f"resuming from checkpoint-{ckpt_step}"
+            if ckpt_step and not any(said in t for t in logs):
+                problems.append(f"did not resume from its checkpoint at step {ckpt_step} (step count reset?)")
             adapters = con.execute("SELECT COUNT(*) FROM adapters WHERE run_id=?", [run_id]).fetchone()[0]
             if adapters != 1:
                 problems.append(f"{adapters} adapter rows for the run")
-            steps = [r[0] for r in con.execute("SELECT step FROM metrics WHERE run_id=? AND name='loss'", [run_id])]
+            metric = "reward" if kind == "ppo" else "loss"
+            steps = [r[0] for r in con.execute("SELECT step FROM metrics WHERE run_id=? AND name=?", [run_id, metric])]
             if len(steps) != len(set(steps)):
-                problems.append(f"loss metric repeated at steps {sorted(s for s in set(steps) if steps.count(s) > 1)}")
+                problems.append(f"{metric} metric repeated at steps {sorted(s for s in set(steps) if steps.count(s) > 1)}")
+            if kind == "ppo" and sorted(set(steps)) != list(range(1, MAX_STEPS + 1)):
+                problems.append(f"reward logged at steps {sorted(set(steps))}, not 1..{MAX_STEPS}")
     finally:
         con.close()
     after = _records(path, kind, run_id)
@@ -388,7 +424,7 @@ def test_kill_9_then_the_same_command(kind, tmp_path, tiny_model_dir, launcher):
     figures = FIGURES.setdefault(kind, Figures())
     t0 = time.monotonic()
     path = tmp_path / "f.caiproj"
-    ids = _make_project(path, kind)
+    ids = _make_project(path, kind, Path(tiny_model_dir))
     argv = _command(kind, path, Path(tiny_model_dir), ids)
     n_runs = 0
     for n, seed in enumerate(SEEDS[:trials(kind)]):
