@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cai_desktop.core.context import CancelOnly, check_cancelled
+from cai_desktop.core.errors import ValidationError
 from cai_desktop.core.params import param
 from cai_desktop.core.prompting import answer_messages, constitution_messages
 from cai_desktop.jobs.base import Job, JobParams, run_job
@@ -63,15 +64,9 @@ def _prepare(project: Project, params: DistillParams) -> dict[str, Any]:
     constitution = project.constitutions.get(params.constitution)
     prompts = project.prompts.of(params.prompt_set, split=params.split, limit=params.limit)
     if not prompts:
-        raise_empty(params)
+        raise ValidationError(f"The prompt set {params.prompt_set!r} has no prompts in the "
+                              f"{params.split or 'whole'} split.")
     return {"constitution": constitution, "prompts": prompts}
-
-
-def raise_empty(params: DistillParams) -> None:
-    from cai_desktop.core.errors import ValidationError
-
-    raise ValidationError(f"The prompt set {params.prompt_set!r} has no prompts in the {params.split or 'whole'} "
-                          "set.")
 
 
 def run_distill(ctx: Any, params: DistillParams) -> dict[str, Any]:
