@@ -33,7 +33,7 @@ from cai_desktop.core.evaluation import format_eval
 from cai_desktop.ui.widgets.chart import LineChart
 from cai_desktop.ui.widgets.eta import format_eta
 
-SHORT_LABELS = {"critique": "Critique & revision", "sft": "SFT", "pairs": "Response pairs",
+SHORT_LABELS = {"critique": "Critique & revision", "distill": "Teacher answers", "sft": "SFT", "pairs": "Response pairs",
                 "label": "AI labels", "reward": "Preference model", "ppo": "PPO", "dpo": "DPO",
                 "eval": "Before/after eval"}
 MAX_CHARTS = 6
