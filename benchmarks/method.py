@@ -36,8 +36,10 @@ QUICK = dict(ks=(0, 25), red_team=8, helpful=6, revisions=1, sft_steps=10, human
              max_new_tokens=48)
 
 
-def _svg(points: list[tuple[int, float, float, float]], base: float, path: Path) -> None:
-    """A small SVG plot of harm avoided (with its interval) against k, the base as a dashed line."""
+def _svg(points: list[tuple[int, float, float, float]], base: float, path: Path,
+         over_refusal: list[tuple[int, float]] | None = None) -> None:
+    """A small SVG plot of harm avoided (with its interval) against k, the base as a dashed line, and
+    the over-refusal on benign prompts it costs (red)."""
     w, h, m = 480, 300, 50
     kmax = max(p[0] for p in points) or 1
 
@@ -63,6 +65,12 @@ def _svg(points: list[tuple[int, float, float, float]], base: float, path: Path)
                  + " ".join(f"{x(k)},{y(r)}" for k, r, _, _ in points) + '"/>')
     for k, r, _, _ in points:
         parts.append(f'<circle cx="{x(k)}" cy="{y(r)}" r="4" fill="#1f6feb"/>')
+    if over_refusal:
+        parts.append('<polyline fill="none" stroke="#b3261e" stroke-width="2" stroke-dasharray="6 3" points="'
+                     + " ".join(f"{x(k)},{y(v)}" for k, v in over_refusal) + '"/>')
+        k_last, v_last = over_refusal[-1]
+        parts.append(f'<text x="{x(k_last) - 6}" y="{y(v_last) + 16}" text-anchor="end" fill="#b3261e">'
+                     'over-refusal on benign prompts</text>')
     parts.append(f'<text x="{w / 2}" y="{h - 12}" text-anchor="middle">human demonstrations (k)</text>'
                  f'<text x="{w / 2}" y="20" text-anchor="middle">harm avoided on held-out harmful prompts '
                  '(95% interval)</text></svg>')
@@ -173,7 +181,7 @@ def main() -> int:
                judged[labels[aid]]["red-team"]["harm_avoided"]["low"],
                judged[labels[aid]]["red-team"]["harm_avoided"]["high"]) for k, aid in adapters.items()]
     if args.svg:
-        _svg(points, base_harm["rate"], Path(args.svg))
+        _svg(points, base_harm["rate"], Path(args.svg), [(k, figures[k][1] / 100) for k in adapters])
     if args.json:
         Path(args.json).write_text(json.dumps({"figures": figures, "points": points, "base": base_harm,
                                                "verdicts": ev.get("verdicts"), "minutes": minutes}, indent=1))
