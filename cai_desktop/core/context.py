@@ -45,22 +45,39 @@ class CancelOnly:
         pass
 
 
-class Eta:
-    """Seconds left from the rate since a job's first report with work done.
+class EtaClock:
+    """Shown progress and seconds left for one job, from the job's own reports.
 
-    A restarted count (done going down) or a changed total starts the count again, so one helper
-    serves several jobs in a row; work already done when a run resumes is not counted as speed.
+    The rate counts from the job's first report (so an estimate shows at the second report, as
+    soon as one is possible) and, once there is one, from its first report with work done beyond
+    that (so a slow start, a model load after "0/4 starting", stops weighing on it). Work already
+    done when a run resumes (a first report of 8/12) is never counted as speed. Within one count
+    (the same total) the shown value never goes back; a new total starts a new count.
     """
 
     def __init__(self) -> None:
-        self._base: tuple[float, int, int] | None = None  # (time, done, total) the rate counts from
-        self._prev = 0
+        self.total = 0
+        self.done = 0
+        self._first: tuple[float, int] | None = None  # the count's first report
+        self._moved: tuple[float, int] | None = None  # its first report with done above that
 
-    def update(self, done: int, total: int, now: float) -> float | None:
-        if self._base is None or done < self._prev or total != self._base[2]:
-            self._base = (now, done, total)
-        self._prev = done
-        t0, d0, _ = self._base
-        if done <= d0 or done >= total or now <= t0:
-            return None
-        return (now - t0) / (done - d0) * (total - done)
+    def update(self, done: int, total: int, now: float) -> tuple[int, float]:
+        """Returns ``(done to show, eta seconds)``; the eta is -1 while not known yet."""
+        if self._first is None or total != self.total:
+            self.total, self.done = total, done
+            self._first, self._moved = (now, done), None
+        else:
+            done = max(done, self.done)
+            if done > self._first[1] and self._moved is None:
+                self._moved = (now, done)
+            self.done = done
+        if total <= 0:
+            return done, -1.0
+        if done >= total:
+            return done, 0.0
+        base = self._moved if self._moved is not None and done > self._moved[1] else self._first
+        t0, d0 = base
+        if done <= d0 or now <= t0:
+            return done, -1.0
+        rate = (done - d0) / (now - t0)
+        return done, (total - done) / rate

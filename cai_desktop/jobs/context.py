@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from cai_desktop.core.context import Eta, JobContext, check_cancelled
+from cai_desktop.core.context import EtaClock, JobContext, check_cancelled
 
 __all__ = ["BaseContext", "ConsoleContext", "JobContext", "RecordingContext"]
 
@@ -85,12 +85,16 @@ class ConsoleContext(BaseContext):
         self.stream = stream or sys.stderr
         self.quiet = quiet
         self._last = 0.0
-        self._eta = Eta()
+        self._eta = EtaClock()
         self.metrics: list[tuple[str, float, int]] = []
 
     def eta(self, done: int, total: int, now: float) -> float | None:
-        """Seconds left (see ``core.context.Eta``)."""
-        return self._eta.update(done, total, now)
+        """Seconds left, or None while unknown or done (see ``core.context.EtaClock``). One console
+        serves several jobs in a row (the demo): a count that goes back is the next job's, a new count."""
+        if done < self._eta.done:
+            self._eta = EtaClock()
+        _, left = self._eta.update(done, total, now)
+        return None if left < 0 or done >= total else left
 
     @contextlib.contextmanager
     def sigint_cancels(self) -> Iterator[None]:

@@ -2,7 +2,7 @@
 background calls.
 
 ``QtJobContext`` adapts the ctx calls made in the worker thread to the worker's Qt signals,
-throttled to about 20 per second (``EMIT_INTERVAL_S``); ``EtaClock`` turns the job's own reports
+throttled to about 20 per second (``EMIT_INTERVAL_S``); ``core.context.EtaClock`` turns the job's own reports
 into progress to show and seconds left. ``JobWorker`` runs the function and sends every outcome,
 exception included, as a signal. ``BackgroundCall`` is one light call beside the queue (a model
 check). The queue that decides which job runs when is ``jobrunner.JobRunner``; full garbage
@@ -22,6 +22,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
+from cai_desktop.core.context import EtaClock
 from cai_desktop.core.errors import CaiError, Cancelled
 from cai_desktop.ui.jobthreads import _threads, emit
 
@@ -58,44 +59,6 @@ def restore_gc() -> None:
         gc.unfreeze()
         gc.set_threshold(*_saved_gc)
         _saved_gc = None
-
-
-class EtaClock:
-    """Shown progress and seconds left for one job, from the job's own reports.
-
-    The rate counts from the job's first report (so an estimate shows at the second report, as
-    soon as one is possible) and, once there is one, from its first report with work done beyond
-    that (so a slow start, a model load after "0/4 starting", stops weighing on it). Work already
-    done when a run resumes (a first report of 8/12) is never counted as speed. Within one count
-    (the same total) the shown value never goes back; a new total starts a new count.
-    """
-
-    def __init__(self) -> None:
-        self.total = 0
-        self.done = 0
-        self._first: tuple[float, int] | None = None  # the count's first report
-        self._moved: tuple[float, int] | None = None  # its first report with done above that
-
-    def update(self, done: int, total: int, now: float) -> tuple[int, float]:
-        """Returns ``(done to show, eta seconds)``; the eta is -1 while not known yet."""
-        if self._first is None or total != self.total:
-            self.total, self.done = total, done
-            self._first, self._moved = (now, done), None
-        else:
-            done = max(done, self.done)
-            if done > self._first[1] and self._moved is None:
-                self._moved = (now, done)
-            self.done = done
-        if total <= 0:
-            return done, -1.0
-        if done >= total:
-            return done, 0.0
-        base = self._moved if self._moved is not None and done > self._moved[1] else self._first
-        t0, d0 = base
-        if done <= d0 or now <= t0:
-            return done, -1.0
-        rate = (done - d0) / (now - t0)
-        return done, (total - done) / rate
 
 
 class QtJobContext:
