@@ -33,9 +33,11 @@ from cai_desktop.jobs.fields import (
     adapter_param,
     batch_param,
     limit_param,
+    max_tokens_param,
     model_param,
     seed_param,
     split_param,
+    top_p_param,
 )
 from cai_desktop.jobs.roles import load_role_model, role_model, role_record
 from cai_desktop.jobs.runs import RunContext
@@ -62,10 +64,8 @@ class CritiqueParams(JobParams):
     batch_size: int = batch_param(8)
     temperature: float = param(0.7, label="Temperature", range=(0.0, 2.0),
                                help="Sampling temperature; 0 = greedy (always the most likely token).")
-    top_p: float = param(0.95, label="Top-p", range=(0.01, 1.0),
-                         help="Nucleus sampling: keep the smallest set of tokens with this total probability.")
-    max_new_tokens: int = param(200, label="Longest answer (tokens)", range=(1, 8192),
-                                help="The longest answer or revision, in tokens.")
+    top_p: float = top_p_param(0.95)
+    max_new_tokens: int = max_tokens_param(200, "The longest answer or revision, in tokens.")
     critique_max_new_tokens: int = param(160, label="Longest critique (tokens)", range=(1, 8192),
                                          help="The longest critique, in tokens.")
     few_shot: int = param(1, label="Few-shot examples", range=(0, 16),

@@ -25,6 +25,7 @@ from cai_desktop.jobs.fields import (
     adapter_param,
     batch_param,
     limit_param,
+    max_tokens_param,
     model_param,
     seed_param,
     split_param,
@@ -54,8 +55,7 @@ class DistillParams(JobParams):
                                "prompt.")
     temperature: float = param(0.7, label="Temperature", range=(0.0, 2.0),
                                help="Sampling temperature of both answers; 0 = greedy.")
-    max_new_tokens: int = param(160, label="Longest answer (tokens)", range=(1, 8192),
-                                help="The longest answer of either model, in tokens.")
+    max_new_tokens: int = max_tokens_param(160, "The longest answer of either model, in tokens.")
     seed: int = seed_param("answers")
     batch_size: int = batch_param(8)
 

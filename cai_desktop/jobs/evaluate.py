@@ -23,7 +23,7 @@ from cai_desktop.core.errors import ValidationError
 from cai_desktop.core.evaluation import evaluate, is_refusal, judged, looks_risky, rates
 from cai_desktop.core.params import param
 from cai_desktop.jobs.base import Job, JobParams, run_job
-from cai_desktop.jobs.fields import batch_param, limit_param, split_param
+from cai_desktop.jobs.fields import batch_param, limit_param, max_tokens_param, split_param
 from cai_desktop.jobs.runs import RunContext
 from cai_desktop.store.project import Project
 
@@ -50,8 +50,7 @@ class EvalParams(JobParams):
                                     help="Benign prompts: refusals here are over-refusal.")
     split: str | None = split_param("test", "prompts (test = held out, never trained on)")
     limit: int | None = limit_param(16)
-    max_new_tokens: int = param(128, label="Longest answer (tokens)", range=(1, 8192),
-                                help="The longest answer, in tokens (answers are greedy, so repeatable).")
+    max_new_tokens: int = max_tokens_param(128, "The longest answer, in tokens (answers are greedy, so repeatable).")
     batch_size: int = batch_param(16)
     examples: int = param(3, label="Examples shown", range=(0, 100), identity=False,
                           help="How many prompts of each kind the result shows side by side.")

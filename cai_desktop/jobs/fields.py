@@ -42,3 +42,12 @@ def batch_param(default: int) -> Any:
 def seed_param(what: str = "the samples") -> Any:
     return param(0, label="Seed", range=(0, 2**31 - 1),
                  help=f"Random seed: the same seed and settings give the same {what}.")
+
+
+def top_p_param(default: float) -> Any:
+    return param(default, label="Top-p", range=(0.01, 1.0),
+                 help="Nucleus sampling: keep the smallest set of tokens with this total probability.")
+
+
+def max_tokens_param(default: int, help: str = "The longest answer, in tokens.") -> Any:
+    return param(default, label="Longest answer (tokens)", range=(1, 8192), help=help)

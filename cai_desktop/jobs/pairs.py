@@ -19,9 +19,11 @@ from cai_desktop.jobs.fields import (
     adapter_param,
     batch_param,
     limit_param,
+    max_tokens_param,
     model_param,
     seed_param,
     split_param,
+    top_p_param,
 )
 from cai_desktop.jobs.roles import load_role_model, role_model, role_record
 from cai_desktop.jobs.runs import RunContext
@@ -39,10 +41,8 @@ class PairsParams(JobParams):
     temperature: float = param(1.0, label="Temperature", range=(0.01, 2.0),
                                help="Sampling temperature, above 0 so the two answers differ (two equal answers "
                                     "teach nothing).")
-    top_p: float = param(1.0, label="Top-p", range=(0.01, 1.0),
-                         help="Nucleus sampling: keep the smallest set of tokens with this total probability.")
-    max_new_tokens: int = param(128, label="Longest answer (tokens)", range=(1, 8192),
-                                help="The longest answer, in tokens.")
+    top_p: float = top_p_param(1.0)
+    max_new_tokens: int = max_tokens_param(128)
     limit: int | None = limit_param(32)
     split: str | None = split_param("train")
     seed: int = seed_param("answers (each answer's seed comes from it, the prompt and the side)")

@@ -55,15 +55,11 @@ class PPOParams(JobParams, PPOSettings):
                                  help="Helpful prompts mixed in per red-team prompt (0 = none).")
 
 
-def adapter_row(project: Project, adapter_id: int, kinds: tuple[str, ...], what: str) -> dict[str, Any]:
-    return project.adapters.get(adapter_id, kinds, what)
-
-
 def policy_start(project: Project, base: str | None, adapter_id: int | None) -> tuple[str, dict[str, Any] | None]:
     """The policy's base spec and its starting adapter row (None: the plain base)."""
     from cai_desktop.engine.models import resolve_spec
 
-    row = adapter_row(project, adapter_id, POLICY_ADAPTER_KINDS, "starting policy") if adapter_id else None
+    row = project.adapters.get(adapter_id, POLICY_ADAPTER_KINDS, "starting policy") if adapter_id else None
     fallback = row["base_model_spec"] if row else project.roles.get("student")["spec"]
     spec = resolve_spec(base if base is not None else fallback).to_str()
     if row and resolve_spec(row["base_model_spec"]).to_str() != spec:
@@ -75,7 +71,7 @@ def policy_start(project: Project, base: str | None, adapter_id: int | None) -> 
 def reward_row(project: Project, reward_adapter_id: int | None) -> dict[str, Any]:
     """The preference model row (the newest when none is chosen)."""
     if reward_adapter_id is not None:
-        return adapter_row(project, reward_adapter_id, ("reward",), "reward model")
+        return project.adapters.get(reward_adapter_id, ("reward",), "reward model")
     rows = project.adapters.list("reward")
     if not rows:
         raise ValidationError("No preference model in this project: train one first.")
