@@ -25,6 +25,22 @@ def kind_of_set(set_kind: str | None) -> str:
     return {"red-team": "harmless", "helpful": "helpful"}.get(set_kind or "", "other")
 
 
+def _training_selection(split: str | None, only_accepted: bool,
+                        run_ids: list[int] | None) -> tuple[list[str], list[Any]]:
+    """The WHERE terms (and their parameters) of the chains training may use: not rejected, in
+    ``split``, reviewed when ``only_accepted``, from ``run_ids`` when given."""
+    where, params = ["c.review_status != 'rejected'"], []
+    if split:
+        where.append("p.split = ?")
+        params.append(split)
+    if only_accepted:
+        where.append("c.review_status IN ('accepted', 'edited')")
+    if run_ids:
+        where.append(f"c.run_id IN ({','.join('?' * len(run_ids))})")
+        params += list(run_ids)
+    return where, params
+
+
 def _swap(seed: int, chain_id: int) -> bool:
     return hashlib.sha256(f"{seed}:chain:{chain_id}".encode()).digest()[0] & 1 == 1
 
@@ -253,16 +269,8 @@ class Chains(Manager):
     def _selected(
         self, kind: str, split: str | None, only_accepted: bool, run_ids: list[int] | None
     ) -> list[dict[str, Any]]:
-        where = ["s.kind = ?", "c.review_status != 'rejected'"]
-        params: list[Any] = [kind]
-        if split:
-            where.append("p.split = ?")
-            params.append(split)
-        if only_accepted:
-            where.append("c.review_status IN ('accepted', 'edited')")
-        if run_ids:
-            where.append(f"c.run_id IN ({','.join('?' * len(run_ids))})")
-            params += list(run_ids)
+        where, params = _training_selection(split, only_accepted, run_ids)
+        where, params = ["s.kind = ?", *where], [kind, *params]
         return self.query(
             f"""SELECT c.id, p.text AS prompt, c.initial_text, c.final_text, c.human_revision, c.n_revisions
                 FROM chains c JOIN prompts p ON p.id = c.prompt_id JOIN prompt_sets s ON s.id = p.set_id
@@ -427,16 +435,8 @@ class Chains(Manager):
     ) -> dict[str, Any]:
         """Constitution versions and critique runs of the red-team chains that SFT data comes from:
         ``{"constitutions": [{"name", "version", "chains"}], "critique_runs": [run ids]}``."""
-        where = ["s.kind = 'red-team'", "c.n_revisions > 0", "c.review_status != 'rejected'"]
-        args: list[Any] = []
-        if split:
-            where.append("p.split = ?")
-            args.append(split)
-        if only_accepted:
-            where.append("c.review_status IN ('accepted', 'edited')")
-        if run_ids:
-            where.append(f"c.run_id IN ({','.join('?' * len(run_ids))})")
-            args += list(run_ids)
+        where, args = _training_selection(split, only_accepted, run_ids)
+        where = ["s.kind = 'red-team'", "c.n_revisions > 0", *where]
         rows = self.query(
             f"""SELECT k.name AS name, c.constitution_version AS version, c.run_id AS run_id, COUNT(*) AS chains
                 FROM chains c JOIN prompts p ON p.id = c.prompt_id JOIN prompt_sets s ON s.id = p.set_id
