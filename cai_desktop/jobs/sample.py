@@ -15,6 +15,7 @@ STARTER_SETS = (
     ("helpful", "helpful.jsonl", "helpful", False),
     ("heldout-harmful", "heldout_harmful.jsonl", "red-team", True),
     ("heldout-benign", "heldout_benign.jsonl", "helpful", True),
+    ("dilemmas", "dilemmas.jsonl", "other", False),
 )
 
 
