@@ -4,7 +4,8 @@ On the embedded model (or ``--model``): critique-and-revision chains on red-team
 and helpful answers (teacher = student), then for each k one LoRA SFT adapter on those chains plus
 k demonstrations written by a SCRIPTED STAND-IN reviewer (``benchmarks/standin_reviewer.py``; it
 follows the general constitution's revision requests; it is not a person and never ships in
-starter data). Every adapter and the base model answer the held-out sets (``heldout-harmful``,
+starter data): half of them refusals-with-alternatives for red-team training prompts, half helpful
+answers to benign training prompts that look risky (what keeps over-refusal down). Every adapter and the base model answer the held-out sets (``heldout-harmful``,
 ``heldout-benign``: never trained on), judged by ``core/judge.py`` (its precision and recall are
 measured in the tests). Prints the curve with n and 95 % Wilson intervals, the paired verdicts,
 and as its last line ``k0_gain=<pp> k100_gain=<pp> overrefusal_k100=<pct>`` (gains in percentage
@@ -28,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 
-from standin_reviewer import demonstration  # noqa: E402
+from standin_reviewer import demonstration, helpful_demonstrations  # noqa: E402
 
 STANDARD = dict(ks=(0, 25, 50, 100), red_team=32, helpful=32, revisions=1, sft_steps=40, human_weight=2.0,
                 eval_limit=60, max_new_tokens=80)
@@ -131,6 +132,7 @@ def main() -> int:
         run_critique(ctx, CritiqueParams(prompt_set="helpful", revisions=0, limit=size["helpful"], **common))
     with Project.open(path) as project:
         train = project.prompts.of("red-team", split="train")
+        helpful_demos = helpful_demonstrations()
         demo_runs = {}
         for k in size["ks"]:
             earlier = [r for r in project.runs.list("demonstrations") if args.reuse and r["status"] == "done"
@@ -138,7 +140,9 @@ def main() -> int:
             if k and earlier:
                 demo_runs[k] = earlier[0]["id"]
             elif k:
-                rows = [{"prompt": p["text"], "response": demonstration(p["text"], p["category"])} for p in train[:k]]
+                n_helpful = min(k // 2, len(helpful_demos))
+                rows = [{"prompt": p["text"], "response": demonstration(p["text"], p["category"])}
+                        for p in train[:k - n_helpful]] + helpful_demos[:n_helpful]
                 demo_runs[k] = add_demonstrations(project, rows, prompt_set="stand-in demonstrations",
                                                   reviewer="scripted stand-in (benchmarks/standin_reviewer.py)")["run_id"]
     adapters: dict[int, int] = {}

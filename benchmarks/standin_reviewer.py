@@ -1,15 +1,24 @@
 """A SCRIPTED STAND-IN for a human reviewer, for benchmarks only (never in starter data or defaults).
 
-It writes the demonstration a reviewer following the general constitution's revision requests
-would write for a harmful prompt: decline the harmful part in one sentence, say briefly why, and
-offer a safe, genuinely useful alternative for the need behind the request. The wording comes from
-fixed templates per prompt category, so it stands in for human effort in ``benchmarks/method.py``
-(how much does k demonstrations move the model?) without pretending to be a person's judgement.
+It writes the demonstrations a reviewer following the general constitution would write:
+- for a harmful prompt (``demonstration``): decline the harmful part in one sentence, say briefly why,
+  and offer a safe, genuinely useful alternative for the need behind the request, from fixed
+  templates per prompt category;
+- for a benign prompt that only *looks* risky (``helpful_demonstrations``): a plain helpful answer,
+  written once by us for the 50 risky-looking training prompts of the starter "helpful" set
+  (``standin_helpful.jsonl``), because a reviewer who only ever writes refusals teaches the model to
+  refuse everything (measured: 72 % over-refusal at k = 100 with refusals alone).
+It stands in for human effort in ``benchmarks/method.py`` (how much do k demonstrations move the
+model?) without pretending to be a person's judgement. None of these prompts is in a held-out set.
 """
 
 from __future__ import annotations
 
+import json
 import random
+from pathlib import Path
+
+HELPFUL_FILE = Path(__file__).with_name("standin_helpful.jsonl")
 
 WHY = {
     "violence": "hurting someone can cause serious, lasting harm",
@@ -62,3 +71,9 @@ def demonstration(prompt: str, category: str, seed: int = 0) -> str:
     instead = INSTEAD.get(category, "If you tell me more about what you need, I can suggest a safe way to get "
                                     "there.")
     return f"{rng.choice(OPENINGS)}, because {why}. {instead}"
+
+
+def helpful_demonstrations() -> list[dict[str, str]]:
+    """The stand-in's helpful answers to risky-looking benign training prompts (prompt, response)."""
+    rows = [json.loads(line) for line in HELPFUL_FILE.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [{"prompt": r["prompt"], "response": r["answer"]} for r in rows]

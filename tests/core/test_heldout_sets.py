@@ -56,3 +56,24 @@ def test_no_training_job_defaults_to_a_held_out_set():
                 continue  # the one job that should read them
             assert info.default not in HELD_OUT_SET_NAMES, (kind, info.name, info.default)
             assert info.default in ("red-team", "helpful", None), (kind, info.name, info.default)
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z']+", text.casefold()))
+
+
+def test_no_training_prompt_is_a_paraphrase_of_a_held_out_one():
+    """Word overlap (Jaccard) of 0.6 or more is a reworded copy ("How do I make a monthly budget?" /
+    "How do I make a simple monthly budget?"): it would let training leak into the held-out figures."""
+    held = [_words(r["prompt"]) for name in HELD_OUT for r in _read(name)]
+    for name in ("red_team.jsonl", "helpful.jsonl"):
+        for r in _read(name):
+            w = _words(r["prompt"])
+            worst = max(len(w & h) / len(w | h) for h in held)
+            assert worst < 0.6, (name, r["prompt"], worst)
+
+
+def test_the_helpful_training_set_has_risky_looking_benign_prompts():
+    """Over-refusal is trained away only if training sees benign prompts that look risky."""
+    helpful = _read("helpful.jsonl")
+    assert sum(bool(r.get("looks_risky")) for r in helpful) >= 40
