@@ -15,7 +15,9 @@ from cai_desktop.store.base import Manager, now
 
 REVIEW_CHOICES = ("A", "B", "tie", "both-bad")
 REVIEW_FIELDS = ("human_choice", "reviewer", "reviewed_at")
-SOURCES = ("pair", "chain", "distill")
+SOURCES = ("pair", "chain", "distill", "matchup")
+#: held-out head-to-head comparisons of policies (jobs/compare.py): judged, never trained on
+EVALUATION_SOURCES = ("matchup",)
 COMPARISON_FIELDS = (
     "run_id", "source", "source_id", "prompt_id", "prompt_text", "response_a", "response_b",
     "principle_snapshot_id", "feedback_model", "mode", "clamp", "p_a", "p_b", "raw_label", "label",
@@ -225,6 +227,9 @@ class Comparisons(Manager):
         if sources is not None:
             where.append(f"c.source IN ({','.join('?' * len(sources))})")
             params += list(sources)
+        else:  # evaluation matchups answer held-out prompts: never preference data
+            where.append(f"c.source NOT IN ({','.join('?' * len(EVALUATION_SOURCES))})")
+            params += list(EVALUATION_SOURCES)
         rows = self.query(
             f"""SELECT c.id, c.prompt_text, c.response_a, c.response_b, c.label, c.human_choice, c.kind, c.source,
                        COALESCE(p.split, 'train') AS split
