@@ -232,6 +232,60 @@ class PPOSettings(Params):
 
 
 @dataclass
+class RLOOSettings(Params):
+    """RLOO (or GRPO) against the preference model: a new LoRA on the SL-CAI policy, KL penalty to
+    it, several answers per prompt as each other's baseline, no value model."""
+
+    algorithm: str = param("rloo", label="Algorithm", choices=("rloo", "grpo"),
+                           help="rloo: REINFORCE leave-one-out (recommended); grpo: group-normalised advantages "
+                                "with a clipped objective.")
+    beta: float = param(0.05, label="KL penalty", range=(0.0, 10.0),
+                        help="Weight of the KL penalty to the starting (SL-CAI) policy: higher stays closer and "
+                             "guards against reward hacking (0 turns it off, which invites it).")
+    num_generations: int = param(4, label="Answers per prompt", range=(2, 256),
+                                 help="Answers sampled per prompt; each is judged against the others (4–8 is usual).")
+    prompts_per_step: int = param(2, label="Prompts per step", range=(1, 4096),
+                                  help="Prompts answered per optimiser step; lower it if memory runs out.")
+    max_steps: int = param(20, label="Steps", range=(1, 10_000_000),
+                           help="Optimiser steps; each answers the prompts per step that many times over.")
+    response_length: int = param(48, label="Answer length (tokens)", range=(1, 8192),
+                                 help="Longest sampled answer per rollout, in tokens.")
+    temperature: float = param(0.8, label="Sampling temperature", range=(0.01, 2.0),
+                               help="Temperature of the rollouts (0.7–1.0 is usual; must be above 0).")
+    learning_rate: float = learning_rate(3e-5)
+    max_prompt_length: int = param(256, label="Max prompt length (tokens)", range=(8, 131072),
+                                   help="Prompts longer than this are cut from the left.")
+    lora_rank: int = lora_rank(16)
+    lora_alpha: int = lora_alpha(32)
+    lora_dropout: float = lora_dropout(0.0)
+    target_modules: str = target_modules()
+    missing_eos_penalty: float | None = param(
+        1.0, label="Penalty for unfinished answers", range=(0.0, 100.0), empty="no penalty",
+        help="Subtracted from the reward of answers cut off before their end; empty = no penalty.")
+    sample_every: int = param(5, label="Show sample answers every (steps)", range=(0, 1_000_000),
+                              help="Log sample rollouts with their rewards every N steps (0 = never).")
+    n_samples: int = param(2, label="Sample answers shown", range=(0, 64),
+                           help="How many rollouts each sample log shows.")
+    save_every: int = param(10, label="Checkpoint every (steps)", range=(1, 1_000_000),
+                            help="Save a checkpoint every N steps (and always on cancel and at the end).")
+    kl_warn: float = param(10.0, label="Warn when KL passes", range=(0.0, 1e6),
+                           help="Warn when the KL to the starting policy passes this many nats per answer (a sign "
+                                "of reward hacking).")
+    watch_window: int = param(5, label="Warning window (steps)", range=(1, 1000),
+                              help="Steps over which rising reward with rising KL or falling entropy is watched.")
+    seed: int = seed()
+
+    def validate(self) -> None:
+        if not target_list(self.target_modules):
+            raise ValidationError("LoRA layers: name at least one layer, or use all-linear.")
+
+    @property
+    def rollout_batch(self) -> int:
+        """Answers per step: prompts per step × answers per prompt."""
+        return self.prompts_per_step * self.num_generations
+
+
+@dataclass
 class DPOSettings(Params):
     """DPO on the labelled pairs, a LoRA on the (merged) starting policy."""
 
