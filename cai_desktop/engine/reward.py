@@ -6,10 +6,14 @@ extended for soft labels: the loss is the binary cross-entropy of sigma(r_chosen
 against the label (the probability that "chosen" is better). With hard labels (target 1) this is
 the standard -log sigma(r_chosen - r_rejected).
 
-The result is saved twice: the LoRA adapter (``adapter/``) and a merged, self-contained
+The result is saved twice: the LoRA adapter with its score head (``adapter/``; the head is in
+``modules_to_save``, so a reload gives the same rewards) and a merged, self-contained
 sequence-classification model with its tokenizer (``model/``) that loads with
-``AutoModelForSequenceClassification.from_pretrained(path, num_labels=1)`` -- PPO uses it as the
-reward model and as the value model's starting point.
+``AutoModelForSequenceClassification.from_pretrained(path, num_labels=1)``.
+
+RL loads the adapter onto the policy's own frozen base (``SharedClassifier``): one base in memory
+serves the policy, the reference and the preference model. A preference model on another base (or
+one saved without its adapter) is loaded whole from ``model/`` instead.
 """
 
 from __future__ import annotations
@@ -194,6 +198,19 @@ def load_classifier(path: str | Path, dtype: Any = None):
         raise ModelError(f"Could not load {path} as a preference model: {e}") from None
 
 
+def score_head_name(model: Any) -> str:
+    """The name of a sequence classifier's output layer (``score`` for Llama, Qwen, Gemma, GPT-2 ...;
+    ``classifier`` for a few others): the module LoRA must save whole (``modules_to_save``)."""
+    n_labels = getattr(model.config, "num_labels", 1)
+    for name in ("score", "classifier"):
+        if isinstance(getattr(model, name, None), nn.Linear):
+            return name
+    for name, module in model.named_children():
+        if isinstance(module, nn.Linear) and module.out_features == n_labels:
+            return name
+    raise ModelError(f"{type(model).__name__} has no classification head this app knows.")
+
+
 def _linear_leaf_names(model: Any) -> list[str]:
     """Names of the linear layers inside the transformer blocks (q_proj, up_proj, ...)."""
     names = {
@@ -253,7 +270,7 @@ def train_reward_model(
         targets = _linear_leaf_names(model)  # peft needs names, not "all-linear", with a layer list
     peft_config = LoraConfig(
         task_type="SEQ_CLS", r=settings.lora_rank, lora_alpha=settings.lora_alpha,
-        lora_dropout=settings.lora_dropout, target_modules=targets, modules_to_save=["score"],
+        lora_dropout=settings.lora_dropout, target_modules=targets, modules_to_save=[score_head_name(model)],
         layers_to_transform=layers,
     )
     train_ds = _dataset(tokenizer, train_records, settings.max_length)
@@ -307,6 +324,9 @@ def train_reward_model(
         peft_model, tokenizer, list(train_records)[:16], max_length=settings.max_length, bins=settings.eval_bins,
         device=dev,
     )
+    # rewards of a few training answers scored in memory, before saving: a reload must match them
+    probe = [encode(tokenizer, r["prompt"], r["chosen"], settings.max_length) for r in list(train_records)[:4]]
+    probe_rewards = _rewards(peft_model, tokenizer, probe, 8, dev)
     from cai_desktop.engine.sft import fresh_dir, replace_dir
 
     # each folder is written beside its place and renamed in: a kill leaves it whole or absent
@@ -329,6 +349,8 @@ def train_reward_model(
         "model_dir": str(model_dir), "adapter_dir": str(adapter_dir),
         "steps": int(out.global_step), "train_loss": float(out.training_loss),
         "eval": evaluation, "train_eval": train_eval,
+        "probe": [{"prompt": r["prompt"], "response": r["chosen"]} for r in list(train_records)[:4]],
+        "probe_rewards": probe_rewards,
     }
 
 
@@ -381,3 +403,144 @@ def score(
         max_length = json.loads(meta.read_text()).get("max_length", 512) if meta.is_file() else 512
     seqs = [encode(tok, p, r, max_length) for p, r in zip(prompts, responses)]
     return _rewards(model, tok, seqs, batch_size, device)
+
+
+# -- the preference model on a shared frozen base ------------------------------------------------
+ADAPTER_NAME = "reward"
+
+
+def activate_adapters(model: Any, names: Sequence[str]) -> None:
+    """Make ``names`` the active LoRA adapters of every LoRA layer in ``model`` (none: the bare base).
+
+    Unlike ``PeftModel.set_adapter`` this leaves ``requires_grad`` alone, so the policy's trainable
+    adapter stays trainable while the same layers briefly serve the reference or the reward."""
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    for module in model.modules():
+        if isinstance(module, BaseTunerLayer):
+            module._active_adapter = list(names)
+
+
+def active_adapters(model: Any) -> list[str]:
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    for module in model.modules():
+        if isinstance(module, BaseTunerLayer):
+            return list(module.active_adapters)
+    return []
+
+
+class SharedClassifier(nn.Module):
+    """A sequence classifier made of a transformer body it shares with a policy, the LoRA adapters it
+    switches on in that body for its own forward pass, and its score head.
+
+    The pooling is that of transformers' ``*ForSequenceClassification`` (the rightmost token that is
+    not padding), so the rewards equal those of the preference model loaded whole. The body is not a
+    registered submodule (``.eval()`` here must not change the policy's mode, and the policy's
+    optimiser already sees its parameters)."""
+
+    base_model_prefix = "model"
+
+    def __init__(self, body: nn.Module, score_head: nn.Linear, adapters: Sequence[str], config: Any):
+        super().__init__()
+        object.__setattr__(self, "_body", body)
+        self.score = score_head
+        self.adapters = list(adapters)
+        self.config = config
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, **_: Any):
+        from transformers.modeling_outputs import SequenceClassifierOutput
+
+        before = active_adapters(self._body)
+        activate_adapters(self._body, self.adapters)
+        try:
+            hidden = self._body(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).last_hidden_state
+        finally:
+            activate_adapters(self._body, before)
+        logits = self.score(hidden.to(self.score.weight.dtype))
+        pad = self.config.pad_token_id
+        if pad is None:
+            last = torch.full((input_ids.shape[0],), input_ids.shape[1] - 1, device=logits.device)
+        else:
+            non_pad = (input_ids != pad).to(logits.device, torch.int32)
+            last = (torch.arange(input_ids.shape[-1], device=logits.device, dtype=torch.int32) * non_pad).argmax(-1)
+        return SequenceClassifierOutput(logits=logits[torch.arange(input_ids.shape[0], device=logits.device), last])
+
+
+def reward_adapter_dir(model_dir: str | Path) -> Path | None:
+    """The LoRA adapter (with its score head) saved beside a preference model's merged folder."""
+    path = Path(model_dir)
+    for cand in (path if path.name == "adapter" else path.parent / "adapter", path / "adapter"):
+        if (cand / "adapter_config.json").is_file() and any(cand.glob("adapter_model.*")):
+            return cand
+    return None
+
+
+def _adapter_state(adapter_dir: Path) -> dict[str, torch.Tensor]:
+    f = adapter_dir / "adapter_model.safetensors"
+    if f.is_file():
+        from safetensors.torch import load_file
+
+        return load_file(str(f))
+    return torch.load(str(adapter_dir / "adapter_model.bin"), map_location="cpu", weights_only=True)
+
+
+def attach_reward_adapter(peft_model: Any, adapter_dir: str | Path, *, adapter_name: str = ADAPTER_NAME,
+                          trainable: bool = False) -> SharedClassifier:
+    """Load a saved preference model (its LoRA and score head) onto ``peft_model``'s own base.
+
+    ``peft_model`` is a ``PeftModel`` of the causal LM the preference model was trained on; the
+    LoRA becomes its adapter ``adapter_name`` (frozen unless ``trainable``) and the head a small
+    linear layer. Returns the classifier whose forward pass uses only that adapter."""
+    from peft import LoraConfig, set_peft_model_state_dict
+
+    adapter_dir = Path(adapter_dir)
+    cfg = json.loads((adapter_dir / "adapter_config.json").read_text())
+    heads = [h for h in (cfg.get("modules_to_save") or []) if h]
+    state = _adapter_state(adapter_dir)
+    head_keys = [k for k in state if any(k.endswith(f".{h}.weight") for h in heads)]
+    if not head_keys:
+        raise ModelError(f"The preference model at {adapter_dir} was saved without its score head; "
+                         "train it again (its rewards cannot be reproduced).")
+    head_w = state[head_keys[0]]
+    lora_state = {k: v for k, v in state.items() if k not in head_keys
+                  and not any(f".{h}." in k for h in heads)}
+    keep = {f: cfg[f] for f in ("r", "lora_alpha", "lora_dropout", "target_modules", "layers_to_transform",
+                                "layers_pattern", "rank_pattern", "alpha_pattern", "use_rslora", "use_dora",
+                                "bias", "fan_in_fan_out", "init_lora_weights") if f in cfg and cfg[f] is not None}
+    peft_model.add_adapter(adapter_name, LoraConfig(task_type="CAUSAL_LM", **keep))
+    # PEFT names the keys of a classifier's body and a causal LM's body alike (base_model.model.model...)
+    result = set_peft_model_state_dict(peft_model, lora_state, adapter_name=adapter_name)
+    missing = [k for k in getattr(result, "unexpected_keys", []) if "lora_" in k]
+    if missing:
+        raise ModelError(f"The preference model at {adapter_dir} does not fit this base model "
+                         f"({len(missing)} of its layers have no place here).")
+    for name, p in peft_model.named_parameters():
+        if f".{adapter_name}." in name:
+            p.requires_grad_(trainable)
+    base = peft_model.get_base_model()
+    body = getattr(base, getattr(base, "base_model_prefix", "model"))
+    dtype = next(body.parameters()).dtype
+    head = nn.Linear(head_w.shape[1], head_w.shape[0], bias=False, dtype=dtype, device=next(body.parameters()).device)
+    with torch.no_grad():
+        head.weight.copy_(head_w.to(dtype))
+    head.weight.requires_grad_(trainable)
+    from transformers import AutoConfig
+
+    config_dir = adapter_dir.parent / "model" if (adapter_dir.parent / "model" / "config.json").is_file() else None
+    config = AutoConfig.from_pretrained(str(config_dir)) if config_dir else base.config
+    return SharedClassifier(body, head, [adapter_name], config)
+
+
+def load_shared_reward_model(base_dir: str | Path, adapter_dir: str | Path) -> tuple[SharedClassifier, Any]:
+    """A saved preference model on a freshly loaded base (the base loaded once, as RL does)."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(str(base_dir), dtype=torch.float32)
+    # an empty placeholder adapter makes the PeftModel; the preference model is then added beside it
+    peft_model = get_peft_model(base, LoraConfig(task_type="CAUSAL_LM", r=1, target_modules=["lm_head"],
+                                                  init_lora_weights=True))
+    clf = attach_reward_adapter(peft_model, adapter_dir)
+    clf.eval()
+    return clf, peft_model

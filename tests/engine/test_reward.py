@@ -126,3 +126,40 @@ def test_lora_on_top_layers_only(tiny_model_dir, tmp_path):
     assert out["steps"] == 1
     with pytest.raises(ValidationError):
         _settings(lora_layers=0).check()
+
+
+def test_saved_preference_model_reloads_to_identical_rewards_on_a_shared_base(tiny_model_dir, tmp_path):
+    """The pain of LoRA reward models whose head is not saved: rewards random after reload. Ours are
+    the same, whole (model/) and as an adapter plus head on the policy's own frozen base."""
+    torch.manual_seed(0)
+    r = rw.train_reward_model(tiny_model_dir, _records(), [], tmp_path / "rm", _settings(max_steps=2))
+    assert r["probe_rewards"] and len(set(round(x, 6) for x in r["probe_rewards"])) >= 1
+    prompts = [p["prompt"] for p in r["probe"]]
+    answers = [p["response"] for p in r["probe"]]
+    rw.clear_reward_cache()
+    whole = rw.score(r["model_dir"], prompts, answers, device="cpu", max_length=64)
+    # merged into the weights: the same up to float rounding of W + BA
+    assert whole == pytest.approx(r["probe_rewards"], rel=1e-5, abs=1e-5)
+    adapter = rw.reward_adapter_dir(r["model_dir"])
+    assert adapter is not None and adapter.name == "adapter"
+    clf, _ = rw.load_shared_reward_model(tiny_model_dir, adapter)
+    tok = rw.load_reward_model(r["model_dir"], "cpu")[1]
+    seqs = [rw.encode(tok, p, a, 64) for p, a in zip(prompts, answers)]
+    shared = rw._rewards(clf, tok, seqs, 8, "cpu")
+    assert shared == pytest.approx(r["probe_rewards"], abs=1e-6)  # adapter + head unmerged: as in training
+    # the head really is trained: a fresh random head would not give these rewards
+    fresh = rw.load_classifier(tiny_model_dir)
+    fresh.config.pad_token_id = tok.pad_token_id
+    assert rw._rewards(fresh, tok, seqs, 8, "cpu") != pytest.approx(r["probe_rewards"], abs=1e-3)
+    rw.clear_reward_cache()
+
+
+def test_a_preference_model_saved_without_its_head_is_refused_in_one_line(tiny_model_dir, tmp_path):
+    from peft import LoraConfig, get_peft_model
+
+    model = rw.load_classifier(tiny_model_dir)
+    assert rw.score_head_name(model) == "score"
+    get_peft_model(model, LoraConfig(r=2, target_modules="all-linear")).save_pretrained(
+        tmp_path / "adapter")
+    with pytest.raises(ModelError, match="without its score head"):
+        rw.load_shared_reward_model(tiny_model_dir, tmp_path / "adapter")
