@@ -35,6 +35,7 @@ JOB_CHANGES: dict[str, frozenset[str]] = {
     "distill": frozenset({COMPARISONS, RUNS, MODELS}),
     "sft": frozenset({ADAPTERS, RUNS, MODELS}),
     "eval": frozenset({RUNS}),
+    "robustness": frozenset({RUNS}),
     "pairs": frozenset({COMPARISONS, RUNS}),
     "label": frozenset({COMPARISONS, RUNS}),
     "reward": frozenset({ADAPTERS, RUNS, MODELS}),
