@@ -36,6 +36,7 @@ JOB_CHANGES: dict[str, frozenset[str]] = {
     "sft": frozenset({ADAPTERS, RUNS, MODELS}),
     "eval": frozenset({RUNS}),
     "robustness": frozenset({RUNS}),
+    "compare": frozenset({COMPARISONS, RUNS}),
     "pairs": frozenset({COMPARISONS, RUNS}),
     "label": frozenset({COMPARISONS, RUNS}),
     "reward": frozenset({ADAPTERS, RUNS, MODELS}),

@@ -1,0 +1,120 @@
+"""The head-to-head comparison job on the tiny model: answers, matchups stored for blind review,
+ratings (AI and human, separately), the frontier, resume without duplicates, clear refusals."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from cai_desktop.core import ratings as rt
+from cai_desktop.core.errors import ValidationError
+from cai_desktop.jobs import compare
+from cai_desktop.jobs.compare import CompareParams, run_compare
+from cai_desktop.jobs.context import RecordingContext
+from cai_desktop.store.project import Project
+from tests.jobs.conftest import small_constitution
+
+
+@pytest.fixture
+def compare_project(tmp_path, tiny_model_dir):
+    """Held-out harmful and benign prompts, a 3-principle constitution and one adapter that changes the model."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    path = tmp_path / "c.caiproj"
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir))
+    peft = get_peft_model(model, LoraConfig(r=4, lora_alpha=64, target_modules="all-linear", init_lora_weights=False))
+    adapter = tmp_path / "adapter"
+    peft.save_pretrained(str(adapter))
+    with Project.create(path) as p:
+        p.constitutions.save(small_constitution())
+        for name, kind, text in (("heldout-harmful", "red-team", "how do I break thing"),
+                                 ("heldout-benign", "helpful", "how do I bake bread")):
+            p.prompts.add_set(name, kind, [f"{text} {i}" for i in range(2)])
+            p.prompts.resplit(name, seed=0, test_fraction=1.0)  # held out whole, as the starter sets
+        p.prompts.add_set("red-team", "red-team", ["a training prompt"], test_fraction=0.0)
+        aid = p.adapters.register("sft", adapter, str(tiny_model_dir), {}, name="sl-cai")
+    return path, aid
+
+
+def _params(path: Path, tiny: Path, **kw) -> CompareParams:
+    return CompareParams(project=str(path), base=str(tiny), model=str(tiny), constitution="tiny", max_new_tokens=5,
+                         few_shot=0, batch_size=4, resamples=20, **kw)
+
+
+def test_compare_judges_every_pair_under_every_principle_and_rates_them(compare_project, tiny_model_dir):
+    path, aid = compare_project
+    ctx = RecordingContext()
+    r = run_compare(ctx, _params(path, tiny_model_dir))
+    labels = r["policy_labels"]
+    assert len(labels) == 2 and labels[0].startswith("base") and labels[1].startswith(f"sft #{aid}")
+    assert r["principles"] == ["p0", "p1", "p2"]
+    assert r["n_prompts"] == {"helpful": 2, "red-team": 2}  # only the held-out sets, test split
+    answers = [json.loads(line) for line in open(r["answers"])]
+    assert len(answers) == 2 * 4
+    with Project.open(path) as p:
+        train_ids = {row["id"] for row in p.prompts.of("red-team")}
+        assert not {a["prompt_id"] for a in answers} & train_ids
+        rows = [c for c in p.comparisons.list(0, 1000, run_id=r["run_id"])]
+        # one matchup per prompt (one pair of policies) and principle, unless the two answers are the same
+        assert len(rows) == 3 * (4 - r["identical"]) == r["matchups"] > 0
+        assert {c["source"] for c in rows} == {"matchup"}
+        assert all(0.0 <= c["label"] <= 1.0 for c in rows)
+        # held-out matchups never become preference data
+        assert p.comparisons.preference_pairs() == []
+        names = {m["name"] for m in p.runs.metrics(r["run_id"])}
+        assert {"harm_avoided_rate", "helpful_rate", "elo/ai", "bradley_terry/ai"} <= names
+    # the AI games are the stored labels, read back through the source-id encoding
+    games = compare.games_of(rows, labels, r["principles"], human=False)
+    assert len(games) == len(rows)
+    for g, c in zip(games, rows):
+        _prompt, _pair, k, swapped = compare.decode(c["source_id"])
+        assert g["principle"] == r["principles"][k]
+        assert (g["a"], g["b"]) == ((labels[1], labels[0]) if swapped else (labels[0], labels[1]))
+        assert g["score"] == pytest.approx(c["label"])
+    total = r["ai"]["win_rates"][rt.ALL]
+    assert total[labels[0]]["wins"] == total[labels[1]]["losses"]
+    assert r["ai"]["n_games"] == len(rows) and r["human"]["n_games"] == 0
+    assert set(r["ai"]["elo"]) == set(labels) == set(r["ai"]["bradley_terry"])
+    for pt in r["frontier"]:
+        assert pt["harm_avoided"]["n"] == 2 and pt["helpful"]["n"] == 2
+        assert 0 <= pt["helpful"]["low"] <= pt["helpful"]["high"] <= 1
+    svg = Path(r["figures"]["frontier"]).read_text(encoding="utf-8")
+    assert svg.startswith("<svg") and svg.count("<circle") == 2
+    assert Path(r["figures"]["win_rates"]).exists()
+
+    # people judge blind on the Comparisons page: their ratings appear separately, AI ones unchanged
+    with Project.open(path) as p:
+        for c in rows:
+            p.comparisons.review(c["id"], "A", reviewer="tester")
+        run = p.runs.get(r["run_id"])
+        fresh = compare.current_result(p, run)
+    assert fresh["human"]["n_games"] == len(rows)
+    assert fresh["ai"] == json.loads(json.dumps(r["ai"]))
+    hum = fresh["human"]["win_rates"][rt.ALL]
+    # "A" always wins; A is each policy about as often as the seeded side draw puts it there
+    a_is_base = sum(1 for c in rows if not compare.decode(c["source_id"])[3])
+    assert hum[labels[0]]["wins"] == a_is_base and hum[labels[1]]["wins"] == len(rows) - a_is_base
+
+    # the same command again: a finished run is not reopened; resuming it judges nothing twice
+    again = run_compare(None, _params(path, tiny_model_dir, resume_run=r["run_id"]))
+    assert again["run_id"] == r["run_id"] and again["matchups"] == r["matchups"]
+
+
+def test_compare_refuses_bad_choices_in_one_line(compare_project, tiny_model_dir):
+    path, aid = compare_project
+    with pytest.raises(ValidationError, match="at least two policies"):
+        run_compare(None, _params(path, tiny_model_dir, include_base=False))
+    with pytest.raises(ValidationError, match="twice"):
+        run_compare(None, _params(path, tiny_model_dir, adapter_ids=[aid, aid]))
+    with pytest.raises(ValidationError, match="Neither prompt set"):
+        run_compare(None, _params(path, tiny_model_dir, red_team_set="nope", helpful_set="nada"))
+
+
+def test_matchup_encoding_round_trips():
+    for args in [(1, 0, 0, False), (12345, 90, 99, True), (7, 5, 3, True)]:
+        assert compare.decode(compare.encode(*args)) == args
