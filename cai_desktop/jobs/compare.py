@@ -80,12 +80,14 @@ class CompareParams(JobParams):
     limit: int | None = limit_param(20)
     constitution: str = param("general", label="Constitution", source="constitutions",
                               help="Its comparison principles are the questions each pair of answers is judged under.")
+    principles: list[str] = param([], label="Principle keys", empty="every comparison principle",
+                                  help="Judge under only these principles (their keys); empty = every comparison principle.")
     max_principles: int | None = param(None, label="Principles", range=(1, MAX_PRINCIPLES),
                                        empty="every comparison principle",
                                        help="Judge under only the first this many comparison principles (each one "
                                             "costs a judgement per pair of answers).")
     model: str | None = model_param("Feedback", project_role="feedback model")
-    adapter: str | None = adapter_param("the feedback model")
+    feedback_adapter: str | None = adapter_param("the feedback model")
     mode: str = param("direct", label="Mode", choices=MODES,
                       help="direct: read the probabilities of the option tokens; cot: reason first, then read them.")
     few_shot: int = param(2, label="Few-shot examples", range=(0, 16),
@@ -124,6 +126,13 @@ def _swapped(seed: int, prompt_id: int, pair: int, principle: int) -> bool:
 def _principles(project: Project, params: CompareParams) -> list[Any]:
     c = comparison_constitution(project.constitutions.get(params.constitution))
     ps = list(c.enabled_principles)
+    if params.principles:
+        by_key = {p.key: p for p in ps}
+        unknown = [k for k in params.principles if k not in by_key]
+        if unknown:
+            raise ValidationError(f"The constitution {params.constitution!r} has no enabled comparison principle "
+                                  f"{', '.join(map(repr, unknown))}; its keys are: {', '.join(by_key)}.")
+        ps = [by_key[k] for k in dict.fromkeys(params.principles)]
     if params.max_principles:
         ps = ps[: params.max_principles]
     if not ps:
@@ -295,10 +304,10 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: CompareParams,
     chosen = role_model(project, "feedback", params.model)
     feedback_model = None
     if todo:
-        lm = load_role_model(chosen, params.adapter, ctx)
+        lm = load_role_model(chosen, params.feedback_adapter, ctx)
         spec = lm.spec.to_str()
         project.models.record(spec, lm.spec.kind, lm.spec.display_name)
-        feedback_model = spec + (f" + {params.adapter}" if params.adapter else "")
+        feedback_model = spec + (f" + {params.feedback_adapter}" if params.feedback_adapter else "")
         snapshots = {p.key: project.constitutions.snapshot(p, params.constitution) for p in principles}
         clamp = default_clamp(params.mode)
         made = 0
@@ -323,7 +332,7 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: CompareParams,
     result = summarise(project, run_id, labels, keys, answers, params.resamples, params.seed)
     result.update({"prompt_sets": names, "split": params.split, "constitution": params.constitution,
                    "identical": identical, "feedback_model": feedback_model,
-                   "roles": {"feedback": role_record(chosen, feedback_model or chosen["spec"] or "", params.adapter)},
+                   "roles": {"feedback": role_record(chosen, feedback_model or chosen["spec"] or "", params.feedback_adapter)},
                    "lineage": [_lineage(project, p) for p in policies],
                    "answers": str(out_dir / "answers.jsonl"),
                    "examples": _examples(answers, labels, params.examples)})

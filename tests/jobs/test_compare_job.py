@@ -118,3 +118,12 @@ def test_compare_refuses_bad_choices_in_one_line(compare_project, tiny_model_dir
 def test_matchup_encoding_round_trips():
     for args in [(1, 0, 0, False), (12345, 90, 99, True), (7, 5, 3, True)]:
         assert compare.decode(compare.encode(*args)) == args
+
+
+def test_compare_principle_choice(compare_project, tiny_model_dir):
+    path, _ = compare_project
+    with pytest.raises(ValidationError, match="no enabled comparison principle 'nope'; its keys are: p0, p1, p2"):
+        run_compare(None, _params(path, tiny_model_dir, principles=["nope"]))
+    r = run_compare(None, _params(path, tiny_model_dir, principles=["p2", "p0"], max_principles=1, limit=1))
+    assert r["principles"] == ["p2"]
+    assert r["n_prompts"] == {"helpful": 1, "red-team": 1}
