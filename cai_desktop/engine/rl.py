@@ -42,6 +42,41 @@ from cai_desktop.engine.sft import lora_config
 
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 
+PPO_MODULE = "trl.experimental.ppo"
+
+
+def _trl_version() -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("trl")
+    except PackageNotFoundError:
+        return None
+
+
+def ppo_unavailable() -> str | None:
+    """Why PPO cannot run with the installed TRL (None: it can), in words for the GUI and the CLI.
+
+    Cheap (no torch, no TRL import): TRL's package folder is looked up, not imported, so the GUI can
+    ask while it draws its buttons. A module already known to fail (``sys.modules`` holds None for
+    it, as after a failed import) counts as missing."""
+    import importlib.util
+    import sys
+
+    version = _trl_version()
+    why = (f"PPO (as in the paper) needs a TRL that still has it (1.12 or older); this installation has "
+           f"{'TRL ' + version if version else 'no TRL'}. Use RLOO (recommended) instead.")
+    if PPO_MODULE in sys.modules:
+        return why if sys.modules[PPO_MODULE] is None else None
+    try:
+        spec = importlib.util.find_spec("trl")
+    except (ImportError, ValueError):
+        return why
+    if spec is None or not spec.submodule_search_locations:
+        return why
+    root = Path(next(iter(spec.submodule_search_locations)))
+    return None if (root / "experimental" / "ppo" / "__init__.py").is_file() else why
+
 # TRL's PPO metric names → the names our runs store (the rest keep TRL's name).
 PPO_METRIC_NAMES = {
     "objective/scores": "reward",
@@ -217,8 +252,15 @@ def train_ppo(
     from datasets import Dataset
     from peft import PeftModel, get_peft_model
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
-    from trl.experimental.ppo import PPOConfig, PPOTrainer
 
+    why = ppo_unavailable()
+    if why:
+        raise ModelError(why)
+    try:
+        from trl.experimental.ppo import PPOConfig, PPOTrainer
+    except ImportError:
+        raise ModelError(why or "PPO (as in the paper) does not load with this TRL. Use RLOO (recommended) "
+                         "instead.") from None
 
     settings.check()
     if not prompts:

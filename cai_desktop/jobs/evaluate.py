@@ -28,7 +28,7 @@ from cai_desktop.jobs.runs import RunContext
 from cai_desktop.store.project import Project
 
 KIND = "eval"
-TRAINED_KINDS = ("sft", "ppo", "dpo")
+TRAINED_KINDS = ("sft", "rloo", "ppo", "dpo")
 #: (kind, the held-out set used by default when the project has it, else the starter set)
 DEFAULT_SETS = (("red-team", "heldout-harmful", "red-team"), ("helpful", "heldout-benign", "helpful"))
 

@@ -23,7 +23,14 @@ from cai_desktop.jobs.runs import RunContext
 from cai_desktop.store.project import Project
 
 KIND = "ppo"
-POLICY_ADAPTER_KINDS = ("sft", "dpo", "ppo")
+POLICY_ADAPTER_KINDS = ("sft", "dpo", "ppo", "rloo")
+
+
+def unavailable() -> str | None:
+    """Why PPO is not offered with this installation (TRL without ``trl.experimental.ppo``), or None."""
+    from cai_desktop.engine.rl import ppo_unavailable
+
+    return ppo_unavailable()
 
 
 def base_param() -> Any:
@@ -33,7 +40,7 @@ def base_param() -> Any:
 
 
 def policy_adapter_param() -> Any:
-    return param(None, label="Start from adapter", source="adapter_ids:sft,dpo,ppo", empty="the plain base",
+    return param(None, label="Start from adapter", source="adapter_ids:sft,dpo,ppo,rloo", empty="the plain base",
                  flags=("--adapter",),
                  help="The adapter the policy starts from, normally the SL-CAI (SFT) one; empty = the plain base.")
 
@@ -55,11 +62,12 @@ class PPOParams(JobParams, PPOSettings):
                                  help="Helpful prompts mixed in per red-team prompt (0 = none).")
 
 
-def policy_start(project: Project, base: str | None, adapter_id: int | None) -> tuple[str, dict[str, Any] | None]:
+def policy_start(project: Project, base: str | None, adapter_id: int | None,
+                 kinds: tuple[str, ...] = POLICY_ADAPTER_KINDS) -> tuple[str, dict[str, Any] | None]:
     """The policy's base spec and its starting adapter row (None: the plain base)."""
     from cai_desktop.engine.models import resolve_spec
 
-    row = project.adapters.get(adapter_id, POLICY_ADAPTER_KINDS, "starting policy") if adapter_id else None
+    row = project.adapters.get(adapter_id, kinds, "starting policy") if adapter_id else None
     fallback = row["base_model_spec"] if row else project.roles.get("student")["spec"]
     spec = resolve_spec(base if base is not None else fallback).to_str()
     if row and resolve_spec(row["base_model_spec"]).to_str() != spec:
@@ -95,6 +103,9 @@ def select_prompts(project: Project, params: PPOParams) -> tuple[list[str], int]
 
 
 def _prepare(project: Project, params: PPOParams) -> dict[str, Any]:
+    why = unavailable()
+    if why:
+        raise ValidationError(why)
     spec, start = policy_start(project, params.base, params.policy_adapter_id)
     prompts, n_helpful = select_prompts(project, params)
     return {"spec": spec, "start": start, "reward": reward_row(project, params.reward_adapter_id),
@@ -153,8 +164,9 @@ def _summary(r: dict[str, Any]) -> list[str]:
 
 
 JOB = Job(
-    kind=KIND, label="PPO (RL-CAI)", params=PPOParams, prepare=_prepare, body=_body, run_name=lambda p: "PPO",
-    description="Stage 2: train the SL-CAI policy with PPO against the preference model, with a KL penalty to the "
-                "SL-CAI policy. Watch reward, KL and entropy for reward hacking.",
-    summary=_summary, cli_help="PPO of the policy against the preference model (RL-CAI)",
+    kind=KIND, label="PPO (as in the paper)", params=PPOParams, prepare=_prepare, body=_body, run_name=lambda p: "PPO",
+    description="Stage 2, as in the paper: train the SL-CAI policy with PPO against the preference model, with a KL "
+                "penalty to the SL-CAI policy and a value model. Needs a TRL that still has PPO (1.12 or older); "
+                "RLOO is lighter and recommended. Watch reward, KL and entropy for reward hacking.",
+    summary=_summary, cli_help="PPO of the policy against the preference model (RL-CAI as in the paper; TRL ≤ 1.12)",
 )

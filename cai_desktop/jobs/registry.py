@@ -4,13 +4,13 @@
 from __future__ import annotations
 
 from cai_desktop.core.errors import ValidationError
-from cai_desktop.jobs import critique, distill, dpo, evaluate, label, pairs, ppo, reward, sft
+from cai_desktop.jobs import critique, distill, dpo, evaluate, label, pairs, ppo, reward, rloo, sft
 from cai_desktop.jobs.base import Job
 from cai_desktop.jobs.compare import JOB as COMPARE_JOB
 from cai_desktop.jobs.robustness import JOB as ROBUSTNESS_JOB
 
 JOBS: dict[str, Job] = {j.kind: j for j in (
-    critique.JOB, distill.JOB, sft.JOB, evaluate.JOB, pairs.JOB, label.JOB, reward.JOB, ppo.JOB, dpo.JOB,
+    critique.JOB, distill.JOB, sft.JOB, evaluate.JOB, pairs.JOB, label.JOB, reward.JOB, rloo.JOB, ppo.JOB, dpo.JOB,
 )}
 JOBS[ROBUSTNESS_JOB.kind] = ROBUSTNESS_JOB
 JOBS[COMPARE_JOB.kind] = COMPARE_JOB
@@ -19,8 +19,18 @@ JOBS[COMPARE_JOB.kind] = COMPARE_JOB
 LAUNCHABLE = tuple(JOBS)
 #: the buttons' rows
 STAGES = (("Stage 1 · SL-CAI", ("critique", "distill", "sft", "eval")),
-          ("Stage 2 · RL-CAI", ("pairs", "label", "reward", "ppo", "dpo")),
+          ("Stage 2 · RL-CAI", ("pairs", "label", "reward", "rloo", "ppo", "dpo")),
           ("Evaluation", ("compare", "robustness")))
+
+
+#: kind -> why this installation cannot run it (None: it can); cheap enough for drawing buttons
+UNAVAILABLE = {"ppo": ppo.unavailable}
+
+
+def unavailable(kind: str) -> str | None:
+    """Why a job kind is not offered here (PPO without a TRL that has it), in the GUI's words; None: offered."""
+    check = UNAVAILABLE.get(kind)
+    return check() if check else None
 
 
 def job(kind: str) -> Job:

@@ -12,7 +12,7 @@ from cai_desktop.jobs.base import Job, JobParams, find_unfinished_run, run_job
 from cai_desktop.jobs.registry import JOBS
 from cai_desktop.store.project import Project
 
-ADAPTER_KINDS = {"sft", "reward", "ppo", "dpo"}
+ADAPTER_KINDS = {"sft", "reward", "rloo", "ppo", "dpo"}
 
 
 def _all_fields():

@@ -40,6 +40,7 @@ JOB_CHANGES: dict[str, frozenset[str]] = {
     "pairs": frozenset({COMPARISONS, RUNS}),
     "label": frozenset({COMPARISONS, RUNS}),
     "reward": frozenset({ADAPTERS, RUNS, MODELS}),
+    "rloo": frozenset({ADAPTERS, RUNS, MODELS}),
     "ppo": frozenset({ADAPTERS, RUNS, MODELS}),
     "dpo": frozenset({ADAPTERS, RUNS, MODELS}),
     "tryit": frozenset(),  # a quick answer on the Models page; records nothing

@@ -80,7 +80,7 @@ class RunsPage(Page):
         outer.setContentsMargins(12, 10, 12, 10)
 
         # launch buttons, in workflow order: stage 1 then stage 2
-        from cai_desktop.jobs.registry import JOBS, LAUNCHABLE, STAGES
+        from cai_desktop.jobs.registry import JOBS, LAUNCHABLE, STAGES, unavailable
 
         launch = QGridLayout()
         launch.setHorizontalSpacing(6)
@@ -91,6 +91,9 @@ class RunsPage(Page):
             for c, kind in enumerate(kinds):
                 b = QPushButton(SHORT_LABELS.get(kind, JOBS[kind].label).replace("&", "&&") + "…")
                 b.setToolTip(JOBS[kind].description)
+                if why := unavailable(kind):  # e.g. PPO without a TRL that has it
+                    b.setEnabled(False)
+                    b.setToolTip(why)
                 b.clicked.connect(lambda *_, k=kind: self.open_new_run_dialog(k))
                 self.new_buttons[kind] = b
                 launch.addWidget(b, r, c + 1)

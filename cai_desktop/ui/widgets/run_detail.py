@@ -34,7 +34,8 @@ from cai_desktop.ui.widgets.chart import LineChart
 from cai_desktop.ui.widgets.eta import format_eta
 
 SHORT_LABELS = {"critique": "Critique & revision", "distill": "Teacher answers", "sft": "SFT", "pairs": "Response pairs",
-                "label": "AI labels", "reward": "Preference model", "ppo": "PPO", "dpo": "DPO",
+                "label": "AI labels", "reward": "Preference model", "rloo": "RLOO (recommended)",
+                "ppo": "PPO (as in the paper)", "dpo": "DPO",
                 "eval": "Before/after eval"}
 MAX_CHARTS = 6
 MAX_LOG_LINES = 3000
@@ -64,7 +65,7 @@ def metric_title(name: str) -> str:
     if name in METRIC_TITLES:
         return METRIC_TITLES[name]
     words = name.replace("/", " / ").replace("_", " ").split()
-    words = [w.upper() if w.lower() in ("kl", "ppo", "dpo", "lr") else w for w in words]
+    words = [w.upper() if w.lower() in ("kl", "ppo", "dpo", "lr", "rloo", "grpo") else w for w in words]
     text = " ".join(words)
     return text[:1].upper() + text[1:]
 
