@@ -2,12 +2,27 @@
 
 Plain Python (no Qt, no torch, no SQL). A ``Principle`` holds the three texts the method needs:
 the critique request and revision request (stage 1) and the comparison question (stage 2).
+
+Priorities and free-text sections (issue 13):
+- ``Principle.weight`` (a positive number, default 1): how often the principle is drawn for a
+  critique or a comparison, relative to the others (:class:`PrincipleSampler` draws in proportion
+  to the weights; with all weights equal the draws are the paper's uniform ones, the very same
+  stream as before weights existed).
+- ``Constitution.ranked`` (default false): the list order is a priority order. When principles
+  conflict, the earlier (higher) one wins; the comparison question shown to the feedback model
+  says so (``core.prompting.prioritised``) and the teacher's constitution context numbers them.
+- ``Constitution.preamble`` and ``Constitution.rationale``: free text for people (what the
+  constitution is for, why its principles are what they are); the preamble is also put before
+  the principles in the teacher's context.
+Fields at their defaults are left out of ``to_dict`` so a constitution without them keeps the
+content hash (and saved version) it had before they existed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import random
 import re
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -32,9 +47,14 @@ class Principle:
     comparison_question: str = ""
     tags: list[str] = field(default_factory=list)
     enabled: bool = True
+    #: relative draw weight (see the module's note); 1 for every principle = uniform draws
+    weight: float = 1.0
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        if d["weight"] == DEFAULT_WEIGHT:
+            del d["weight"]  # unchanged content hash for principles without one
+        return d
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], where: str = "principle") -> Principle:
@@ -48,6 +68,7 @@ class Principle:
             comparison_question=text_value(data.get("comparison_question"), where, "comparison_question"),
             tags=words_value(data.get("tags"), where, "tags"),
             enabled=flag_value(data.get("enabled", True), where, "enabled"),
+            weight=weight_value(data.get("weight"), where),
         )
 
     def snapshot(self) -> dict[str, Any]:
@@ -92,18 +113,37 @@ class Constitution:
     system_prompt: str = ""
     few_shot: list[FewShotExample] = field(default_factory=list)
     principles: list[Principle] = field(default_factory=list)
+    #: free text before the principles: what the constitution is for (people and the teacher read it)
+    preamble: str = ""
+    #: free text: why the principles are what they are, and how conflicts were weighed
+    rationale: str = ""
+    #: the list order is a priority order: when principles conflict, the earlier one wins
+    ranked: bool = False
 
     # -- conversion -------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d: dict[str, Any] = {
             "name": self.name,
             "title": self.title,
             "description": self.description,
             "version": self.version,
             "system_prompt": self.system_prompt,
-            "few_shot": [f.to_dict() for f in self.few_shot],
-            "principles": [p.to_dict() for p in self.principles],
         }
+        d.update(self.sections())  # only those set: older constitutions keep their content hash
+        d["few_shot"] = [f.to_dict() for f in self.few_shot]
+        d["principles"] = [p.to_dict() for p in self.principles]
+        return d
+
+    def sections(self) -> dict[str, Any]:
+        """The free-text sections and the ranking that are set (not at their defaults)."""
+        out: dict[str, Any] = {}
+        if self.preamble:
+            out["preamble"] = self.preamble
+        if self.rationale:
+            out["rationale"] = self.rationale
+        if self.ranked:
+            out["ranked"] = True
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Constitution:
@@ -131,6 +171,9 @@ class Constitution:
             principles=[
                 Principle.from_dict(p, f"principle {i + 1}") for i, p in enumerate(principles)
             ],
+            preamble=text_value(data.get("preamble"), "constitution", "preamble"),
+            rationale=text_value(data.get("rationale"), "constitution", "rationale"),
+            ranked=flag_value(data.get("ranked", False), "constitution", "ranked"),
         )
 
     def copy(self) -> Constitution:
@@ -313,6 +356,29 @@ def list_value(value: Any, where: str, name: str) -> list[Any]:
     return value
 
 
+#: a principle's draw weight when none is given; the largest one accepted
+DEFAULT_WEIGHT = 1.0
+MAX_WEIGHT = 1000.0
+
+
+def weight_value(value: Any, where: str, name: str = "weight") -> float:
+    """A draw weight: a number above 0 and at most ``MAX_WEIGHT`` (missing = 1); true/false,
+    texts, 0, negative, infinite and NaN values are refused."""
+    if value is None:
+        return DEFAULT_WEIGHT
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValidationError(f"{_at(where)}: '{name}' must be a number above 0, not {describe(value)}.")
+    try:
+        w = float(value)
+    except OverflowError:
+        raise ValidationError(f"{_at(where)}: '{name}' is too large (at most {MAX_WEIGHT:g}).") from None
+    if not math.isfinite(w) or w <= 0:
+        raise ValidationError(f"{_at(where)}: '{name}' must be a number above 0, not {describe(value)}.")
+    if w > MAX_WEIGHT:
+        raise ValidationError(f"{_at(where)}: '{name}' is too large (at most {MAX_WEIGHT:g}).")
+    return w
+
+
 def version_value(value: Any, where: str, name: str = "version") -> int:
     """A whole number (not a text of digits, not 2.0) no larger than ``MAX_VERSION``."""
     if value is None:
@@ -359,6 +425,8 @@ def validate(c: Constitution) -> list[str]:
             problems.append(f"{label}: the revision request is empty.")
         if any(not isinstance(t, str) or not t.strip() for t in p.tags):
             problems.append(f"{label}: tags must be non-empty words.")
+        if not (isinstance(p.weight, (int, float)) and math.isfinite(p.weight) and 0 < p.weight <= MAX_WEIGHT):
+            problems.append(f"{label}: the weight must be a number above 0 and at most {MAX_WEIGHT:g}.")
     for i, f in enumerate(c.few_shot, 1):
         if not f.prompt.strip() or not f.response.strip():
             problems.append(f"Few-shot example {i} needs a prompt and a response.")
@@ -380,7 +448,9 @@ class PrincipleSampler:
     """Seeded draws of enabled principles, with replacement (the paper's scheme).
 
     The stream for an item depends only on (seed, item key), so a resumed job draws the same
-    principles for the same prompt whatever order the prompts are processed in.
+    principles for the same prompt whatever order the prompts are processed in. Each principle
+    is drawn with probability weight / total weight (:meth:`probabilities`); when every weight is
+    the same the draw is ``rng.choice``, exactly as before weights existed.
     """
 
     def __init__(self, constitution: Constitution, seed: int = 0):
@@ -388,6 +458,13 @@ class PrincipleSampler:
         if not self.principles:
             raise ValidationError("Enable at least one principle: every principle is disabled.")
         self.seed = seed
+        self.weights = [float(p.weight) for p in self.principles]
+        self.uniform = len(set(self.weights)) == 1
+
+    def probabilities(self) -> dict[str, float]:
+        """``{key: probability of being drawn}`` for each enabled principle."""
+        total = sum(self.weights)
+        return {p.key: w / total for p, w in zip(self.principles, self.weights)}
 
     def rng_for(self, item: str | int) -> random.Random:
         digest = hashlib.sha256(f"{self.seed}:{item}".encode()).digest()
@@ -395,4 +472,6 @@ class PrincipleSampler:
 
     def draw(self, item: str | int, n: int) -> list[Principle]:
         rng = self.rng_for(item)
-        return [rng.choice(self.principles) for _ in range(n)]
+        if self.uniform:
+            return [rng.choice(self.principles) for _ in range(n)]
+        return rng.choices(self.principles, weights=self.weights, k=n)

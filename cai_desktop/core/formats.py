@@ -7,6 +7,14 @@
 Our extra fields ride along as extra keys in the foreign shapes, which their readers ignore, so a
 round trip through any format loses nothing.
 
+Priorities and free-text sections (issue 13): our JSON and YAML keep ``preamble``, ``rationale``,
+``ranked`` and each principle's ``weight`` as fields. Neither foreign shape has a place for them:
+their own tools read no preamble, no rationale, no weights and no priority order. We write them as
+extra keys (Anthropic: ``weight`` in each principle's object, the rest and the principle ``order``
+under ``_cai_desktop``, since an object's key order is not kept by every JSON tool; Hugging Face:
+top-level keys and ``weight`` in each ``constitutions`` entry), so a round trip through our own
+reader keeps them, while the paper's and Hugging Face's code ignore them.
+
 Reading is strict, the same in every format (a schema per format, checked field by field): texts
 must be texts, ``tags`` a list of texts, ``enabled`` true or false (or, as text, exactly one of the
 words true/false/yes/no in any case; "maybe", 0/1 or an empty value are refused, never guessed),
@@ -28,6 +36,7 @@ from typing import Any
 import yaml
 
 from cai_desktop.core.constitution import (
+    DEFAULT_WEIGHT,
     Constitution,
     FewShotExample,
     Principle,
@@ -38,6 +47,7 @@ from cai_desktop.core.constitution import (
     slugify,
     text_value,
     version_value,
+    weight_value,
     words_value,
 )
 from cai_desktop.core.errors import FormatError, ValidationError
@@ -277,6 +287,20 @@ def _read_extras(p: Principle, entry: dict[Any, Any], where: str) -> None:
         p.tags = words_value(entry["tags"], where, "tags")
     if "enabled" in entry:
         p.enabled = flag_value(entry["enabled"], where, "enabled")
+    if "weight" in entry:
+        p.weight = weight_value(entry["weight"], where)
+
+
+def _weight(p: Principle) -> dict[str, Any]:
+    return {} if p.weight == DEFAULT_WEIGHT else {"weight": p.weight}
+
+
+def _read_sections(c: Constitution, meta: dict[Any, Any], where: str) -> Constitution:
+    """Our preamble, rationale and ranking from a foreign shape's extra keys."""
+    c.preamble = text_value(meta.get("preamble"), where, "preamble")
+    c.rationale = text_value(meta.get("rationale"), where, "rationale")
+    c.ranked = flag_value(meta.get("ranked", False), where, "ranked")
+    return c
 
 
 def _key_text(key: Any) -> str:
@@ -333,11 +357,15 @@ def read_anthropic(data: Any, default_name: str = "constitution") -> Constitutio
         )
         _read_extras(p, entry, where)
         principles.append(p)
+    order = words_value(meta.get("order"), "'_cai_desktop'", "order")
+    if order:  # the priority order, kept apart from the object's key order
+        rank = {k: i for i, k in enumerate(order)}
+        principles.sort(key=lambda p: rank.get(p.key, len(rank)))
     few = list_value(meta.get("few_shot"), "'_cai_desktop'", "few_shot")
     for i, f in enumerate(few, 1):
         if not isinstance(f, dict):
             raise ValidationError(f"Few-shot example {i} must be an object, not {describe(f)}.")
-    return Constitution(
+    return _read_sections(Constitution(
         name=text_value(meta.get("name"), "'_cai_desktop'", "name") or default_name,
         title=text_value(meta.get("title"), "'_cai_desktop'", "title"),
         description=text_value(meta.get("description"), "'_cai_desktop'", "description"),
@@ -345,7 +373,7 @@ def read_anthropic(data: Any, default_name: str = "constitution") -> Constitutio
         system_prompt=text_value(meta.get("system_prompt"), "'_cai_desktop'", "system_prompt"),
         few_shot=[FewShotExample.from_dict(f, f"few-shot example {i}") for i, f in enumerate(few, 1)],
         principles=principles,
-    )
+    ), meta, "'_cai_desktop'")
 
 
 def write_anthropic(c: Constitution) -> dict[str, Any]:
@@ -355,6 +383,7 @@ def write_anthropic(c: Constitution) -> dict[str, Any]:
             "prompt": [p.critique_request],
             "edit_request": p.revision_request,
             **{f: getattr(p, f) for f in _EXTRA},
+            **_weight(p),
         }
     out["_cai_desktop"] = {
         "name": c.name,
@@ -363,7 +392,10 @@ def write_anthropic(c: Constitution) -> dict[str, Any]:
         "version": c.version,
         "system_prompt": c.system_prompt,
         "few_shot": [f.to_dict() for f in c.few_shot],
+        **c.sections(),
     }
+    if c.ranked:
+        out["_cai_desktop"]["order"] = [p.key for p in c.principles]
     return out
 
 
@@ -390,7 +422,7 @@ def read_hf(data: Any, default_name: str = "constitution") -> Constitution:
         if j <= len(keys):
             f.principle = text_value(keys[j - 1], f"'system_chat_principles' item {j}", "principle")
         few.append(f)
-    return Constitution(
+    return _read_sections(Constitution(
         name=text_value(data.get("name"), "constitution", "name") or default_name,
         title=text_value(data.get("title"), "constitution", "title"),
         description=text_value(data.get("description"), "constitution", "description"),
@@ -398,7 +430,7 @@ def read_hf(data: Any, default_name: str = "constitution") -> Constitution:
         system_prompt=text_value(data.get("system_prompt"), "constitution", "system_prompt"),
         few_shot=few,
         principles=principles,
-    )
+    ), data, "constitution")
 
 
 _FEW_ORDER = ("prompt", "response", "critique_request", "critique", "revision_request", "revision")
@@ -432,12 +464,14 @@ def write_hf(c: Constitution) -> dict[str, Any]:
         "description": c.description,
         "version": c.version,
         "system_prompt": c.system_prompt,
+        **c.sections(),
         "constitutions": [
             {
                 "critic": p.critique_request,
                 "revision": p.revision_request,
                 "key": p.key,
                 **{f: getattr(p, f) for f in _EXTRA},
+                **_weight(p),
             }
             for p in c.principles
         ],

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from cai_desktop.core.constitution import Constitution, FewShotExample, Principle
+from cai_desktop.core.feedback import DEFAULT_QUESTION
 
 STYLES = ("chat", "transcript")
 TRANSCRIPT_STOPS = ("\n\nHuman:", "\n\nCritiqueRequest:", "\n\nRevisionRequest:", "\n\nCritique:", "\n\nRevision:", "\n\nAssistant:")
@@ -58,10 +59,17 @@ def constitution_messages(c: Constitution, prompt: str, *, few_shot: int = 2) ->
     (its system prompt and every enabled principle, in words a model can follow), then up to
     ``few_shot`` of its examples as earlier turns (prompt → the revised answer), then the prompt."""
     lines = [c.system_prompt.strip()] if c.system_prompt.strip() else []
-    lines.append("Follow these principles in every answer:")
-    for p in c.enabled_principles:
+    if c.preamble.strip():
+        lines.append(c.preamble.strip())
+    if c.ranked:
+        lines.append("Follow these principles in every answer. They are in order of priority: when two "
+                     "conflict, the earlier one wins.")
+    else:
+        lines.append("Follow these principles in every answer:")
+    for i, p in enumerate(c.enabled_principles, 1):
         rule = (p.revision_request or p.critique_request or p.title).strip()
-        lines.append(f"- {p.title}: {rule}" if p.title and p.title not in rule else f"- {rule}")
+        mark = f"{i}." if c.ranked else "-"
+        lines.append(f"{mark} {p.title}: {rule}" if p.title and p.title not in rule else f"{mark} {rule}")
     lines.append("Decline harmful requests briefly, say why, and offer a safe alternative; answer harmless "
                  "requests fully.")
     msgs = [{"role": "system", "content": "\n".join(lines)}]
@@ -216,3 +224,42 @@ def revision_flaw(revision: str, critique: str | None = None) -> str | None:
     if _META_START.match(revision):
         return "talks about the response instead of answering"
     return None
+
+
+# -- priorities (issue 13) ----------------------------------------------------------------------
+#: what a ranked constitution's comparison question adds, for the principle ranked first
+FIRST_PRIORITY_NOTE = ("This principle has the highest priority: if it conflicts with any other consideration, "
+                       "it wins.")
+#: ... and for a lower one; ``{higher}`` lists the principles above it, highest first
+PRIORITY_NOTE = ("When principles conflict, the higher-priority one wins. These come before this one, highest "
+                 "first: {higher}.")
+
+
+def _name(p: Principle) -> str:
+    return (p.title or p.key).strip()
+
+
+def priority_question(c: Constitution, p: Principle) -> str:
+    """``p``'s comparison question (the generic one when it has none) with, when ``c`` is ranked,
+    the sentence that says which principles outrank it (``FIRST_PRIORITY_NOTE``/``PRIORITY_NOTE``)."""
+    question = (p.comparison_question or "").strip() or DEFAULT_QUESTION
+    if not c.ranked:
+        return question
+    order = [q.key for q in c.enabled_principles]
+    rank = order.index(p.key) if p.key in order else len(order)
+    if rank == 0:
+        return f"{question} {FIRST_PRIORITY_NOTE}"
+    higher = "; ".join(f"{i}. {_name(q)}" for i, q in enumerate(c.enabled_principles[:rank], 1))
+    return f"{question} {PRIORITY_NOTE.format(higher=higher)}"
+
+
+def prioritised(c: Constitution) -> Constitution:
+    """The constitution the feedback model is asked with: for a ranked one, each enabled
+    principle's comparison question states its priority (:func:`priority_question`); an unranked
+    one is returned as it is. Records made with it keep these exact texts in their snapshots."""
+    if not c.ranked:
+        return c
+    d = c.copy()
+    d.principles = [replace(p, comparison_question=priority_question(c, p), tags=list(p.tags)) if p.enabled else p
+                    for p in c.principles]
+    return d

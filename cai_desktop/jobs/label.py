@@ -16,6 +16,7 @@ from cai_desktop.core.context import CancelOnly, check_cancelled
 from cai_desktop.core.errors import ValidationError
 from cai_desktop.core.feedback import CLAMPS, MODES, default_clamp
 from cai_desktop.core.params import param
+from cai_desktop.core.prompting import prioritised
 from cai_desktop.jobs.base import Job, JobParams, run_job
 from cai_desktop.jobs.fields import (
     adapter_param,
@@ -110,7 +111,7 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: LabelParams, p
     if not todo:
         ctx.log(f"nothing to do: all {len(items)} items already labelled in run {run_id}")
         return {"labelled": 0, "skipped": len(done), "blank": len(blank)}
-    constitution = comparison_constitution(project.constitutions.get(params.constitution))
+    constitution = prioritised(comparison_constitution(project.constitutions.get(params.constitution)))
     sampler = PrincipleSampler(constitution, params.seed)
     snapshots = {p.key: project.constitutions.snapshot(p, constitution.name) for p in constitution.enabled_principles}
     clamp = params.effective_clamp

@@ -1,12 +1,23 @@
 """Constitutions: the live, editable state, an immutable snapshot per saved version, and the
-principle snapshots that generated records point at (so editing never rewrites history)."""
+principle snapshots that generated records point at (so editing never rewrites history).
+
+The priorities and free-text sections (``preamble``, ``rationale``, ``ranked``, each principle's
+``weight``; issue 13) have no columns in the live tables: they live in the saved version's
+document (``constitution_versions.content_json``), which ``save`` writes whenever the content
+changes, so the live state read back is the newest version's document's values (no migration)."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from cai_desktop.core.constitution import Constitution, FewShotExample, Principle, check
+from cai_desktop.core.constitution import (
+    DEFAULT_WEIGHT,
+    Constitution,
+    FewShotExample,
+    Principle,
+    check,
+)
 from cai_desktop.core.errors import ProjectError
 from cai_desktop.store.base import Manager, loads, now
 
@@ -116,6 +127,12 @@ class Constitutions(Manager):
                 raise ProjectError(f"Constitution {name!r} has no version {version}.")
             return Constitution.from_dict(json.loads(content))
         c = self.query("SELECT * FROM constitutions WHERE id=?", [cid])[0]
+        newest = self.scalar(
+            "SELECT content_json FROM constitution_versions WHERE constitution_id=? ORDER BY version DESC LIMIT 1",
+            [cid],
+        )
+        doc = loads(newest, {}) if newest else {}
+        weights = {p.get("key"): p.get("weight") for p in doc.get("principles") or [] if isinstance(p, dict)}
         principles = [
             Principle(
                 key=r["key"],
@@ -125,6 +142,7 @@ class Constitutions(Manager):
                 comparison_question=r["comparison_question"] or "",
                 tags=loads(r["tags_json"], []),
                 enabled=bool(r["enabled"]),
+                weight=float(weights.get(r["key"]) or DEFAULT_WEIGHT),
             )
             for r in self.query("SELECT * FROM principles WHERE constitution_id=? ORDER BY position", [cid])
         ]
@@ -136,6 +154,9 @@ class Constitutions(Manager):
             system_prompt=c["system_prompt"] or "",
             few_shot=[FewShotExample(**f) for f in loads(c["few_shot_json"], [])],
             principles=principles,
+            preamble=str(doc.get("preamble") or ""),
+            rationale=str(doc.get("rationale") or ""),
+            ranked=bool(doc.get("ranked", False)),
         )
 
     def versions(self, name: str) -> list[dict[str, Any]]:
