@@ -165,3 +165,90 @@ def test_cli_run_dpo_and_ppo(project, capsys):
                  "--response-length", "4", "--ppo-epochs", "1", "--lora-r", "2", "--lora-alpha", "4"]) == 0
     out = capsys.readouterr().out
     assert "1 PPO steps, 2 episodes" in out and "reward" in out
+
+
+# -- RLOO (recommended) ------------------------------------------------------------------------------
+def _rloo(project, **kw):
+    from cai_desktop.jobs.rloo import RLOOParams
+
+    base = dict(project=project, policy_adapter_id=_ids(project, "sft")[0], limit=3, max_steps=2,
+                prompts_per_step=2, num_generations=2, response_length=6, lora_rank=4, lora_alpha=8,
+                sample_every=1, save_every=1)
+    base.update(kw)
+    return RLOOParams(**base)
+
+
+def test_rloo_job_cancels_resumes_and_registers_an_adapter_with_lineage(project):
+    from cai_desktop.jobs.rloo import run_rloo
+
+    with pytest.raises(Cancelled):
+        run_rloo(RecordingContext(cancel_after_progress=1), _rloo(project))
+    with Project.open(project) as p:
+        run_id = p.runs.list("rloo")[0]["id"]
+        assert p.runs.get(run_id)["status"] == "cancelled"
+        assert [m["step"] for m in p.runs.metrics(run_id, "reward")] == [1]
+        assert not p.adapters.list("rloo")
+    r = run_rloo(RecordingContext(), _rloo(project, resume_run=run_id))
+    assert r["run_id"] == run_id and r["steps"] == 2
+    with Project.open(project) as p:
+        assert p.runs.get(run_id)["status"] == "done"
+        for name in ("reward", "kl", "entropy", "response_length", "policy_loss"):
+            assert [m["step"] for m in p.runs.metrics(run_id, name)] == [1, 2], name
+        logs = p.runs.logs(run_id)
+        assert any("sample step 2 · reward" in line for line in logs)
+        assert any("resuming from checkpoint-1" in line for line in logs)
+        (row,) = p.adapters.list("rloo")
+        lineage = json.loads(row["lineage_json"])
+        assert lineage["algorithm"] == "rloo" and lineage["settings"]["beta"] == 0.05
+        assert lineage["policy_start"]["adapter_id"] == _ids(project, "sft")[0]
+        assert lineage["reward_model"]["adapter_id"] == _ids(project, "reward")[0]
+        assert (Path(row["path"]) / "adapter_config.json").is_file()
+
+
+def test_cli_run_rloo_with_grpo(project, capsys):
+    from cai_desktop.cli import main
+
+    sft = str(_ids(project, "sft")[0])
+    assert main(["run", "rloo", project, "--adapter", sft, "--algorithm", "grpo", "--limit", "2", "--max-steps", "1",
+                 "--prompts-per-step", "2", "--num-generations", "2", "--response-length", "4", "--lora-r", "2",
+                 "--lora-alpha", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "1 GRPO steps, 4 answers" in out and "adapter" in out
+    assert main(["run", "rloo", project, "--algorithm", "ppo"]) == 2
+    assert "rloo, grpo" in capsys.readouterr().err
+
+
+def test_ppo_is_not_offered_when_trl_has_no_ppo(project, monkeypatch, capsys, qtbot):
+    """TRL 1.13 deleted trl.experimental.ppo: simulated by a failed import (sys.modules holds None)."""
+    import sys
+
+    from cai_desktop.cli import main
+    from cai_desktop.jobs.registry import unavailable
+
+    assert unavailable("ppo") is None  # this installation (TRL 1.12) has it
+    monkeypatch.setitem(sys.modules, "trl.experimental.ppo", None)
+    why = unavailable("ppo")
+    assert why and "PPO (as in the paper)" in why and "Use RLOO" in why and "--" not in why
+    assert unavailable("rloo") is None
+    with pytest.raises(ValidationError, match="Use RLOO"):
+        run_ppo(RecordingContext(), _ppo(project))
+    assert main(["run", "ppo", project]) == 2
+    err = capsys.readouterr().err
+    assert "Use RLOO" in err and "Traceback" not in err
+    with Project.open(project) as p:
+        assert not p.runs.list("ppo")  # refused before a run row is made
+    # the engine refuses in the same words when called directly
+    from cai_desktop.core.errors import ModelError
+    from cai_desktop.engine.rl import train_ppo
+
+    with pytest.raises(ModelError, match="Use RLOO"):
+        train_ppo(Path("."), None, Path("."), ["hi"], PPOParams(project=project), Path("/nonexistent-out"))
+    # the Runs page: the PPO button is disabled with the reason, RLOO is there and enabled
+    from cai_desktop.ui.pages.runs import RunsPage
+
+    page = RunsPage()
+    qtbot.addWidget(page)
+    ppo_button, rloo_button = page.new_buttons["ppo"], page.new_buttons["rloo"]
+    assert not ppo_button.isEnabled() and "Use RLOO" in ppo_button.toolTip()
+    assert ppo_button.text().startswith("PPO (as in the paper)")
+    assert rloo_button.isEnabled() and rloo_button.text().startswith("RLOO (recommended)")
