@@ -42,6 +42,7 @@ from cai_desktop.store.chains import Chains
 from cai_desktop.store.comparisons import Comparisons
 from cai_desktop.store.constitutions import Constitutions
 from cai_desktop.store.models import Models
+from cai_desktop.store.monitoring import Monitoring
 from cai_desktop.store.pairs import Pairs
 from cai_desktop.store.prompts import Prompts
 from cai_desktop.store.roles import Roles
@@ -234,6 +235,7 @@ class Project:
         self.models = Models(self)
         self.roles = Roles(self)
         self.stats = Stats(self)
+        self.monitoring = Monitoring(self)
 
     # -- opening -------------------------------------------------------------------------------
     @classmethod

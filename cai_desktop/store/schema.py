@@ -172,3 +172,44 @@ def m002_run_owner(db: Database) -> None:
     db.execute("ALTER TABLE runs ADD COLUMN owner_pid INTEGER")
     db.execute("ALTER TABLE runs ADD COLUMN owner_host TEXT")
     db.execute("ALTER TABLE runs ADD COLUMN heartbeat_at TEXT")
+
+
+@migrations(name="m004_monitoring")
+def m004_monitoring(db: Database) -> None:
+    """Monitoring (issue 13): imported production logs (one row per import: its file and time),
+    their prompt → answer items, the flags a monitor run gave them (per principle, from the
+    feedback model, and the judge's label), and reviewers' decisions (each kept, never overwritten)."""
+    db.execute(
+        """CREATE TABLE monitor_imports (
+            id INTEGER PRIMARY KEY, name TEXT NOT NULL, path TEXT DEFAULT '', format TEXT DEFAULT '',
+            file_hash TEXT DEFAULT '', n_items INTEGER DEFAULT 0, n_conversations INTEGER DEFAULT 0,
+            n_unanswered INTEGER DEFAULT 0, note TEXT DEFAULT '', imported_at TEXT)"""
+    )
+    db.execute(
+        """CREATE TABLE monitor_items (
+            id INTEGER PRIMARY KEY,
+            import_id INTEGER NOT NULL REFERENCES monitor_imports(id) ON DELETE CASCADE,
+            position INTEGER NOT NULL, prompt TEXT NOT NULL, response TEXT NOT NULL,
+            source_where TEXT DEFAULT '', source_time TEXT DEFAULT '', source_id TEXT DEFAULT '',
+            status TEXT NOT NULL DEFAULT 'unchecked', added_json TEXT DEFAULT '{}',
+            UNIQUE (import_id, position))"""
+    )
+    db.execute("CREATE INDEX idx_monitor_items_status ON monitor_items(status)")
+    db.execute(
+        """CREATE TABLE monitor_flags (
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            item_id INTEGER NOT NULL REFERENCES monitor_items(id) ON DELETE CASCADE,
+            source TEXT NOT NULL, principle_key TEXT NOT NULL DEFAULT '',
+            principle_snapshot_id INTEGER REFERENCES principle_snapshots(id),
+            score REAL, flagged INTEGER NOT NULL DEFAULT 0, detail TEXT DEFAULT '', created_at TEXT,
+            UNIQUE (run_id, item_id, source, principle_key))"""
+    )
+    db.execute("CREATE INDEX idx_monitor_flags_item ON monitor_flags(item_id)")
+    db.execute(
+        """CREATE TABLE monitor_reviews (
+            id INTEGER PRIMARY KEY,
+            item_id INTEGER NOT NULL REFERENCES monitor_items(id) ON DELETE CASCADE,
+            reviewer TEXT, decision TEXT NOT NULL, note TEXT DEFAULT '', created_at TEXT)"""
+    )
+    db.execute("CREATE INDEX idx_monitor_reviews_item ON monitor_reviews(item_id)")
