@@ -11,17 +11,17 @@ def test_quick_demo_runs_both_stages_end_to_end(tmp_path, tiny_model_dir, capsys
     out = capsys.readouterr().out
     summary = out.split("== summary", 1)[1]
     for what in ("chains made: 12 red-team", "SFT loss:", "SL-CAI adapter:", "held-out accuracy",
-                 "PPO reward:", "RL-CAI adapter:", "refusal rate, base", "refusal rate, sft", "timings:"):
+                 "RLOO reward:", "RL-CAI adapter:", "refusal rate, base", "refusal rate, sft", "timings:"):
         assert what in summary, what
     # the plan comes first, the evaluation's plain-language verdicts at the end
     assert out.index("The whole method, quick size") < out.index("== critique → revision chains")
     verdicts = out.split("== verdicts", 1)[1].split("== summary", 1)[0]
-    assert "sft #" in verdicts and "ppo #" in verdicts
+    assert "sft #" in verdicts and "rloo #" in verdicts
     with Project.open(path) as p:
         runs = p.runs.list()
-        assert {r["kind"] for r in runs} == {"critique", "sft", "pairs", "label", "reward", "ppo", "eval"}
+        assert {r["kind"] for r in runs} == {"critique", "sft", "pairs", "label", "reward", "rloo", "eval"}
         assert all(r["status"] == "done" for r in runs)
-        assert {a["kind"] for a in p.adapters.list()} == {"sft", "reward", "ppo"}
+        assert {a["kind"] for a in p.adapters.list()} == {"sft", "reward", "rloo"}
     # stage 2 alone needs stage 1 first: a clear message, not a traceback
     assert main(["demo", str(tmp_path / "fresh.caiproj"), "--quick", "--stage", "2"]) == 2
     assert "no SL-CAI adapter" in capsys.readouterr().err

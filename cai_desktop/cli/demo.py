@@ -3,7 +3,7 @@
 Stage 1 is the recipe of ``cai_desktop.jobs.recipe`` (the same plan the window's "Run the whole
 method…" queues): critique → revision chains, helpful answers, teacher answers when the teacher is
 a different model, LoRA SFT on all of it. Stage 2: response pairs from the SL-CAI policy → AI soft
-labels → preference model → PPO. Then the before/after evaluation on the held-out sets, ending
+labels → preference model → RLOO (the recommended RL-CAI; PPO as in the paper is its own job). Then the before/after evaluation on the held-out sets, ending
 with its plain-language verdicts. The plan, with its time estimate, is printed first; ``--plan``
 prints it and stops. Each step is the same job the window runs.
 """
@@ -17,11 +17,11 @@ from pathlib import Path
 from cai_desktop.core.errors import ValidationError
 from cai_desktop.jobs.context import ConsoleContext
 
-#: stage 2 per size: response pairs, preference-model steps, PPO episodes
+#: stage 2 per size: response pairs, preference-model steps, RLOO steps (2 prompts × 4 answers each)
 STAGE2 = {
-    "quick": dict(pairs=24, reward_steps=24, ppo_episodes=32),
-    "standard": dict(pairs=64, reward_steps=80, ppo_episodes=128),
-    "full": dict(pairs=160, reward_steps=200, ppo_episodes=512),
+    "quick": dict(pairs=24, reward_steps=24, rl_steps=8),
+    "standard": dict(pairs=64, reward_steps=80, rl_steps=32),
+    "full": dict(pairs=160, reward_steps=200, rl_steps=128),
 }
 
 
@@ -74,8 +74,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     print(f"== the plan ({size})")
     stage2_line = (f"Stage 2 (RL-CAI), after SFT and before the evaluation: {s2['pairs']} response pairs from the "
-                   f"SL-CAI policy, AI soft labels, a preference model ({s2['reward_steps']} steps), PPO "
-                   f"({s2['ppo_episodes']} episodes); not in the time estimate")
+                   f"SL-CAI policy, AI soft labels, a preference model ({s2['reward_steps']} steps), RLOO "
+                   f"({s2['rl_steps']} steps); not in the time estimate")
     if args.stage == "2":
         print(stage2_line)
         if evaluation_step is not None:
@@ -124,12 +124,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
         ]
 
     # ---- Stage 2 ---------------------------------------------------------------------------------
-    ppo = None
+    rl = None
     if args.stage in ("2", "all"):
         from cai_desktop.jobs.label import LabelParams
         from cai_desktop.jobs.pairs import PairsParams
-        from cai_desktop.jobs.ppo import PPOParams
         from cai_desktop.jobs.reward import RewardParams
+        from cai_desktop.jobs.rloo import RLOOParams
 
         constitution = stage1[0].params.constitution if stage1 else "general"
         pairs = step("response pairs from the SL-CAI policy", "pairs",
@@ -141,21 +141,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
         reward = step("preference model", "reward",
                       RewardParams(project=str(path), base=args.model, label_runs=[label["run_id"]],
                                    max_steps=s2["reward_steps"]))
-        ppo = step("PPO against the preference model", "ppo",
-                   PPOParams(project=str(path), base=args.model, policy_adapter_id=sft["adapter_id"],
-                             total_episodes=s2["ppo_episodes"]))
+        rl = step("RLOO against the preference model", "rloo",
+                  RLOOParams(project=str(path), base=args.model, policy_adapter_id=sft["adapter_id"],
+                             max_steps=s2["rl_steps"]))
         with Project.open(path) as project:
-            rewards = [m["value"] for m in project.runs.metrics(ppo["run_id"], "reward")]
-            kls = [m["value"] for m in project.runs.metrics(ppo["run_id"], "kl")]
+            rewards = [m["value"] for m in project.runs.metrics(rl["run_id"], "reward")]
+            kls = [m["value"] for m in project.runs.metrics(rl["run_id"], "kl")]
         summary += [
             f"response pairs: {pairs.get('pairs', '?')}; labelled comparisons: {label.get('comparisons', '?')}",
             "preference model held-out accuracy: "
             + (f"{reward['accuracy']:.2f} (on {reward.get('eval_scored', '?')} of {reward.get('eval_n', '?')} "
                "held-out pairs; ties left out)" if reward.get("accuracy") is not None
                else f"- (no decided pair among {reward.get('eval_n', 0)} held out)"),
-            f"PPO reward: {' '.join(f'{r:.2f}' for r in rewards)}  {_sparkline(rewards)}",
-            f"PPO KL: {' '.join(f'{k:.3f}' for k in kls)}",
-            f"RL-CAI adapter: {ppo.get('adapter')}",
+            f"RLOO reward: {' '.join(f'{r:.2f}' for r in rewards)}  {_sparkline(rewards)}",
+            f"RLOO KL: {' '.join(f'{k:.3f}' for k in kls)}",
+            f"RL-CAI adapter: {rl.get('adapter')}",
         ]
 
     # ---- before/after on the held-out prompts ------------------------------------------------------
@@ -166,7 +166,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
         params = evaluation_step.params
         # exactly the adapters this demo trained (the job's default would add any newest DPO adapter)
-        params.adapter_ids = [sft["adapter_id"]] + ([ppo["adapter_id"]] if ppo and ppo.get("adapter_id") else [])
+        params.adapter_ids = [sft["adapter_id"]] + ([rl["adapter_id"]] if rl and rl.get("adapter_id") else [])
         evaluation = step("before/after: held-out prompts, base vs trained adapters", "eval", params)
         for pol in evaluation["policies"]:
             r = pol["rates"]

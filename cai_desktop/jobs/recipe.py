@@ -353,7 +353,7 @@ def plan(project: Project, size: str = "standard") -> Plan:
         + f"): {sft_steps} steps ≈ {sft_steps * SFT_BATCH / examples:.1f} epochs at batch {SFT_BATCH}",
         sft_steps, "steps", r.startup_s + sft_steps * r.seconds_per_step, r.source))
 
-    # 5. before/after on the held-out sets: the base, the new SFT adapter (and the newest PPO/DPO
+    # 5. before/after on the held-out sets: the base, the new SFT adapter (and the newest RLOO/PPO/DPO
     # adapter already in the project, which the eval job adds by default)
     eval_params = EvalParams(project=path, limit=cfg["eval_limit"], max_new_tokens=cfg["eval_max_new_tokens"],
                              examples=2)
