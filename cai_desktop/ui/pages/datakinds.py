@@ -14,8 +14,9 @@ COMPARISONS = "comparisons"
 RUNS = "runs"
 MODELS = "models"
 ADAPTERS = "adapters"
+MONITORING = "monitoring"
 
-ALL: frozenset[str] = frozenset({CONSTITUTIONS, PROMPTS, CHAINS, COMPARISONS, RUNS, MODELS, ADAPTERS})
+ALL: frozenset[str] = frozenset({CONSTITUTIONS, PROMPTS, CHAINS, COMPARISONS, RUNS, MODELS, ADAPTERS, MONITORING})
 
 #: page key -> the data kinds it shows (the inspector and comparisons also filter by prompt set)
 PAGE_DATA: dict[str, frozenset[str]] = {
@@ -26,6 +27,7 @@ PAGE_DATA: dict[str, frozenset[str]] = {
     "comparisons": frozenset({COMPARISONS, PROMPTS}),
     "runs": frozenset({RUNS}),
     "models": frozenset({MODELS, ADAPTERS}),
+    "monitoring": frozenset({MONITORING, RUNS, PROMPTS}),
 }
 
 #: job kind -> the data kinds it changes (a cancelled or failed job has changed them too:
@@ -36,6 +38,7 @@ JOB_CHANGES: dict[str, frozenset[str]] = {
     "sft": frozenset({ADAPTERS, RUNS, MODELS}),
     "eval": frozenset({RUNS}),
     "robustness": frozenset({RUNS}),
+    "monitor": frozenset({MONITORING, RUNS}),
     "compare": frozenset({COMPARISONS, RUNS}),
     "pairs": frozenset({COMPARISONS, RUNS}),
     "label": frozenset({COMPARISONS, RUNS}),
@@ -44,6 +47,8 @@ JOB_CHANGES: dict[str, frozenset[str]] = {
     "ppo": frozenset({ADAPTERS, RUNS, MODELS}),
     "dpo": frozenset({ADAPTERS, RUNS, MODELS}),
     "tryit": frozenset(),  # a quick answer on the Models page; records nothing
+    "implied": frozenset({RUNS}),  # its votes and scores are the run's result
+    "draft_principle": frozenset(),  # a teacher's draft, opened in the editor; records nothing
 }
 
 
