@@ -22,6 +22,7 @@ import json
 import math
 import threading
 from collections.abc import Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -444,19 +445,57 @@ class SharedClassifier(nn.Module):
     def __init__(self, body: nn.Module, score_head: nn.Linear, adapters: Sequence[str], config: Any):
         super().__init__()
         object.__setattr__(self, "_body", body)
+        # what TRL's PPO calls as the backbone (``getattr(m, m.base_model_prefix)``): the body with
+        # this classifier's adapters on; a plain object, so the body's weights are not ours to move
+        object.__setattr__(self, "model", _BodyView(self))
         self.score = score_head
         self.adapters = list(adapters)
         self.config = config
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, **_: Any):
-        from transformers.modeling_outputs import SequenceClassifierOutput
-
+    @contextmanager
+    def switched_on(self):
         before = active_adapters(self._body)
         activate_adapters(self._body, self.adapters)
         try:
-            hidden = self._body(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).last_hidden_state
+            yield
         finally:
             activate_adapters(self._body, before)
+
+    def expose_trainable(self) -> None:
+        """Register this classifier's own LoRA matrices, so an optimiser over ``parameters()`` trains
+        them (with the head): the PPO value model."""
+        from peft.tuners.lora import LoraLayer
+
+        name = self.adapters[0]
+        mods: list[nn.Module] = []
+        for m in self._body.modules():
+            if isinstance(m, LoraLayer):
+                mods += [d[name] for d in (m.lora_A, m.lora_B) if name in d]
+        self.own_lora = nn.ModuleList(mods)
+        for p in self.own_lora.parameters():
+            p.requires_grad_(True)
+        self.score.weight.requires_grad_(True)
+
+    def trainable_state(self) -> dict[str, torch.Tensor]:
+        return {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()
+                if k.startswith(("score.", "own_lora."))}
+
+    def load_trainable_state(self, path: str | Path) -> None:
+        from safetensors.torch import load_file
+
+        state = load_file(str(path))
+        missing = set(self.trainable_state()) - set(state)
+        if missing:
+            raise ModelError(f"{path} does not hold this value model ({len(missing)} tensors missing).")
+        self.load_state_dict(state, strict=False)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, **_: Any):
+        from transformers.modeling_outputs import SequenceClassifierOutput
+
+        with self.switched_on():
+            hidden = self._body(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).last_hidden_state
+        if self.score.weight.device != hidden.device:
+            self.score.to(hidden.device)
         logits = self.score(hidden.to(self.score.weight.dtype))
         pad = self.config.pad_token_id
         if pad is None:
@@ -465,6 +504,24 @@ class SharedClassifier(nn.Module):
             non_pad = (input_ids != pad).to(logits.device, torch.int32)
             last = (torch.arange(input_ids.shape[-1], device=logits.device, dtype=torch.int32) * non_pad).argmax(-1)
         return SequenceClassifierOutput(logits=logits[torch.arange(input_ids.shape[0], device=logits.device), last])
+
+
+class _BodyView:
+    """The shared body as a classifier's backbone: called, it runs with that classifier's adapters."""
+
+    def __init__(self, owner: SharedClassifier):
+        self.owner = owner
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        with self.owner.switched_on():
+            return self.owner._body(*args, **kwargs)
+
+
+def trained_on(adapter_dir: str | Path, base_dir: str | Path) -> bool:
+    """Whether the adapter records ``base_dir`` as its base (so it may share that base in memory)."""
+    cfg = json.loads((Path(adapter_dir) / "adapter_config.json").read_text())
+    recorded = cfg.get("base_model_name_or_path") or ""
+    return bool(recorded) and Path(recorded).resolve() == Path(base_dir).resolve()
 
 
 def reward_adapter_dir(model_dir: str | Path) -> Path | None:
@@ -485,6 +542,17 @@ def _adapter_state(adapter_dir: Path) -> dict[str, torch.Tensor]:
     return torch.load(str(adapter_dir / "adapter_model.bin"), map_location="cpu", weights_only=True)
 
 
+def reward_lora_config(adapter_dir: str | Path) -> Any:
+    """The preference model's LoRA settings, for the same adapter on a causal LM's layers."""
+    from peft import LoraConfig
+
+    cfg = json.loads((Path(adapter_dir) / "adapter_config.json").read_text())
+    keep = {f: cfg[f] for f in ("r", "lora_alpha", "lora_dropout", "target_modules", "layers_to_transform",
+                                "layers_pattern", "rank_pattern", "alpha_pattern", "use_rslora", "use_dora",
+                                "bias", "fan_in_fan_out", "init_lora_weights") if f in cfg and cfg[f] is not None}
+    return LoraConfig(task_type="CAUSAL_LM", **keep)
+
+
 def attach_reward_adapter(peft_model: Any, adapter_dir: str | Path, *, adapter_name: str = ADAPTER_NAME,
                           trainable: bool = False) -> SharedClassifier:
     """Load a saved preference model (its LoRA and score head) onto ``peft_model``'s own base.
@@ -492,7 +560,7 @@ def attach_reward_adapter(peft_model: Any, adapter_dir: str | Path, *, adapter_n
     ``peft_model`` is a ``PeftModel`` of the causal LM the preference model was trained on; the
     LoRA becomes its adapter ``adapter_name`` (frozen unless ``trainable``) and the head a small
     linear layer. Returns the classifier whose forward pass uses only that adapter."""
-    from peft import LoraConfig, set_peft_model_state_dict
+    from peft import set_peft_model_state_dict
 
     adapter_dir = Path(adapter_dir)
     cfg = json.loads((adapter_dir / "adapter_config.json").read_text())
@@ -505,10 +573,8 @@ def attach_reward_adapter(peft_model: Any, adapter_dir: str | Path, *, adapter_n
     head_w = state[head_keys[0]]
     lora_state = {k: v for k, v in state.items() if k not in head_keys
                   and not any(f".{h}." in k for h in heads)}
-    keep = {f: cfg[f] for f in ("r", "lora_alpha", "lora_dropout", "target_modules", "layers_to_transform",
-                                "layers_pattern", "rank_pattern", "alpha_pattern", "use_rslora", "use_dora",
-                                "bias", "fan_in_fan_out", "init_lora_weights") if f in cfg and cfg[f] is not None}
-    peft_model.add_adapter(adapter_name, LoraConfig(task_type="CAUSAL_LM", **keep))
+    if adapter_name not in peft_model.peft_config:
+        peft_model.add_adapter(adapter_name, reward_lora_config(adapter_dir))
     # PEFT names the keys of a classifier's body and a causal LM's body alike (base_model.model.model...)
     result = set_peft_model_state_dict(peft_model, lora_state, adapter_name=adapter_name)
     missing = [k for k in getattr(result, "unexpected_keys", []) if "lora_" in k]
@@ -534,13 +600,12 @@ def attach_reward_adapter(peft_model: Any, adapter_dir: str | Path, *, adapter_n
 
 def load_shared_reward_model(base_dir: str | Path, adapter_dir: str | Path) -> tuple[SharedClassifier, Any]:
     """A saved preference model on a freshly loaded base (the base loaded once, as RL does)."""
-    from peft import LoraConfig, get_peft_model
+    from peft import get_peft_model
     from transformers import AutoModelForCausalLM
 
     base = AutoModelForCausalLM.from_pretrained(str(base_dir), dtype=torch.float32)
-    # an empty placeholder adapter makes the PeftModel; the preference model is then added beside it
-    peft_model = get_peft_model(base, LoraConfig(task_type="CAUSAL_LM", r=1, target_modules=["lm_head"],
-                                                  init_lora_weights=True))
+    base.requires_grad_(False)
+    peft_model = get_peft_model(base, reward_lora_config(adapter_dir), adapter_name=ADAPTER_NAME)
     clf = attach_reward_adapter(peft_model, adapter_dir)
     clf.eval()
     return clf, peft_model

@@ -5,8 +5,12 @@ is the version boundary: nothing else imports it.
 
 The policy starts from the SL-CAI adapter merged into its base in memory; a NEW LoRA goes on top
 and is the only trainable part of the policy, so the reference (the KL anchor) is that same model
-with the adapter disabled: exactly the starting policy. The reward model is the preference model
-(a one-output sequence classifier); the value model is a fresh copy of it, trained in full. TRL's
+with the adapter disabled: exactly the starting policy. The reward model is the preference model;
+when it was trained on the policy's base and saved with its adapter, it and the value model are two
+LoRA adapters with their score heads on ONE frozen copy of the base (``engine.reward.
+SharedClassifier``): the value model starts as the preference model and trains its LoRA and head
+only. An older preference model (a merged folder only) is loaded whole, with a full value model
+trained in full, as before. TRL's
 loop neither honours ``should_training_stop`` nor resumes from a checkpoint, so this module saves
 its own checkpoints (the LoRA delta, the value model and a small state file), stops on cancel by
 raising from a callback, and resumes by loading the last checkpoint and running the remaining
@@ -96,6 +100,7 @@ PPO_METRIC_NAMES = {
     "eps": "episodes_per_s",
 }
 STATE_FILE = "state.json"
+VALUE_FILE = "value_lora_and_head.safetensors"
 
 
 # -- PPO ---------------------------------------------------------------------------------------------
@@ -241,6 +246,7 @@ def train_ppo(
     *,
     ctx: Any = None,
     resume: bool = False,
+    share_base: bool | None = None,
 ) -> dict[str, Any]:
     """PPO of a LoRA on the starting policy against the preference model; see the module docstring.
 
@@ -252,6 +258,13 @@ def train_ppo(
     from datasets import Dataset
     from peft import PeftModel, get_peft_model
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    from cai_desktop.engine.reward import (
+        attach_reward_adapter,
+        load_shared_reward_model,
+        reward_adapter_dir,
+        trained_on,
+    )
 
     why = ppo_unavailable()
     if why:
@@ -271,7 +284,23 @@ def train_ppo(
     bf16 = cuda and torch.cuda.is_bf16_supported()
 
     tokenizer = ppo_tokenizer(base_dir)
-    reward_model = _load_classifier(reward_model_dir, torch.float32, "preference model")
+    checkpoint = last_ppo_checkpoint(output_dir) if resume else None
+    adapter = reward_adapter_dir(reward_model_dir)
+    if share_base is None and adapter is not None:
+        share_base = trained_on(adapter, base_dir)
+    old_value = checkpoint is not None and (checkpoint / "value" / "config.json").is_file()
+    shared = bool(share_base and adapter is not None and not old_value)
+    if shared:
+        # the preference model and the value model: two adapters (+ heads) on ONE frozen base; the
+        # value model starts as the preference model and trains its LoRA and head only
+        reward_model, critic = load_shared_reward_model(base_dir, adapter)
+        value_model = attach_reward_adapter(critic, adapter, adapter_name="value", trainable=True)
+        value_model.expose_trainable()
+        if checkpoint:
+            value_model.load_trainable_state(checkpoint / "value" / VALUE_FILE)
+        critic.to("cuda" if cuda else "cpu")
+    else:
+        reward_model = _load_classifier(reward_model_dir, torch.float32, "preference model")
     n_vocab = len(tokenizer)
     if reward_model.config.vocab_size < n_vocab or reward_model.config.vocab_size > n_vocab + 1024:
         raise ValidationError(
@@ -279,7 +308,6 @@ def train_ppo(
             f"({n_vocab}): train the preference model on the same base model as the policy."
         )
 
-    checkpoint = last_ppo_checkpoint(output_dir) if resume else None
     state = json.loads((checkpoint / STATE_FILE).read_text()) if checkpoint else {}
     done_steps, done_episodes = int(state.get("step", 0)), int(state.get("episode", 0))
     history: list[dict[str, float]] = list(state.get("history", []))
@@ -292,10 +320,12 @@ def train_ppo(
     base.generation_config.pad_token_id = tokenizer.pad_token_id
     if checkpoint:
         policy = PeftModel.from_pretrained(base, str(checkpoint / "adapter"), is_trainable=True)
-        value_model = _load_classifier(checkpoint / "value", torch.float32, "value model")
+        if not shared:
+            value_model = _load_classifier(checkpoint / "value", torch.float32, "value model")
     else:
         policy = get_peft_model(base, lora_config(settings))
-        value_model = _load_classifier(reward_model_dir, torch.float32, "preference model")
+        if not shared:
+            value_model = _load_classifier(reward_model_dir, torch.float32, "preference model")
     ckpt_root = output_dir / "checkpoints"
 
     def save_checkpoint(step: int, episode: int) -> Path:
@@ -305,8 +335,14 @@ def train_ppo(
             shutil.rmtree(tmp)
         tmp.mkdir(parents=True)
         policy.save_pretrained(str(tmp / "adapter"))
-        value_model.save_pretrained(str(tmp / "value"))
-        tokenizer.save_pretrained(str(tmp / "value"))
+        if shared:
+            from safetensors.torch import save_file
+
+            (tmp / "value").mkdir()
+            save_file(value_model.trainable_state(), str(tmp / "value" / VALUE_FILE))
+        else:
+            value_model.save_pretrained(str(tmp / "value"))
+            tokenizer.save_pretrained(str(tmp / "value"))
         (tmp / STATE_FILE).write_text(json.dumps({
             "step": step, "episode": done_episodes + episode, "total_episodes": settings.total_episodes,
             "history": history, "settings": settings.values(PPOSettings),

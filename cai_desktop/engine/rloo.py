@@ -161,14 +161,17 @@ def load_reward(policy: Any, reward_model_dir: str | Path, share_base: bool | No
     """(model, tokenizer, shared): the preference model on the policy's base when it was trained on
     that base and saved with its adapter; otherwise loaded whole (its own tokenizer)."""
     from cai_desktop.engine.models import load_tokenizer
-    from cai_desktop.engine.reward import attach_reward_adapter, load_classifier, reward_adapter_dir
+    from cai_desktop.engine.reward import (
+        attach_reward_adapter,
+        load_classifier,
+        reward_adapter_dir,
+        trained_on,
+    )
 
     path = Path(reward_model_dir)
     adapter = reward_adapter_dir(path)
     if share_base is None and adapter is not None:
-        cfg = json.loads((adapter / "adapter_config.json").read_text())
-        trained_on = cfg.get("base_model_name_or_path") or ""
-        share_base = bool(trained_on) and Path(trained_on).resolve() == Path(base_dir).resolve()
+        share_base = trained_on(adapter, base_dir)
     tok_dir = path if (path / "tokenizer_config.json").is_file() else (path.parent / "model")
     if share_base and adapter is not None:
         tok = load_tokenizer(tok_dir) if (tok_dir / "tokenizer_config.json").is_file() else policy_tokenizer

@@ -130,7 +130,8 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: PPOParams, pla
     if params.resume_run is not None:
         project.runs.forget_metrics_after(run_id, ppo_checkpoint_step(out))
     result = train_ppo(spec, start["path"] if start else None, rm["path"], prompts, params, out, ctx=ctx,
-                       resume=params.resume_run is not None)
+                       resume=params.resume_run is not None,
+                       share_base=resolve_spec(rm["base_model_spec"]).to_str() == spec)
     lineage = {
         "kind": KIND,
         "base_model": spec, "roles": {"student": spec},

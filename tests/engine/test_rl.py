@@ -253,3 +253,41 @@ def test_dpo_rejects_empty_data_and_prompts_longer_than_the_limit(tiny_model_dir
     long = [{"prompt": "bread " * 40, "chosen": "a", "rejected": "b"}]
     with pytest.raises(ValidationError, match="longer than the maximum length"):
         train_dpo(Path(tiny_model_dir), None, long, DPOSettings(max_length=16), tmp_path / "d")
+
+
+def _trained_preference_model(tiny: Path, out: Path) -> Path:
+    """A preference model as the reward job writes it (model/ + adapter/ with its score head)."""
+    import torch
+
+    from cai_desktop.engine import reward as rw
+
+    torch.manual_seed(0)
+    recs = [{"prompt": f"q {i}?", "chosen": "I can't help with that.", "rejected": "Sure.", "label": 0.9}
+            for i in range(4)]
+    settings = rw.RewardSettings(max_steps=2, batch_size=2, learning_rate=5e-3, max_length=64, lora_rank=4,
+                                 lora_alpha=8, device="cpu", save_steps=50)
+    return Path(rw.train_reward_model(tiny, recs, [], out, settings)["model_dir"])
+
+
+def test_ppo_value_and_reward_models_share_one_frozen_base_and_resume(tiny_model_dir, tmp_path):
+    """With a preference model trained on the policy's base, the reward model and the value model are
+    two LoRA adapters (+ heads) on one frozen base: the value model trains only its LoRA and head,
+    checkpoints hold just those, and a cancelled run resumes from them."""
+    from safetensors.torch import load_file
+
+    from cai_desktop.engine.rl import VALUE_FILE
+
+    rm = _trained_preference_model(tiny_model_dir, tmp_path / "rm")
+    out = tmp_path / "ppo"
+    ctx = RecordingContext(cancel_after_progress=1)
+    with pytest.raises(Cancelled):
+        train_ppo(Path(tiny_model_dir), None, rm, PROMPTS, _small_ppo(), out, ctx=ctx)
+    ckpt = last_ppo_checkpoint(out)
+    value = load_file(str(ckpt / "value" / VALUE_FILE))
+    assert "score.weight" in value and any(k.startswith("own_lora.") for k in value)
+    assert not (ckpt / "value" / "config.json").exists()  # no full value model any more
+    assert PPO_METRICS <= {n for n, _, _ in ctx.metrics}
+    start_head = load_file(str(rm.parent / "adapter" / "adapter_model.safetensors"))["base_model.model.score.weight"]
+    assert not value["score.weight"].equal(start_head)  # the value head trained away from the reward head
+    r = train_ppo(Path(tiny_model_dir), None, rm, PROMPTS, _small_ppo(), out, ctx=RecordingContext(), resume=True)
+    assert r["steps"] == 3 and (Path(r["adapter"]) / "adapter_config.json").is_file()
