@@ -49,6 +49,7 @@ PAGES: tuple[tuple[str, str, str, str], ...] = (
     ("comparisons", "Comparisons", "cai_desktop.ui.pages.comparisons", "ComparisonsPage"),
     ("runs", "Runs", "cai_desktop.ui.pages.runs", "RunsPage"),
     ("models", "Models", "cai_desktop.ui.pages.models", "ModelsPage"),
+    ("monitoring", "Monitoring", "cai_desktop.ui.pages.monitoring", "MonitoringPage"),
 )
 
 
