@@ -38,6 +38,7 @@ from cai_desktop.ui.pages.constitution.import_dialog import ImportDialog
 from cai_desktop.ui.pages.constitution.meta import MetaTab
 from cai_desktop.ui.pages.constitution.principle_form import PrincipleTab
 from cai_desktop.ui.pages.constitution.principles import PrinciplesPanel
+from cai_desktop.ui.pages.constitution.priorities import PrioritiesTab
 from cai_desktop.ui.pages.constitution.stats import StatisticsTab
 from cai_desktop.ui.pages.constitution.versions import VersionsTab
 from cai_desktop.ui.widgets.errors import show_error
@@ -78,7 +79,9 @@ class ConstitutionPage(Page):
         self.few_shot_tab = FewShotTab(self.doc)
         self.versions_tab = VersionsTab(self.doc)
         self.stats_tab = StatisticsTab(self.doc)
-        for tab in (self.principle_tab, self.meta_tab, self.few_shot_tab, self.versions_tab, self.stats_tab):
+        self.priorities_tab = PrioritiesTab(self.doc)
+        for tab in (self.principle_tab, self.meta_tab, self.priorities_tab, self.few_shot_tab, self.versions_tab,
+                    self.stats_tab):
             self.tabs.addTab(tab, tab.title)
         split.addWidget(self.tabs)
         split.setSizes([300, 900])
