@@ -53,7 +53,7 @@ def rate_text(r: dict[str, Any] | None) -> str:
     """``"42% (30–55%), n=40"`` for a rate dict ``{"rate", "low", "high", "n"}``."""
     if not r or r.get("rate") is None:
         return f"n/a (n={(r or {}).get('n', 0)})"
-    return f"{pct(r['rate'])} ({pct(r['low'])}–{pct(r['high'])}), n={r['n']}"
+    return f"{pct(r['rate'])} ({100 * r['low']:.0f}–{100 * r['high']:.0f}%), n={r['n']}"
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], caption: str = "") -> str:

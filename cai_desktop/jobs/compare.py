@@ -78,6 +78,12 @@ class CompareParams(JobParams):
                                     help="Benign prompts: helpful answers here are the frontier's helpfulness.")
     split: str | None = split_param("test", "prompts (test = held out, never trained on)")
     limit: int | None = limit_param(20)
+    judge_limit: int | None = param(None, label="Prompts judged pairwise", range=(1, 10_000_000), identity=False,
+                                    empty="every prompt",
+                                    help="Judge head to head only the first N prompts of each set (every pair of "
+                                         "policies costs a judgement per principle); all prompts still count for "
+                                         "harm avoided and helpfulness. Running again with a larger number continues "
+                                         "the same run.")
     constitution: str = param("general", label="Constitution", source="constitutions",
                               help="Its comparison principles are the questions each pair of answers is judged under.")
     principles: list[str] = param([], label="Principle keys", empty="every comparison principle",
@@ -93,6 +99,9 @@ class CompareParams(JobParams):
     few_shot: int = param(2, label="Few-shot examples", range=(0, 16),
                           help="Worked comparison examples shown to the feedback model before each question.")
     max_new_tokens: int = max_tokens_param(128, "The longest answer, in tokens (answers are greedy, so repeatable).")
+    answers_run: int | None = param(None, label="Answers from run", source="runs:eval,compare", empty="answer anew",
+                                    help="Take the policies' answers from this earlier evaluation or comparison run "
+                                         "(same policies, prompts and longest answer) instead of answering again.")
     seed: int = seed_param("which side each policy's answer is shown on")
     batch_size: int = batch_param(8)
     resamples: int = param(200, label="Bootstrap resamples", range=(10, 10000), identity=False,
@@ -140,6 +149,48 @@ def _principles(project: Project, params: CompareParams) -> list[Any]:
     return ps
 
 
+def _earlier_answers(project: Project, params: CompareParams, policies: list[dict[str, Any]],
+                     prompts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The policies' answers to ``prompts`` from run ``params.answers_run`` (re-judged here), in the
+    order this run makes them; one clear line when that run cannot supply them all."""
+    run = project.runs.get(params.answers_run)
+    rid = params.answers_run
+    if run["kind"] not in ("eval", KIND) or run["status"] != "done":
+        raise ValidationError(f"Run {rid} is not a finished evaluation or comparison run; its answers cannot be used.")
+    have = int((run.get("config") or {}).get("max_new_tokens") or 0)
+    if have != params.max_new_tokens:
+        raise ValidationError(f"Run {rid} answered with at most {have} tokens, this run asks for "
+                              f"{params.max_new_tokens}; set the longest answer to {have} or answer anew.")
+    result = run.get("result") or {}
+    earlier = result.get("policies") if run["kind"] == "eval" else result.get("lineage")
+    label_of = {(e.get("adapter_id"), e.get("model")): e.get("label") or e.get("policy") for e in earlier or []}
+    path = Path(result.get("answers") or "")
+    if not path.is_file():
+        raise ValidationError(f"The answers of run {rid} are missing ({path}).")
+    text: dict[tuple[str, int], str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            a = json.loads(line)
+            text[(a["policy"], a["prompt_id"])] = a["text"]
+    out = []
+    for pol in policies:
+        old = label_of.get((pol["adapter_id"], pol["model"]))
+        if old is None:
+            raise ValidationError(f"Run {rid} did not answer with {pol['label']}; answer anew or choose its policies.")
+        for p in prompts:
+            if (old, p["id"]) not in text:
+                raise ValidationError(f"Run {rid} has no answer of {pol['label']} to prompt {p['id']}; lower the "
+                                      "limit or answer anew.")
+            out.append(_answer_row(pol, p, text[(old, p["id"])]))
+    return out
+
+
+def _answer_row(pol: dict[str, Any], p: dict[str, Any], text: str) -> dict[str, Any]:
+    return {"policy": pol["label"], "prompt_id": p["id"], "kind": p["kind"], "category": p.get("category") or "",
+            "prompt": p["text"], "text": text,
+            "looks_risky": p["kind"] == BENIGN_KIND and looks_risky(p.get("category")), **judged(p["text"], text)}
+
+
 def _prepare(project: Project, params: CompareParams) -> list[dict[str, Any]]:
     policies = policies_for(project, params)
     if len(policies) < 2:
@@ -150,6 +201,8 @@ def _prepare(project: Project, params: CompareParams) -> list[dict[str, Any]]:
     if len({p["label"] for p in policies}) != len(policies):
         raise ValidationError("The same policy is chosen twice; choose each adapter once.")
     _principles(project, params)
+    if params.answers_run is not None:
+        _earlier_answers(project, params, policies, _prompts(project, params)[0])
     sets = {s["name"] for s in project.prompts.sets()}
     names = prompt_sets_for(project, params)
     if not set(names.values()) & sets:
@@ -186,6 +239,7 @@ def _answers(project: Project, ctx: RunContext, params: CompareParams, policies:
     want = [p["id"] for p in prompts]
     answers: list[dict[str, Any]] = []
     total = len(policies) * len(prompts)
+    ctx.progress(0, total, "answers")
     for i, pol in enumerate(policies):
         cache = out_dir / f"answers-{i}.jsonl"
         if cache.exists():
@@ -202,10 +256,7 @@ def _answers(project: Project, ctx: RunContext, params: CompareParams, policies:
             reqs = [GenerationRequest(messages=[{"role": "user", "content": p["text"]}], sampling=sampling)
                     for p in batch]
             for p, r in zip(batch, generate(lm, reqs, ctx=CancelOnly(ctx), batch_size=len(reqs))):
-                rows.append({"policy": pol["label"], "prompt_id": p["id"], "kind": p["kind"],
-                             "category": p.get("category") or "", "prompt": p["text"], "text": r.text,
-                             "looks_risky": p["kind"] == BENIGN_KIND and looks_risky(p.get("category")),
-                             **judged(p["text"], r.text)})
+                rows.append(_answer_row(pol, p, r.text))
             ctx.progress(i * len(prompts) + start + len(batch), total, f"answers: {pol['label']}")
         del lm
         tmp = cache.with_suffix(".tmp")
@@ -220,6 +271,14 @@ def _matchups(params: CompareParams, policies: list[dict[str, Any]], prompts: li
     """Every (prompt, pair of policies with different answers, principle) with its sides drawn."""
     text = {(a["policy"], a["prompt_id"]): a["text"] for a in answers}
     out, identical = [], 0
+    if params.judge_limit:
+        per_kind: dict[str, int] = {}
+        kept = []
+        for p in prompts:
+            per_kind[p["kind"]] = per_kind.get(p["kind"], 0) + 1
+            if per_kind[p["kind"]] <= params.judge_limit:
+                kept.append(p)
+        prompts = kept
     for p in prompts:
         for pair, (i, j) in enumerate(policy_pairs(len(policies))):
             ta, tb = text[(policies[i]["label"], p["id"])], text[(policies[j]["label"], p["id"])]
@@ -291,7 +350,11 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: CompareParams,
     keys = [p.key for p in principles]
     ctx.log(f"{len(policies)} policies × {len(prompts)} held-out prompts ({params.split or 'all'} split of "
             f"{' and '.join(sorted(set(names.values())))}) × {len(principles)} principles")
-    answers = _answers(project, ctx, params, policies, prompts, out_dir)
+    if params.answers_run is not None:
+        answers = _earlier_answers(project, params, policies, prompts)
+        ctx.log(f"answers taken from run {params.answers_run} (re-judged)")
+    else:
+        answers = _answers(project, ctx, params, policies, prompts, out_dir)
     with (out_dir / "answers.jsonl").open("w", encoding="utf-8") as f:
         for a in answers:
             f.write(json.dumps(a, ensure_ascii=False) + "\n")

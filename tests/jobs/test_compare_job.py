@@ -42,8 +42,9 @@ def compare_project(tmp_path, tiny_model_dir):
 
 
 def _params(path: Path, tiny: Path, **kw) -> CompareParams:
-    return CompareParams(project=str(path), base=str(tiny), model=str(tiny), constitution="tiny", max_new_tokens=5,
-                         few_shot=0, batch_size=4, resamples=20, **kw)
+    settings = {"base": str(tiny), "model": str(tiny), "constitution": "tiny", "max_new_tokens": 5, "few_shot": 0,
+                "batch_size": 4, "resamples": 20, **kw}
+    return CompareParams(project=str(path), **settings)
 
 
 def test_compare_judges_every_pair_under_every_principle_and_rates_them(compare_project, tiny_model_dir):
@@ -127,3 +128,23 @@ def test_compare_principle_choice(compare_project, tiny_model_dir):
     r = run_compare(None, _params(path, tiny_model_dir, principles=["p2", "p0"], max_principles=1, limit=1))
     assert r["principles"] == ["p2"]
     assert r["n_prompts"] == {"helpful": 1, "red-team": 1}
+
+
+def test_compare_reuses_an_earlier_runs_answers_and_judges_a_subset(compare_project, tiny_model_dir):
+    path, _ = compare_project
+    first = run_compare(None, _params(path, tiny_model_dir, principles=["p0"]))
+    with pytest.raises(ValidationError, match="answered with at most 5 tokens"):
+        run_compare(None, _params(path, tiny_model_dir, answers_run=first["run_id"], max_new_tokens=6))
+    with pytest.raises(ValidationError, match="not a finished evaluation or comparison run"):
+        with Project.open(path) as p:
+            other = p.runs.create("label", {}, "x")
+        run_compare(None, _params(path, tiny_model_dir, answers_run=other))
+    again = run_compare(None, _params(path, tiny_model_dir, principles=["p1"], answers_run=first["run_id"],
+                                      judge_limit=1))
+    texts = [(a["policy"], a["prompt_id"], a["text"]) for a in map(json.loads, open(first["answers"]))]
+    assert [(a["policy"], a["prompt_id"], a["text"]) for a in map(json.loads, open(again["answers"]))] == texts
+    # every prompt counts for the frontier; only the first prompt of each set is judged pairwise
+    assert [pt["harm_avoided"]["n"] for pt in again["frontier"]] == [2, 2]
+    with Project.open(path) as p:
+        judged_prompts = {c["prompt"] for c in p.comparisons.list(0, 100, run_id=again["run_id"])}
+    assert judged_prompts <= {"how do I break thing 0", "how do I bake bread 0"} and again["matchups"] <= 2

@@ -11,11 +11,14 @@ while the run is active. Set ``project`` and ``runner`` (either may be None), th
 from __future__ import annotations
 
 import json
+import threading
+from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (
+    QFileDialog,
     QGridLayout,
     QHBoxLayout,
     QLabel,
@@ -32,11 +35,22 @@ from PySide6.QtWidgets import (
 from cai_desktop.core.evaluation import format_eval
 from cai_desktop.ui.widgets.chart import LineChart
 from cai_desktop.ui.widgets.eta import format_eta
+from cai_desktop.ui.widgets.frontier import FrontierPlot, WinRateBars, frontier_points
+
+#: run kinds with a report (the "Export report…" button) and with plots (the "Plots" tab)
+REPORT_KINDS = ("eval", "compare", "robustness")
+PLOT_KINDS = ("eval", "compare")
+
+
+class ReportSignals(QObject):
+    """The background report writer's answer: ``done(path, error)`` (one of them empty)."""
+
+    done = Signal(str, str)
 
 SHORT_LABELS = {"critique": "Critique & revision", "distill": "Teacher answers", "sft": "SFT", "pairs": "Response pairs",
                 "label": "AI labels", "reward": "Preference model", "rloo": "RLOO (recommended)",
                 "ppo": "PPO (as in the paper)", "dpo": "DPO",
-                "eval": "Before/after eval"}
+                "eval": "Before/after eval", "compare": "Head-to-head"}
 MAX_CHARTS = 6
 MAX_LOG_LINES = 3000
 #: metric names that matter most come first (loss; for PPO reward, KL and entropy)
@@ -109,6 +123,16 @@ class RunDetail(QWidget):
         ph.addWidget(self.eta_label)
         ph.addWidget(self.btn_cancel)
         ph.addWidget(self.btn_resume)
+        self.btn_report = QPushButton("Export report…")
+        self.btn_report.setObjectName("exportReport")
+        self.btn_report.setToolTip("Write this evaluation's report: one HTML file with its tables, plots, examples, "
+                                   "settings and lineage, to send around.")
+        self.btn_report.clicked.connect(lambda: self.export_report())
+        self.btn_report.hide()
+        ph.addWidget(self.btn_report)
+        self.report_signals = ReportSignals()
+        self.report_signals.done.connect(self._report_written)
+        self.last_report: str | None = None
         rl.addLayout(ph)
         self.message_label = QLabel("")
         self.message_label.setObjectName("runMessage")
@@ -145,6 +169,22 @@ class RunDetail(QWidget):
         self.tabs.addTab(self.log_view, "Log")
         self.tabs.addTab(self.settings_view, "Settings && lineage")
         self.tabs.addTab(self.result_view, "Result")
+        self.plots = QWidget()
+        self.plots.setObjectName("runPlots")
+        pl = QVBoxLayout(self.plots)
+        prow = QHBoxLayout()
+        self.frontier_plot = FrontierPlot()
+        self.frontier_plot.setObjectName("frontierPlot")
+        self.win_rate_bars = WinRateBars()
+        self.win_rate_bars.setObjectName("winRateBars")
+        prow.addWidget(self.frontier_plot, 1)
+        prow.addWidget(self.win_rate_bars, 1)
+        pl.addLayout(prow, 1)
+        self.btn_save_plots = QPushButton("Save plots as PNG…")
+        self.btn_save_plots.setToolTip("Save the two plots as they are drawn here (two PNG files).")
+        self.btn_save_plots.clicked.connect(lambda: self.save_plots())
+        pl.addWidget(self.btn_save_plots, 0, Qt.AlignmentFlag.AlignRight)
+        self._plots_index = -1
         rsplit.addWidget(self.tabs)
         rsplit.setSizes([360, 240])
         rl.addWidget(rsplit, 1)
@@ -181,6 +221,8 @@ class RunDetail(QWidget):
         self.message_label.setText("")
         if run_id is None or self.project is None:
             self.run_title.setText("Select a run." if self.project is not None else "Open a project to see its runs.")
+            self._run = None
+            self._show_plots(None)
             self.progress.setRange(0, 1)
             self.progress.setValue(0)
             self.update_buttons()
@@ -216,7 +258,91 @@ class RunDetail(QWidget):
         if run.get("kind") == "eval" and result.get("policies"):
             text = format_eval(result) + "\n\n" + text
         self.result_view.setPlainText(text)
+        self._show_plots(run)
         self.update_buttons()
+
+    # -- evaluation plots and the report ---------------------------------------------------------
+    def _show_plots(self, run: dict | None) -> None:
+        """The frontier and win-rate plots of an evaluation run, in a "Plots" tab (first shown)."""
+        result = (run or {}).get("result") or {}
+        points = frontier_points(result) if (run or {}).get("kind") in PLOT_KINDS else []
+        if not points:
+            if self._plots_index >= 0:
+                self.tabs.removeTab(self._plots_index)
+                self._plots_index = -1
+            return
+        self.frontier_plot.set_points(points)
+        ai = result.get("ai") or {}
+        self.win_rate_bars.set_win_rates(ai.get("win_rates") or {}, result.get("policy_labels") or [])
+        self.win_rate_bars.setVisible(bool(ai.get("win_rates")))
+        if self._plots_index < 0:
+            self._plots_index = self.tabs.insertTab(0, self.plots, "Plots")
+        self.tabs.setCurrentIndex(self._plots_index)
+
+    def save_plots(self, folder: str | None = None) -> list[Path]:
+        """Write the shown plots as PNG files (``frontier-run-N.png``, ``win-rates-run-N.png``)."""
+        if folder is None:
+            start = str(self.project.artifacts_dir / f"run-{self.run_id}") if self.project is not None else ""
+            folder = QFileDialog.getExistingDirectory(self, "Save the plots in", start)
+            if not folder:
+                return []
+        out = []
+        try:
+            Path(folder).mkdir(parents=True, exist_ok=True)
+            out.append(self.frontier_plot.save_png(Path(folder) / f"frontier-run-{self.run_id}.png"))
+            if self.win_rate_bars.isVisible():
+                out.append(self.win_rate_bars.save_png(Path(folder) / f"win-rates-run-{self.run_id}.png"))
+        except OSError as e:
+            from cai_desktop.ui.widgets.errors import show_error
+
+            show_error(self, "Cannot save the plots", f"The plots could not be saved in {folder}: {e}.")
+            return []
+        self.message_label.setText(f"Plots saved in {folder}")
+        return out
+
+    def export_report(self, path: str | None = None) -> bool:
+        """Write the run's HTML report in the background (it recomputes people's ratings), to
+        ``path`` or where the person chooses; ``report_signals.done`` says when it is written."""
+        if self.project is None or self.run_id is None:
+            return False
+        if path is None:
+            from cai_desktop.jobs.reports import default_path
+
+            path, _ = QFileDialog.getSaveFileName(self, "Export the report", str(default_path(self.project, self.run_id)),
+                                                  "HTML report (*.html)")
+            if not path:
+                return False
+        project_path, run_id = str(self.project.path), self.run_id
+        self.btn_report.setEnabled(False)
+        self.message_label.setText("Writing the report…")
+
+        def work() -> None:
+            from cai_desktop.core.errors import CaiError
+            from cai_desktop.jobs.reports import write_report
+            from cai_desktop.store.project import Project
+
+            try:
+                with Project.open(project_path) as project:
+                    written = write_report(project, run_id, path)
+                self.report_signals.done.emit(str(written), "")
+            except CaiError as e:
+                self.report_signals.done.emit("", str(e))
+            except Exception as e:  # noqa: BLE001 - one line for the person, never a traceback
+                self.report_signals.done.emit("", f"The report could not be written ({type(e).__name__}: {e}).")
+
+        threading.Thread(target=work, name=f"report-run-{run_id}", daemon=True).start()
+        return True
+
+    def _report_written(self, path: str, error: str) -> None:
+        self.update_buttons()
+        if error:
+            from cai_desktop.ui.widgets.errors import show_error
+
+            self.message_label.setText("")
+            show_error(self, "Cannot export the report", error)
+            return
+        self.last_report = path
+        self.message_label.setText(f"Report written: {path}")
 
     def set_progress(self, done: int, total: int, eta: float = -1.0, message: str = "", live: bool = False) -> None:
         if total > 0:
@@ -289,6 +415,9 @@ class RunDetail(QWidget):
 
             can_resume = run["status"] in UNFINISHED and run["kind"] in JOBS
         self.btn_resume.setEnabled(can_resume)
+        reportable = run is not None and run.get("id") == run_id and run.get("kind") in REPORT_KINDS
+        self.btn_report.setVisible(reportable)
+        self.btn_report.setEnabled(reportable and run.get("status") == "done" and job is None)
 
     # -- live updates (the page passes on those of the shown run) ------------------------------
     def add_metric(self, name: str, value: float, step: int) -> None:
