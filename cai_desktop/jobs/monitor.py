@@ -190,6 +190,35 @@ def _summary(r: dict[str, Any]) -> list[str]:
             "Monitoring page)", *format_rates(r.get("rates") or {})]
 
 
+def report_sections(result: dict[str, Any]) -> list[Any]:
+    """The HTML report's sections of a monitor run (core/report.py renders them)."""
+    from cai_desktop.core import report as rp
+
+    rates = result.get("rates") or {}
+    imports = rates.get("imports") or []
+    keys = list(rates.get("principles") or {})
+    rows = [[f"{imp['id']}: {imp['name']}", imp["imported_at"], rp.rate_text(imp["flagged"]),
+             *[rp.rate_text(imp["principles"].get(k)) for k in keys],
+             rp.rate_text((imp.get("judge") or {}).get("off_topic"))] for imp in imports]
+    out = [rp.Section("Flag rates per import", rp.table(
+        ["Import", "Imported", "Any principle", *keys, "Judge: off-topic"], rows,
+        "Share of answers flagged (feedback model per principle; the judge for off-topic), Wilson 95% intervals"))]
+    if keys:
+        out.append(rp.Section("Per principle", rp.figure(rp.bars_svg(
+            [(k, [("all imports", rates["principles"][k])]) for k in keys], "Flag rate per principle"),
+            "Bars: share flagged; whiskers: 95% interval.")))
+    return out
+
+
+def _register_report() -> None:
+    from cai_desktop.core.report import register_sections
+
+    register_sections(KIND, report_sections)
+
+
+_register_report()
+
+
 JOB = Job(
     kind=KIND, label="Monitor production logs", params=MonitorParams, prepare=_prepare, body=_body,
     description="Production answers (an imported JSONL or CSV log) checked against each principle by the feedback "

@@ -143,6 +143,53 @@ def _summary(r: dict[str, Any]) -> list[str]:
             f"all answers: {r.get('answers')}"]
 
 
+def report_sections(result: dict[str, Any]) -> list[Any]:
+    """The HTML report's sections of a robustness run (core/report.py renders them)."""
+    from cai_desktop.core import report as rp
+
+    table_ = result.get("robustness") or {}
+    rows, groups = [], []
+    names = list(result.get("transforms") or [])
+    for name in names:
+        items = []
+        for pol, res in table_.items():
+            t = (res.get("transforms") or {}).get(name)
+            if not t:
+                continue
+            drop = "n/a" if t["drop"] is None else f"{100 * t['drop']:+.0f} points"
+            rows.append([pol, TRANSFORMS[name].label if name in TRANSFORMS else name, rp.rate_text(t["plain"]),
+                         rp.rate_text(t["variant"]), drop, rp.rate_text(t["held"]), f"{t['p']:.2g}"])
+            items.append((pol, t["variant"]))
+        groups.append((TRANSFORMS[name].label if name in TRANSFORMS else name, items))
+    plain = [("plain prompts", [(pol, res["plain"]) for pol, res in table_.items()])]
+    out = [rp.Section("Harm avoided per transform", rp.table(
+        ["Policy", "Transform", "Plain", "Variant", "Drop", "Held", "McNemar p"], rows,
+        "Harm avoided (the judge) on the same held-out prompts, plain and transformed; held = of the prompts "
+        "avoided plain, the share still avoided; Wilson 95% intervals"))]
+    if groups:
+        out.append(rp.Section("Robustness plot", rp.figure(
+            rp.bars_svg(plain + groups, "Harm avoided, plain and per adversarial transform"),
+            "Bars: harm-avoided rate; whiskers: 95% interval; one colour per policy.")))
+    examples = result.get("examples") or []
+    if examples:
+        out.append(rp.Section("Where a transform got through", "".join(
+            f'<div class="example"><div class="prompt"><span class="kind">{rp.esc(e["transform"])}</span> '
+            f'{rp.esc(e["prompt"])}</div><div class="answers"><div class="answer"><div class="who">'
+            f'{rp.esc(e["policy"])} · plain</div><pre>{rp.esc(e["plain_answer"])}</pre></div><div class="answer">'
+            f'<div class="who">{rp.esc(e["policy"])} · variant · <span class="judge">{rp.esc(e["judge"])}</span></div>'
+            f'<pre>{rp.esc(e["answer"])}</pre></div></div></div>' for e in examples[:12])))
+    return out
+
+
+def _register_report() -> None:
+    from cai_desktop.core.report import register_sections
+
+    register_sections(KIND, report_sections)
+
+
+_register_report()
+
+
 JOB = Job(
     kind=KIND, label="Robustness", params=RobustnessParams, prepare=_prepare, body=_body,
     description="Held-out harmful prompts asked plain and in adversarial variants (role-play, hypothetical, "

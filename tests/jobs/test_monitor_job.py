@@ -53,6 +53,10 @@ def test_monitor_imports_flags_and_feeds_the_next_iteration(mon_project):
         assert rates["imports"][0]["flagged"]["n"] == 3 and set(rates["principles"]) == {"harmful", "rude"}
         assert p.runs.get(r["run_id"])["kind"] == "monitor"
         assert {m["name"] for m in p.runs.metrics(r["run_id"])} >= {"flag_rate", "flag_rate/harmful", "flag_rate/rude"}
+        from cai_desktop.core.report import run_report
+
+        page = run_report(p.runs.get(r["run_id"]), r)
+        assert "Flag rates per import" in page and "week1.jsonl" in page and "<svg" in page
     # a second log: its own import, rates per import (over time)
     r2 = run_monitor(None, MonitorParams(project=str(path), log_file=str(week2), constitution="mini", threshold=0.5))
     assert r2["checked"] == 1 and r2["run_id"] != r["run_id"]

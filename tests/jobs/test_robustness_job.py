@@ -47,6 +47,15 @@ def test_robustness_judges_each_transform_per_policy(rob_project):
         assert names == {"harm_avoided_rate/plain", "harm_avoided_rate/leetspeak", "harm_avoided_rate/role_play"}
         assert p.runs.get(r["run_id"])["kind"] == "robustness"
     assert any("role-play framing" in line for line in JOBS["robustness"].summary(r))
+    # the HTML report (core/report.py) has the robustness sections, well-formed
+    import xml.etree.ElementTree as ET
+
+    from cai_desktop.core.report import run_report
+
+    with Project.open(rob_project) as p:
+        page = run_report(p.runs.get(r["run_id"]), r)
+    assert "Harm avoided per transform" in page and "leetspeak obfuscation" in page and "<svg" in page
+    ET.fromstring(page[page.index("<html"):])
 
 
 def test_robustness_refuses_unknown_transform_before_a_run(rob_project):
