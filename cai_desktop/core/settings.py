@@ -83,6 +83,24 @@ def warmup_ratio() -> Any:
                  help="Share of the training steps over which the learning rate ramps up from 0.")
 
 
+def load_in_4bit() -> Any:
+    return param(False, label="4-bit base (QLoRA)",
+                 help="Keep the frozen base in 4-bit (bitsandbytes NF4) and train the LoRA in bfloat16: a 7–8B base "
+                      "then fits a 24 GB GPU. Needs a CUDA GPU and the bitsandbytes package.")
+
+
+def activation_checkpointing() -> Any:
+    return param(False, label="Activation checkpointing",
+                 help="Recompute activations in the backward pass: less memory, ~30% more compute. Off suits small "
+                      "models; turn it on for a big base on a small GPU.")
+
+
+def adapt_batch() -> Any:
+    return param(True, label="Halve the batch when GPU memory runs out", identity=False,
+                 help="On a GPU out-of-memory error, halve the batch size and double the gradient accumulation "
+                      "(the same effective batch), then go on from the last checkpoint.")
+
+
 def target_list(targets: str) -> str | list[str]:
     """``all-linear`` or the list of layer names in a comma-separated ``target_modules``."""
     t = str(targets).strip()
@@ -118,10 +136,9 @@ class SFTSettings(Params):
     seed: int = seed()
     loss_on: str = param("completion", label="Loss on", choices=("completion", "all"),
                          help="completion: learn the answer only (the prompt is context); all: prompt and answer.")
-    activation_checkpointing: bool = param(
-        False, label="Activation checkpointing",
-        help="Recompute activations in the backward pass: less memory, ~30% more compute. Off suits small "
-             "models; turn it on for a big base on a small GPU.")
+    activation_checkpointing: bool = activation_checkpointing()
+    load_in_4bit: bool = load_in_4bit()
+    adapt_batch: bool = adapt_batch()
     logging_steps: int = param(1, hidden=True, help="Log the loss every N steps.")
 
     def validate(self) -> None:
@@ -306,6 +323,9 @@ class DPOSettings(Params):
     save_steps: int = save_steps(20)
     warmup_ratio: float = warmup_ratio()
     seed: int = seed()
+    activation_checkpointing: bool = activation_checkpointing()
+    load_in_4bit: bool = load_in_4bit()
+    adapt_batch: bool = adapt_batch()
 
     def validate(self) -> None:
         _check_training(self)
