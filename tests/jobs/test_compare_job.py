@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from cai_desktop.cli import main as cli_main
 from cai_desktop.core import ratings as rt
 from cai_desktop.core.errors import ValidationError
 from cai_desktop.jobs import compare
@@ -100,6 +101,14 @@ def test_compare_judges_every_pair_under_every_principle_and_rates_them(compare_
     # "A" always wins; A is each policy about as often as the seeded side draw puts it there
     a_is_base = sum(1 for c in rows if not compare.decode(c["source_id"])[3])
     assert hum[labels[0]]["wins"] == a_is_base and hum[labels[1]]["wins"] == len(rows) - a_is_base
+
+    # the report, from the command line: the human ratings recomputed, one line for a bad run
+    out = path.parent / "report.html"
+    assert cli_main(["report", str(path), str(r["run_id"]), "--out", str(out)]) == 0
+    html = out.read_text(encoding="utf-8")
+    assert "Ratings from people" in html and f"{len(rows)} judged matchups" in html and "<svg" in html
+    assert cli_main(["report", str(path), "999"]) == 2
+    assert cli_main(["report", str(path), str(r["run_id"]), "--out", str(path.parent)]) == 2
 
     # the same command again: a finished run is not reopened; resuming it judges nothing twice
     again = run_compare(None, _params(path, tiny_model_dir, resume_run=r["run_id"]))
