@@ -24,6 +24,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
+	$(PY) -m cai_desktop.ui.platform_check
 	$(VENV)/bin/cai-desktop
 
 test: $(STAMP)

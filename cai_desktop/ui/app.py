@@ -68,6 +68,12 @@ def apply_style(app) -> None:
 
 
 def run_app(project: str | None = None) -> int:
+    from cai_desktop.ui.platform_check import check_display
+
+    problem = check_display()  # before Qt loads: one clear message instead of Qt's abort
+    if problem:
+        print(problem, file=sys.stderr)
+        return 3
     from PySide6.QtWidgets import QApplication
 
     from cai_desktop.ui.main_window import MainWindow
