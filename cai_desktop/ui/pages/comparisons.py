@@ -29,8 +29,9 @@ from PySide6.QtWidgets import (
 
 from cai_desktop.core.errors import CaiError
 from cai_desktop.ui.widgets.errors import show_error
-from cai_desktop.ui.widgets.listdetail import ListDetailPage, pane, reviewer_name, text_browser
+from cai_desktop.ui.widgets.listdetail import ListDetailPage, pane, text_browser
 from cai_desktop.ui.widgets.paged import plural, refill_combo
+from cai_desktop.ui.widgets.reviewer import ReviewerButton, decision_reviewer
 
 CHOICES = {"A": "A is better", "B": "B is better", "tie": "Tie", "both-bad": "Both bad"}
 COLUMNS = [("id", "#"), ("prompt", "Prompt"), ("principle_key", "Principle"), ("kind", "Kind"),
@@ -122,6 +123,8 @@ class ComparisonsPage(ListDetailPage):
         self.blind.setToolTip("Hide the AI's label until you have made your choice, so it cannot sway you.")
         self.blind.toggled.connect(self._blind_toggled)
         bar.addWidget(self.blind)
+        self.reviewer = ReviewerButton()
+        bar.addWidget(self.reviewer)
 
     def build_header(self, layout: QVBoxLayout) -> None:
         self.agreement_label = QLabel("")
@@ -332,7 +335,10 @@ class ComparisonsPage(ListDetailPage):
         if self.project is None or self.comparison is None:
             return False
 
-        project, c, reviewer = self.project, self.comparison, reviewer_name()
+        reviewer = decision_reviewer(self)  # the reviewer profile (asked once, on the first choice)
+        if reviewer is None:
+            return False
+        project, c = self.project, self.comparison
         cid = c["id"]
         if choice is None:
             def do() -> int:

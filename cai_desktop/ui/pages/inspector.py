@@ -14,7 +14,7 @@ import html
 import sys
 from typing import Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -37,11 +37,10 @@ from cai_desktop.ui.widgets.errors import show_error
 from cai_desktop.ui.widgets.listdetail import (
     ListDetailPage,
     pane,
-    reviewer_name,
-    set_reviewer_name,
     text_browser,
 )
 from cai_desktop.ui.widgets.paged import plural, refill_combo
+from cai_desktop.ui.widgets.reviewer import ReviewerButton, decision_reviewer
 
 REVIEW_LABELS = {
     "unreviewed": ("Unreviewed", "#4a5361"),
@@ -80,6 +79,8 @@ class InspectorPage(ListDetailPage):
     column_widths = {0: 60, 1: 420, 2: 120, 3: 70}
     search_name = "chainSearch"
     table_name = "chainTable"
+    #: a reviewer asks for a draft principle from a note: ``{note, prompt, answer, chain_id}``
+    principle_draft_requested = Signal(object)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         self.chain: dict[str, Any] | None = None
@@ -206,15 +207,19 @@ class InspectorPage(ListDetailPage):
 
     def build_footer(self, dl: QVBoxLayout) -> None:
         rr = QHBoxLayout()
-        rr.addWidget(QLabel("Reviewer"))
-        self.reviewer = QLineEdit(reviewer_name())
-        self.reviewer.setMaximumWidth(180)
-        self.reviewer.editingFinished.connect(lambda: set_reviewer_name(self.reviewer.text()))
+        self.reviewer = ReviewerButton()
         rr.addWidget(self.reviewer)
         rr.addSpacing(12)
         rr.addWidget(QLabel("Note"))
         rr.addWidget(self.note, 1)
         rr.addWidget(self.btn_note)
+        self.btn_draft = QPushButton("Principle from note…")
+        self.btn_draft.setObjectName("draftPrinciple")
+        self.btn_draft.setToolTip("The teacher model turns your note on this answer into a draft principle "
+                                  "(critique request, revision request, comparison question), opened in the "
+                                  "constitution editor for you to edit; Ctrl+Z there removes it.")
+        self.btn_draft.clicked.connect(self.request_principle_draft)
+        rr.addWidget(self.btn_draft)
         dl.addLayout(rr)
 
     # -- data ----------------------------------------------------------------------------------
@@ -346,12 +351,14 @@ class InspectorPage(ListDetailPage):
         self.status_label.setText(f"<span style='color:{colour};font-weight:600'>{label}</span>{who}")
 
     def _set_review_enabled(self, on: bool) -> None:
-        for w in (self.btn_accept, self.btn_reject, self.btn_edit, self.btn_reset, self.btn_note, self.note):
+        for w in (self.btn_accept, self.btn_reject, self.btn_edit, self.btn_reset, self.btn_note, self.note,
+                  self.btn_draft):
             w.setEnabled(on)
 
     # -- review actions ------------------------------------------------------------------------
-    def _reviewer(self) -> str:
-        return self.reviewer.text().strip() or reviewer_name()
+    def _reviewer(self) -> str | None:
+        """The reviewer profile's name (asked once on the first review; None: the person cancelled)."""
+        return decision_reviewer(self)
 
     def review(self, decision: str, edited_text: str | None = None) -> bool:
         """Store a review of the shown chain (undoable); then move on when "Next after review".
@@ -362,6 +369,8 @@ class InspectorPage(ListDetailPage):
             return False
 
         project, chain_id, reviewer = self.project, self.chain["id"], self._reviewer()
+        if reviewer is None:
+            return False
         note = self.note.text().strip() or None
         if decision == "unreviewed":
             def do() -> int:
@@ -399,6 +408,8 @@ class InspectorPage(ListDetailPage):
             return
 
         project, c, reviewer, note = self.project, self.chain, self._reviewer(), self.note.text().strip()
+        if reviewer is None:
+            return
         status = c.get("review_status") or "unreviewed"
         edited = c.get("human_revision") if status == "edited" else None
         if self.record_review(
@@ -408,6 +419,31 @@ class InspectorPage(ListDetailPage):
             advance=False, still_listed=True,
         ):
             self.status_message.emit(f"Note saved on chain #{c['id']}.")
+
+    def principle_draft_request(self) -> dict[str, Any] | None:
+        """What the teacher needs to draft a principle from the note on the shown chain: the note
+        in the box (else the latest saved note), the prompt and the answer the note is about."""
+        c = self.chain
+        if c is None:
+            return None
+        note = self.note.text().strip()
+        if not note:
+            notes = [r.get("note") for r in c.get("reviews") or [] if (r.get("note") or "").strip()]
+            note = notes[-1].strip() if notes else ""
+        if not note:
+            return None
+        steps = [s for s in c.get("steps", []) if s["round"] > 0 and (s.get("revision") or "").strip()]
+        answer = c.get("human_revision") or (steps[-1]["revision"] if steps else "") or self._original()
+        return {"note": note, "prompt": c.get("prompt") or "", "answer": answer,
+                "chain_id": c["id"]}
+
+    def request_principle_draft(self) -> bool:
+        req = self.principle_draft_request()
+        if req is None:
+            self.status_message.emit("Write a note on this answer first: the draft principle is made from it.")
+            return False
+        self.principle_draft_requested.emit(req)
+        return True
 
 
 if __name__ == "__main__":

@@ -147,6 +147,38 @@ class ConstitutionPage(Page):
     def add_principle(self) -> None:
         self.principles.add_principle()
 
+    def add_draft_principle(self, draft: dict[str, Any], constitution: str | None = None) -> bool:
+        """Put a draft principle (a teacher's, from a reviewer's note: ``jobs.implied.draft_principle``)
+        into the editor as a new, undoable principle, shown for the person to edit; it is stored
+        when they save a version. ``constitution`` is opened first when the editor holds no
+        unsaved edits of another one. False when there is no project."""
+        if self.project is None:
+            return False
+        if constitution and constitution != self.doc.constitution.name and not self.doc.dirty:
+            names = [c["name"] for c in self.project.constitutions.list()]
+            if constitution in names:
+                self._show_in_picker(constitution)
+                if self.doc.constitution.name != constitution:
+                    self.load(constitution)
+        tags = [t for t in draft.get("tags") or ["draft", "from-review"] if isinstance(t, str)]
+        principle = Principle(
+            key=str(draft.get("key") or "draft"), title=str(draft.get("title") or "Draft principle"),
+            critique_request=str(draft.get("critique_request") or ""),
+            revision_request=str(draft.get("revision_request") or ""),
+            comparison_question=str(draft.get("comparison_question") or ""), tags=tags, enabled=True,
+        )
+        self._set_enabled(True)
+        self.doc.push(cmd.AddPrinciple(self.doc, None, principle))
+        row = len(self.doc.constitution.principles) - 1
+        self.principles.list.setCurrentRow(row)
+        self.principle_tab.set_index(row)
+        self.tabs.setCurrentWidget(self.principle_tab)
+        note = (draft.get("note") or "").strip()
+        self.status_message.emit(
+            f"Draft principle {principle.key!r} added to {self.doc.constitution.name!r} from a reviewer's note"
+            + (f" (\"{note[:60]}\")" if note else "") + ": edit it, then save a version (Ctrl+Z removes it).")
+        return True
+
     def _show_new_principle(self, _row: int) -> None:
         self.tabs.setCurrentWidget(self.principle_tab)
         self.principle_tab.focus_title()
