@@ -736,3 +736,132 @@ def device_summary() -> str:
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         return "Apple GPU (MPS)"
     return f"CPU ({torch.get_num_threads()} threads)"
+
+
+# -- training: precision, a 4-bit base, this process's GPU ---------------------------------------
+#: the settings label the 4-bit messages name (core.settings.load_in_4bit)
+FOUR_BIT_LABEL = "4-bit base (QLoRA)"
+
+
+def training_dtype() -> tuple[Any, bool]:
+    """``(torch dtype, bf16)`` for training: bfloat16 on a CUDA GPU that has it, else float32 (CPU
+    training stays float32; fp16 without a grad scaler is not offered)."""
+    import torch
+
+    bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    return (torch.bfloat16 if bf16 else torch.float32), bf16
+
+
+def check_4bit() -> None:
+    """One clear line when a 4-bit (bitsandbytes) base cannot be used on this machine."""
+    import torch
+
+    if not torch.cuda.is_available():
+        raise ModelError(f"A {FOUR_BIT_LABEL} needs a CUDA GPU, and this machine has none: turn off "
+                         f"'{FOUR_BIT_LABEL}' to train the base in full precision.")
+    if importlib.util.find_spec("bitsandbytes") is None:
+        raise ModelError(f"A {FOUR_BIT_LABEL} needs the bitsandbytes package, which is not installed: install it "
+                         f"(pip install bitsandbytes) or turn off '{FOUR_BIT_LABEL}'.")
+
+
+def quantization_config() -> Any:
+    """QLoRA's recipe: NF4 weights, double quantisation, bfloat16 compute (float16 on an older GPU)."""
+    from transformers import BitsAndBytesConfig
+
+    dtype, bf16 = training_dtype()
+    import torch
+
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                              bnb_4bit_compute_dtype=dtype if bf16 else torch.float16)
+
+
+def process_device_map() -> dict[str, int] | None:
+    """Under ``accelerate launch`` each process keeps its whole model on its own GPU (LOCAL_RANK)."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return None
+    return {"": int(os.environ.get("LOCAL_RANK", "0") or 0)}
+
+
+def training_load_kwargs(load_in_4bit: bool = False) -> dict[str, Any]:
+    """``from_pretrained`` keywords for a model that a trainer will train (with LoRA on top)."""
+    dtype, _ = training_dtype()
+    if not load_in_4bit:
+        return {"dtype": dtype}
+    check_4bit()
+    return {"dtype": dtype, "quantization_config": quantization_config(), "device_map": process_device_map()}
+
+
+def load_for_training(path: str | Path, *, load_in_4bit: bool = False, cls: Any = None, what: str = "base model",
+                      **kwargs: Any) -> Any:
+    """The base a trainer puts its LoRA on: bfloat16 on CUDA, float32 on a CPU, or 4-bit NF4 on this
+    process's GPU (QLoRA; TRL casts the LoRA to bfloat16). ``cls`` defaults to a causal LM (the
+    preference model passes ``AutoModelForSequenceClassification``)."""
+    if cls is None:
+        from transformers import AutoModelForCausalLM as cls
+    try:
+        return cls.from_pretrained(str(path), **training_load_kwargs(load_in_4bit), **kwargs)
+    except ModelError:
+        raise
+    except Exception as e:  # noqa: BLE001 - transformers/bitsandbytes raise many kinds; one line of ours
+        if _is_oom(e):
+            raise ModelError(f"Not enough GPU memory to load the {what} from {path}"
+                             + ("" if load_in_4bit else f": try '{FOUR_BIT_LABEL}'") + ".") from None
+        raise _load_error(e, what, Path(path)) from None
+
+
+def _is_oom(e: BaseException) -> bool:
+    import torch
+
+    return isinstance(e, torch.OutOfMemoryError) or "out of memory" in str(e).lower()
+
+
+def is_out_of_memory(e: BaseException) -> bool:
+    """Whether ``e`` is an accelerator running out of memory (CUDA's error or its text)."""
+    return _is_oom(e)
+
+
+def free_accelerator_memory() -> None:
+    """Give cached GPU blocks back after an out-of-memory error, before a retry."""
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def halving_batches(settings: Any, attempt: Any, *, ctx: Any = None, cuda: bool | None = None) -> Any:
+    """Run ``attempt(settings)``; on a GPU out-of-memory error (with ``settings.adapt_batch``), halve
+    the batch size, double the gradient accumulation (the same effective batch) and try again,
+    down to a batch of 1. The settings that fitted are what the run records.
+
+    ``attempt`` must start from the last checkpoint (a trainer resuming), so a retry loses at most
+    the steps since it. Anything else, and an OOM on a CPU or at batch 1, raises one clear line."""
+    import dataclasses
+
+    if cuda is None:
+        import torch
+
+        cuda = torch.cuda.is_available()
+    while True:
+        try:
+            return attempt(settings)
+        except Exception as e:  # noqa: BLE001 - only an OOM is handled here
+            if not _is_oom(e):
+                raise
+            if not cuda or not getattr(settings, "adapt_batch", False) or settings.batch_size <= 1:
+                free_accelerator_memory()
+                where = "GPU" if cuda else "memory"
+                raise ModelError(
+                    f"Out of {where} memory at a batch size of {settings.batch_size}: lower the batch size or the "
+                    f"maximum length, turn on activation checkpointing or '{FOUR_BIT_LABEL}'.") from None
+            free_accelerator_memory()
+            half = max(1, settings.batch_size // 2)
+            accum = settings.grad_accum * settings.batch_size // half
+            if ctx is not None:
+                ctx.log(f"GPU out of memory at batch size {settings.batch_size}: retrying with batch size {half} "
+                        f"× {accum} accumulation steps (the same effective batch)")
+            settings = dataclasses.replace(settings, batch_size=half, grad_accum=accum)

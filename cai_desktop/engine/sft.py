@@ -140,9 +140,14 @@ def fresh_dir(path: str | Path) -> Path:
     return path
 
 
-def last_checkpoint(output_dir: str | Path) -> str | None:
-    """The newest complete ``checkpoint-N`` under ``output_dir/checkpoints`` (None if none)."""
-    return complete_checkpoint(Path(output_dir) / "checkpoints")
+def last_checkpoint(output_dir: str | Path, remove_broken: bool | None = None) -> str | None:
+    """The newest complete ``checkpoint-N`` under ``output_dir/checkpoints`` (None if none).
+    Half-written ones are removed by the main process only (``remove_broken=None``)."""
+    if remove_broken is None:
+        from cai_desktop.engine.distributed import is_main_process
+
+        remove_broken = is_main_process()
+    return complete_checkpoint(Path(output_dir) / "checkpoints", remove_broken=remove_broken)
 
 
 def checkpoint_step(path: str | Path | None) -> int:
@@ -188,11 +193,24 @@ def _check_targets(model: Any, settings: SFTSettings) -> None:
 
 
 def _load_base(base_dir: Path, dtype: Any):
+    """The base in ``dtype`` (merging: float32 on the CPU)."""
     from transformers import AutoModelForCausalLM
 
     try:
         return AutoModelForCausalLM.from_pretrained(str(base_dir), dtype=dtype)
     except (OSError, ValueError) as e:
+        raise ModelError(f"Could not load the base model from {base_dir}: {e}") from None
+
+
+def _load_training_base(base_dir: Path, settings: Any):
+    """The base a trainer puts its LoRA on: bfloat16 on CUDA, float32 on a CPU, 4-bit on request."""
+    from cai_desktop.engine.models import load_for_training
+
+    try:
+        return load_for_training(base_dir, load_in_4bit=bool(getattr(settings, "load_in_4bit", False)))
+    except ModelError as e:
+        if "4-bit" in str(e) or "memory" in str(e):
+            raise
         raise ModelError(f"Could not load the base model from {base_dir}: {e}") from None
 
 
@@ -212,13 +230,13 @@ def train_sft(
     Raises ``Cancelled`` (after a checkpoint is on disk) when ``ctx.cancelled()`` turns true.
     """
     import datasets
-    import torch
     from datasets import Dataset
     from transformers import PrinterCallback
     from trl import SFTConfig, SFTTrainer
 
     from cai_desktop.engine.callbacks import JobCallback
-    from cai_desktop.engine.models import load_tokenizer
+    from cai_desktop.engine.distributed import barrier
+    from cai_desktop.engine.models import halving_batches, load_tokenizer
 
     settings.check()
     if not records:
@@ -236,32 +254,42 @@ def train_sft(
 
     tokenizer = load_tokenizer(base_dir)
     tokenizer.padding_side = "right"  # training pads right; generation (left) is set again on save
-    cuda = torch.cuda.is_available()
-    dtype = torch.bfloat16 if cuda and torch.cuda.is_bf16_supported() else torch.float32
-    model = _load_base(base_dir, dtype)
-    _check_targets(model, settings)
+    if getattr(settings, "load_in_4bit", False):
+        from cai_desktop.engine.models import check_4bit
 
-    args = SFTConfig(**training_kwargs(settings, output_dir), max_length=settings.max_length,
-                     completion_only_loss=settings.loss_on == "completion", packing=False)
+        check_4bit()  # one line before any loading
     callback = JobCallback(ctx)
-    bars = datasets.is_progress_bar_enabled()
-    datasets.disable_progress_bars()  # dataset preparation bars would garble the job's own progress
-    try:
-        trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows),
-                             processing_class=tokenizer, peft_config=lora_config(settings), callbacks=[callback])
-    finally:
-        if bars:
-            datasets.enable_progress_bars()
-    kept = len(trainer.train_dataset)
-    if kept == 0:
-        raise ValidationError(
-            f"No example has any answer left within max_length={settings.max_length} tokens; raise max_length."
-        )
-    if kept < len(rows) and ctx is not None:
-        ctx.log(f"{len(rows) - kept} examples had no answer left within {settings.max_length} tokens; skipped")
-    trainer.remove_callback(PrinterCallback)  # metrics go to the job context, not stdout
+    attempts: list[int] = []
+
+    def attempt(used: SFTSettings):
+        # a retry after an out-of-memory error goes on from the newest checkpoint of this run
+        ckpt = last_checkpoint(output_dir) if attempts else checkpoint
+        attempts.append(used.batch_size)
+        model = _load_training_base(base_dir, used)
+        _check_targets(model, used)
+        args = SFTConfig(**training_kwargs(used, output_dir), max_length=used.max_length,
+                         completion_only_loss=used.loss_on == "completion", packing=False)
+        bars = datasets.is_progress_bar_enabled()
+        datasets.disable_progress_bars()  # dataset preparation bars would garble the job's own progress
+        try:
+            trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows),
+                                 processing_class=tokenizer, peft_config=lora_config(used), callbacks=[callback])
+        finally:
+            if bars:
+                datasets.enable_progress_bars()
+        kept = len(trainer.train_dataset)
+        if kept == 0:
+            raise ValidationError(
+                f"No example has any answer left within max_length={used.max_length} tokens; raise max_length."
+            )
+        if kept < len(rows) and ctx is not None and len(attempts) == 1:
+            ctx.log(f"{len(rows) - kept} examples had no answer left within {used.max_length} tokens; skipped")
+        trainer.remove_callback(PrinterCallback)  # metrics go to the job context, not stdout
+        trainer.train(resume_from_checkpoint=ckpt)
+        return trainer, used
+
+    trainer, used = halving_batches(settings, attempt, ctx=ctx)
     start_step = checkpoint_step(checkpoint)
-    trainer.train(resume_from_checkpoint=checkpoint)
     state = trainer.state
     logs = [h for h in state.log_history if "loss" in h]
     losses = [h["loss"] for h in logs]
@@ -279,6 +307,10 @@ def train_sft(
         "examples": len(records),
         "seconds_per_step": runtime / steps_run if runtime and steps_run > 0 else None,
         "tokens_seen": getattr(state, "num_input_tokens_seen", None),
+        "batch_size": used.batch_size,
+        "grad_accum": used.grad_accum,
+        "load_in_4bit": bool(getattr(used, "load_in_4bit", False)),
+        "processes": trainer.args.world_size,
     }
 
     if callback.cancelled and state.global_step < state.max_steps:
@@ -300,10 +332,11 @@ def train_sft(
     if trainer.is_world_process_zero():
         tokenizer.padding_side = "left"
         tokenizer.save_pretrained(str(tmp_dir))
-        info = {"base_model": base_spec, "settings": settings.values(SFTSettings), "examples": len(records),
+        info = {"base_model": base_spec, "settings": used.values(SFTSettings), "examples": len(records),
                 "steps": state.global_step, "loss_first": result["loss_first"], "loss_last": result["loss_last"]}
         (tmp_dir / "cai_adapter.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
         replace_dir(tmp_dir, adapter_dir)
+    barrier()  # under accelerate the other processes return once the adapter is on disk
     result["checkpoint"] = last_checkpoint(output_dir)
     result["adapter"] = str(adapter_dir)
     return result
