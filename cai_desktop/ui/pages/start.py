@@ -27,7 +27,7 @@ WORKFLOW = (
     ("runs", "3. Critique & revise (SL-CAI)",
      "The model answers, critiques its answer under a drawn principle and revises it, round after round."),
     ("inspector", "4. Review", "Read original and revision side by side; accept, reject or edit."),
-    ("runs", "5. Train", "LoRA SFT on the revisions; then AI feedback labels, a preference model and PPO."),
+    ("runs", "5. Train", "LoRA SFT on the revisions; then AI feedback labels, a preference model and RLOO."),
     ("comparisons", "6. Check the AI's judgement", "Compare answers blind and see how often you agree with its soft labels."),
 )
 

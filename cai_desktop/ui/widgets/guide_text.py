@@ -13,7 +13,7 @@ STAGES = (
     "Response pairs",
     "AI labels",
     "Preference model",
-    "PPO / DPO",
+    "RLOO / PPO / DPO",
     "Before/after evaluation",
 )
 
@@ -43,9 +43,12 @@ comparison principle and says which is better, as a soft label. Check its judgem
 Comparisons page, blind.</li>
 <li><b>Preference model</b> (Runs → Preference model). A model with a single score output,
 trained on the labelled pairs.</li>
-<li><b>PPO / DPO</b> (Runs → PPO or DPO). PPO trains the policy to earn a higher score from the
-preference model; DPO learns from the labelled pairs directly, without a separate preference
-model. Either one is the end of stage 2, RL-CAI.</li>
+<li><b>RLOO / PPO / DPO</b> (Runs → RLOO, PPO or DPO). RLOO (recommended) trains the policy to earn
+a higher score from the preference model, judging each of several answers to a prompt against the
+others, with a KL penalty to the SL-CAI policy; it needs no value model, so it is light. PPO does
+the same as in the paper, with a value model, and needs a TRL that still has it (the button says
+when it does not). DPO learns from the labelled pairs directly, without a separate preference
+model. Any one is the end of stage 2, RL-CAI.</li>
 <li><b>Before/after evaluation</b> (Runs → Before/after eval). Answer held-out prompts (never
 trained on) with the base model and each adapter: how often each refuses red-team prompts (more
 harmless) and helpful ones (over-refusal), with examples side by side. Read the examples, not
