@@ -50,6 +50,7 @@ PAGES: tuple[tuple[str, str, str, str], ...] = (
     ("runs", "Runs", "cai_desktop.ui.pages.runs", "RunsPage"),
     ("models", "Models", "cai_desktop.ui.pages.models", "ModelsPage"),
     ("monitoring", "Monitoring", "cai_desktop.ui.pages.monitoring", "MonitoringPage"),
+    ("agreement", "Agreement", "cai_desktop.ui.pages.agreement", "AgreementPage"),
 )
 
 
@@ -130,6 +131,10 @@ class MainWindow(WindowMenusMixin, WindowJobsMixin, QMainWindow):
 
         self._build_menu()
         self._build_status_bar()
+        # team review (issue 12): the Review menu, reviewer-only mode for review packs, drafts from notes
+        from cai_desktop.ui.widgets.reviewer import TeamReview
+
+        self.team = TeamReview(self)
         self.runner.job_started.connect(self._on_job_started)
         self.runner.job_progress.connect(self._on_job_progress)
         self.runner.job_failed.connect(self._on_job_failed)

@@ -28,6 +28,7 @@ PAGE_DATA: dict[str, frozenset[str]] = {
     "runs": frozenset({RUNS}),
     "models": frozenset({MODELS, ADAPTERS}),
     "monitoring": frozenset({MONITORING, RUNS, PROMPTS}),
+    "agreement": frozenset({CHAINS, COMPARISONS, RUNS}),  # reviews, the disagreement queue, implied runs
 }
 
 #: job kind -> the data kinds it changes (a cancelled or failed job has changed them too:

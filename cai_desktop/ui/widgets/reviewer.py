@@ -14,10 +14,11 @@ screen to ask on (the offscreen platform of tests and scripts) the OS user name 
 from __future__ import annotations
 
 import getpass
+from typing import Any
 
 from PySide6.QtCore import QObject, QSettings, Signal
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QInputDialog, QMenu, QToolButton, QWidget
+from PySide6.QtWidgets import QInputDialog, QLabel, QMenu, QToolButton, QWidget
 
 KEY = "reviewer"
 RECENT_KEY = "reviewers/recent"
@@ -149,3 +150,185 @@ class ReviewerButton(QToolButton):
         if recent_reviewers():
             self.menu_.addSeparator()
         self.menu_.addAction("Another reviewer…").triggered.connect(lambda *_: switch_reviewer(self))
+
+
+# -- the window's side of team review --------------------------------------------------------------
+#: the pages a reviewer-only window shows (a colleague's review pack: no models, no training)
+REVIEW_PAGES = ("inspector", "comparisons", "demonstrations")
+
+
+class TeamReview(QObject):
+    """The main window's team-review glue: the Review menu (switch reviewer, open a review pack,
+    return it), reviewer-only mode, and draft principles from notes (``PrincipleDrafts``).
+
+    Reviewer-only mode hides every page but the review pages (``REVIEW_PAGES``) from the
+    navigation and the Go menu; it is on while a review pack is open and off again when a project
+    is opened. Packs are read and written by the store's review-pack API (``project.reviews``)."""
+
+    def __init__(self, window: Any) -> None:
+        super().__init__(window)
+        self.window = window
+        self.reviewer_only = False
+        self.pack_path: str | None = None
+        from cai_desktop.ui.pages.constitution.drafts import PrincipleDrafts
+
+        self.drafts = PrincipleDrafts(window)
+        self._build_menu()
+        window.project_changed.connect(self._project_changed)
+
+    # -- menu ---------------------------------------------------------------------------------------
+    def _build_menu(self) -> None:
+        w = self.window
+        bar = w.menuBar()
+        help_action = next((a for a in bar.actions() if a.text().replace("&", "") == "Help"), None)
+        menu = QMenu("&Review", w)
+        if help_action is not None:
+            bar.insertMenu(help_action, menu)
+        else:
+            bar.addMenu(menu)
+        self.menu = menu
+        self.act_switch = menu.addAction("Switch &reviewer…")
+        self.act_switch.triggered.connect(lambda *_: switch_reviewer(w))
+        menu.addSeparator()
+        self.act_open_pack = menu.addAction("&Open review pack…")
+        self.act_open_pack.triggered.connect(lambda *_: self.open_pack_dialog())
+        self.act_return_pack = menu.addAction("Re&turn pack…")
+        self.act_return_pack.triggered.connect(lambda *_: self.return_pack_dialog())
+        self.act_return_pack.setEnabled(False)
+        self.reviewer_label = QLabel("")
+        self.reviewer_label.setObjectName("reviewerStatus")
+        w.statusBar().addPermanentWidget(self.reviewer_label)
+        notifier().changed.connect(self._show_reviewer)
+        self._show_reviewer()
+
+    def _show_reviewer(self, *_: object) -> None:
+        name = saved_reviewer()
+        self.reviewer_label.setText(f"Reviewer: {name}" if name else "")
+
+    # -- reviewer-only mode -------------------------------------------------------------------------
+    def set_reviewer_only(self, on: bool, title: str = "") -> None:
+        from cai_desktop.ui.main_window import PAGES
+
+        w = self.window
+        self.reviewer_only = on
+        for i, (key, *_rest) in enumerate(PAGES):
+            item = w.nav.item(i)
+            if item is not None:
+                item.setHidden(on and key not in REVIEW_PAGES)
+        go = next((a.menu() for a in w.menuBar().actions() if a.text().replace("&", "") == "Go"), None)
+        if go is not None:
+            titles = {t for k, t, *_ in PAGES if k not in REVIEW_PAGES}
+            for act in go.actions():
+                if act.text() in titles:
+                    act.setVisible(not on)
+        for name in ("act_new", "act_sample"):
+            act = getattr(w, name, None)
+            if act is not None:
+                act.setEnabled(not on)
+        self.act_return_pack.setEnabled(on)
+        if on:
+            w.show_page("comparisons" if self._has_comparisons() else "inspector")
+            w.setWindowTitle(f"CAI Desktop — reviewing {title}" if title else "CAI Desktop — reviewing")
+            w.statusBar().showMessage("Reviewer-only mode: review the items, then Review → Return pack…", 10000)
+
+    def visible_pages(self) -> list[str]:
+        from cai_desktop.ui.main_window import PAGES
+
+        return [k for i, (k, *_r) in enumerate(PAGES) if not self.window.nav.item(i).isHidden()]
+
+    def _has_comparisons(self) -> bool:
+        p = self.window.project
+        try:
+            return p is not None and p.comparisons.count() > 0
+        except Exception:  # noqa: BLE001 - only picks the first page
+            return False
+
+    def _project_changed(self, project: Any) -> None:
+        if self.reviewer_only and not getattr(self, "_opening_pack", False):
+            self.pack_path = None
+            self.set_reviewer_only(False)
+
+    # -- packs ----------------------------------------------------------------------------------------
+    def open_pack(self, path: str) -> bool:
+        """Open a colleague's review pack in reviewer-only mode (no model needed)."""
+        from pathlib import Path
+
+        from cai_desktop.core.errors import CaiError
+        from cai_desktop.ui.widgets.errors import show_error
+
+        w = self.window
+        try:
+            project = open_pack_project(path)
+        except CaiError as e:
+            w.last_error_box = show_error(w, "Cannot open the review pack", str(e))
+            return False
+        self._opening_pack = True
+        try:
+            w._set_project(project)
+        finally:
+            self._opening_pack = False
+        self.pack_path = str(path)
+        self.set_reviewer_only(True, Path(path).name)
+        return True
+
+    def open_pack_dialog(self) -> bool:
+        from PySide6.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getOpenFileName(self.window, "Open review pack", "",
+                                              "Review packs (*.caipack *.caipack.gz *.json *.json.gz);;All files (*)")
+        return bool(path) and self.open_pack(path)
+
+    def return_pack(self, path: str) -> bool:
+        """Write the answered pack (this reviewer's decisions, edits and notes) to ``path``."""
+        from cai_desktop.core.errors import CaiError
+        from cai_desktop.ui.widgets.errors import show_error
+
+        w = self.window
+        if w.project is None:
+            return False
+        try:
+            n = write_answered_pack(w.project, path, self.pack_path)
+        except CaiError as e:
+            w.last_error_box = show_error(w, "Cannot return the pack", str(e))
+            return False
+        w.statusBar().showMessage(f"Pack written to {path}" + (f" ({n} decisions)" if isinstance(n, int) else "")
+                                  + ": send it back to the project's owner.", 10000)
+        return True
+
+    def return_pack_dialog(self) -> bool:
+        from pathlib import Path
+
+        from PySide6.QtWidgets import QFileDialog
+
+        base = Path(self.pack_path or "pack.caipack")
+        default = str(base.with_name(base.name.split(".")[0] + f"-{current_reviewer()}.answered.caipack"))
+        path, _ = QFileDialog.getSaveFileName(self.window, "Return pack", default,
+                                              "Review packs (*.caipack);;All files (*)")
+        return bool(path) and self.return_pack(path)
+
+
+def open_pack_project(path: str) -> Any:
+    """A review pack opened as a project the review pages can show (the store's pack API)."""
+    from cai_desktop.core.errors import ValidationError
+
+    try:
+        from cai_desktop.store import packs  # type: ignore[attr-defined]
+    except ImportError:
+        packs = None
+    opener = getattr(packs, "open_pack", None) if packs is not None else None
+    if opener is None:
+        raise ValidationError("This build cannot open review packs yet.")
+    return opener(path)
+
+
+def write_answered_pack(project: Any, path: str, pack_path: str | None) -> Any:
+    from cai_desktop.core.errors import ValidationError
+
+    try:
+        from cai_desktop.store import packs  # type: ignore[attr-defined]
+    except ImportError:
+        packs = None
+    writer = getattr(packs, "return_pack", None) if packs is not None else None
+    if writer is None:
+        raise ValidationError("This build cannot write review packs yet.")
+    return writer(project, path)
