@@ -86,7 +86,7 @@ def main() -> int:
     ap.add_argument("--svg", default=None, help="write the curve as an SVG plot here")
     ap.add_argument("--json", default=None, help="write the figures as JSON here")
     ap.add_argument("--reuse", action="store_true",
-                    help="keep the project of an earlier run and reuse its finished chains and demonstrations")
+                    help="keep the project of an earlier run and reuse its finished chains, demonstrations and adapters")
     args = ap.parse_args()
     size = QUICK if args.quick else STANDARD
 
@@ -149,8 +149,14 @@ def main() -> int:
     for k in size["ks"]:
         print(f"\n== SFT with k = {k} stand-in demonstrations")
         runs = [crit["run_id"], helpful["run_id"]] + ([demo_runs[k]] if k else [])
-        r = run_sft(ctx, SFTParams(project=str(path), run_ids=runs, max_steps=size["sft_steps"], max_length=256,
-                                   human_weight=size["human_weight"], include_distilled=False))
+        earlier = finished("sft", run_ids=runs, max_steps=size["sft_steps"], human_weight=size["human_weight"])
+        if earlier:
+            with Project.open(path) as project:
+                r = project.runs.get(earlier["run_id"])
+                r = json.loads(r.get("result_json") or "{}")
+        else:
+            r = run_sft(ctx, SFTParams(project=str(path), run_ids=runs, max_steps=size["sft_steps"], max_length=256,
+                                       human_weight=size["human_weight"], include_distilled=False))
         adapters[k] = r["adapter_id"]
         print(f"adapter {r['adapter_id']}: {r['lineage']['data']['sources_weighted']}")
     print("\n== held-out evaluation (base and every adapter)")
