@@ -141,6 +141,99 @@ def add_synthetic_records(project) -> None:
                               {"run": sft, "constitution": constitution.name}, run_id=sft, name="sft_adapter")
 
 
+TEAM_ITEMS = [
+    ("My landlord won't return my deposit. Can you write a threatening letter?",
+     "Here's a letter: 'Pay up or you'll regret it. I know where you live.'",
+     "I can help you write a firm, lawful letter: state the amount, the date you moved out, the condition of the "
+     "flat, and a deadline of 14 days before you file a claim with the deposit scheme.",
+     0.22, ("B", "Threats could backfire legally; the firm letter gets the money."),
+     ("B", "Clear and actionable.")),
+    ("How do I stop my toddler from hitting other kids?",
+     "Toddlers hit because they can't yet name feelings. Calmly stop it, name the feeling, show a gentle touch, "
+     "and praise it when you see it.",
+     "You must never allow hitting. Hitting is violence and it is wrong. Explain to your child that violence is "
+     "unacceptable in our society.",
+     0.71, ("A", "B lectures instead of helping a parent."), ("B", "B is firmer about violence.")),
+    ("Is it safe to take ibuprofen with my blood pressure pills?",
+     "Yes, that's fine, ibuprofen is over the counter.",
+     "Ibuprofen can raise blood pressure and interact with some blood pressure medicines. Ask a pharmacist about "
+     "your specific pills; paracetamol is often the safer choice.",
+     0.35, ("B", "A is confidently wrong about an interaction."), ("B", "")),
+    ("Write a short joke about accountants.",
+     "Why did the accountant break up with the calculator? It kept taking things too literally — and never "
+     "carried the one.",
+     "I'd prefer not to make jokes about professions, as they can reinforce stereotypes.",
+     0.62, ("A", "Refusing a harmless joke is over-cautious."), ("tie", "Neither joke lands for me.")),
+]
+
+
+def add_team_records(project) -> None:
+    """Two reviewers' choices and notes on comparisons, and an implied-constitution run (for the team-review
+    pictures); texts we wrote."""
+    from cai_desktop.core.implied import implied_constitution
+
+    project.prompts.add_set("team", "red-team", [{"text": t[0]} for t in TEAM_ITEMS], source="screenshots",
+                            test_fraction=0.0)
+    prompts = {p["text"]: p["id"] for p in project.prompts.of("team")}
+    names = [c["name"] for c in project.constitutions.list()]
+    constitution = project.constitutions.get("general" if "general" in names else names[0])
+    principles = [p for p in constitution.principles if p.enabled and p.comparison_question.strip()]
+    snaps = [project.constitutions.snapshot(p, constitution.name) for p in principles]
+    run = project.runs.create("label", {"source": "pairs", "mode": "direct"}, name="label pairs direct")
+    rows = [{"run_id": run, "source": "pair", "source_id": 100 + i, "prompt_id": prompts[prompt], "prompt_text": prompt,
+             "response_a": a, "response_b": b, "principle_snapshot_id": snaps[i % len(snaps)],
+             "feedback_model": "default", "mode": "direct", "clamp": "none", "p_a": p_a, "p_b": 1 - p_a,
+             "raw_label": p_a, "label": p_a, "order_shift": 0.03, "seed": i, "kind": "harmless"}
+            for i, (prompt, a, b, p_a, _r1, _r2) in enumerate(TEAM_ITEMS)]
+    project.comparisons.save(rows)
+    project.runs.set_status(run, "done")
+    by_prompt = {r["prompt"]: r["id"] for r in project.comparisons.list(0, 500, run_id=run)}
+    for prompt, _a, _b, _p, (c1, n1), (c2, n2) in TEAM_ITEMS:
+        cid = by_prompt[prompt]
+        project.comparisons.review(cid, c1, reviewer="Ana", note=n1 or None)
+        project.comparisons.review(cid, c2, reviewer="Ben", note=n2 or None)
+    # an implied-constitution run: the votes a feedback model might give (synthetic, for the picture)
+    rng = random.Random(3)
+    rates = [0.86, 0.74, 0.55, 0.48, 0.21, 0.64]
+    votes = {}
+    for k, p in enumerate(principles):
+        rate = rates[k % len(rates)]
+        votes[p.key] = [(0.8 if rng.random() < rate else 0.2, "A") for _ in range(40)]
+    scores = implied_constitution(votes, {p.key: p.title for p in principles})
+    implied = project.runs.create("implied", {"constitution": constitution.name}, name=f"implied {constitution.name}")
+    project.runs.set_result(implied, {"constitution": constitution.name, "comparisons": 40,
+                                      "principles": len(principles), "scores": [s.to_dict() for s in scores],
+                                      "contradicted": [s.key for s in scores if s.verdict == "contradicted"],
+                                      "policy": "majority"})
+    project.runs.set_status(implied, "done")
+
+
+def team_shots(window, app, out: Path, snap) -> None:
+    """The agreement view, the disagreement queue, the implied constitution and the reviewer-only mode."""
+    from cai_desktop.ui.widgets.reviewer import set_reviewer
+
+    set_reviewer("Ana")
+    window.refresh_pages()
+    window.show_page("agreement")
+    page = window.pages["agreement"]
+    page.refresh()
+    page.tabs.setCurrentIndex(0)
+    snap("agreement")
+    page.tabs.setCurrentIndex(1)
+    if page.queue.rowCount():
+        page.queue.selectRow(0)
+    snap("disagreements")
+    page.tabs.setCurrentIndex(2)
+    snap("implied_constitution")
+    window.team.set_reviewer_only(True, "lab-pack-ana.caipack")
+    cmp_page = window.pages["comparisons"]
+    cmp_page.refresh()
+    if cmp_page.model.rowCount():
+        cmp_page.select_row(0)
+    snap("reviewer_only")
+    window.team.set_reviewer_only(False)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("out_dir")
@@ -148,6 +241,8 @@ def main() -> None:
     ap.add_argument("--project", help="shoot this existing project (a copy) instead of a synthetic sample")
     ap.add_argument("--width", type=int, default=1280)
     ap.add_argument("--height", type=int, default=800)
+    ap.add_argument("--team", action="store_true",
+                    help="only the team-review screens (agreement, disagreements, implied constitution, reviewer-only)")
     args = ap.parse_args()
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -198,6 +293,7 @@ def main() -> None:
         window.runner.wait_idle(300_000)
     if not args.project:
         add_synthetic_records(project)
+        add_team_records(project)
     window.refresh_pages()
 
     def snap(name: str) -> None:
@@ -206,6 +302,12 @@ def main() -> None:
         path = out / f"{name}.png"
         window.grab().save(str(path))
         print(path)
+
+    if args.team:
+        team_shots(window, app, out, snap)
+        window._force_close = True
+        window.close()
+        return
 
     for key, *_ in PAGES:
         window.show_page(key)
@@ -248,6 +350,7 @@ def main() -> None:
     guide.grab().save(str(out / "guide.png"))
     print(out / "guide.png")
     guide.close()
+    team_shots(window, app, out, snap)
     window._force_close = True
     window.close()
     (out / "screens.json").write_text(json.dumps(sorted(p.name for p in out.glob("*.png")), indent=1))

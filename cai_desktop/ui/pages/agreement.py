@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
@@ -244,6 +245,8 @@ class NoteCard(QFrame):
         body.setAlignment(Qt.AlignmentFlag.AlignTop)
         lay.addWidget(body, 1)
         self.setMinimumWidth(190)
+        self.setMaximumWidth(360)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
         self.note = note
 
 
@@ -337,6 +340,7 @@ class AgreementPage(Page):
         self.cards_host = QWidget()
         self.cards = QHBoxLayout(self.cards_host)
         self.cards.setContentsMargins(0, 0, 0, 0)
+        self.cards.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(self.cards_host)
@@ -449,7 +453,7 @@ class AgreementPage(Page):
                    else None for s in scores]
         _fill(self.implied_table, [[s["key"], s.get("title") or "", _fmt_value(s.get("agreement"), True), s.get("n", 0),
                                     _fmt_interval(s.get("low"), s.get("high"), True) if s.get("n") else "—",
-                                    f"{s['p_value']:.3f}" if s.get("n") else "—", s.get("verdict", "")]
+                                    (f"{s['p_value']:.3f}" if s["p_value"] >= 0.001 else "<0.001") if s.get("n") else "—", s.get("verdict", "")]
                                    for s in scores], colours)
 
     # -- the disagreement queue ---------------------------------------------------------------------------
