@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QPushButton,
     QSizePolicy,
     QSplitter,
@@ -187,6 +188,15 @@ class ComparisonsPage(ListDetailPage):
         self.add_shortcut(("U",), lambda: self.choose(None))
         cb.addStretch(1)
 
+    def build_footer(self, dl: QVBoxLayout) -> None:
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Note"))
+        self.note = QLineEdit()
+        self.note.setObjectName("comparisonNote")
+        self.note.setPlaceholderText("Why? (optional; saved with your next choice, shown to the adjudicator)")
+        row.addWidget(self.note, 1)
+        dl.addLayout(row)
+
     # -- helpers ---------------------------------------------------------------------------------
     def _label_cell(self, value: Any, row: dict[str, Any]) -> str:
         if value is None:
@@ -246,6 +256,7 @@ class ComparisonsPage(ListDetailPage):
         self.agreement_label.setText(text)
 
     def show_item(self, comparison_id: int | None) -> None:
+        self.note.clear()
         if comparison_id is None or self.project is None:
             self.comparison = None
             self.header.setText("Select a comparison." if self.project else "Open a project first.")
@@ -340,12 +351,13 @@ class ComparisonsPage(ListDetailPage):
             return False
         project, c = self.project, self.comparison
         cid = c["id"]
+        note = self.note.text().strip() or None
         if choice is None:
             def do() -> int:
-                return project.comparisons.reset_review(cid, reviewer)
+                return project.comparisons.reset_review(cid, reviewer, note)
         else:
             def do() -> int:
-                return project.comparisons.review(cid, choice, reviewer=reviewer)
+                return project.comparisons.review(cid, choice, reviewer=reviewer, note=note)
         verb = f"Choose {choice.replace('-', ' ')}" if choice else "Clear the choice"
         ok = self.record_review(
             cid, f"{verb} on comparison #{cid}", lambda: project.comparisons.review_state(cid), do,
@@ -354,6 +366,7 @@ class ComparisonsPage(ListDetailPage):
             still_listed=self._still_listed(choice),
         )
         if ok:
+            self.note.clear()
             self.status_message.emit(f"Comparison #{cid}: {self._choice_text(choice, c)}")
         return ok
 
