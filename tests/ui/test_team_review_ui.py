@@ -184,3 +184,27 @@ def test_draft_principle_opens_in_the_editor_and_undoes(qtbot, fixed_project):
         assert [q.key for q in page.constitution.principles] == before
         # nothing is stored until the person saves a version
         assert "no_lecturing" not in [q.key for q in p.constitutions.get("tiny").principles]
+
+
+@pytest.mark.slow
+def test_note_to_draft_principle_through_the_window(window, qtbot, fixed_project, tiny_model_dir):
+    """Inspector/queue request → the teacher (tiny model) in the runner → the editor, undoable."""
+    path, _ids = fixed_project
+    with Project.open(path) as p:
+        p.roles.set("teacher", str(tiny_model_dir))
+    assert window.open_project(path)
+    editor = window.pages["constitution"]
+    editor.load("tiny")
+    n = len(editor.constitution.principles)
+    with qtbot.waitSignal(window.runner.job_ended, timeout=60000):
+        job_id = window.team.drafts.request({"note": "Too preachy: lectures the user.", "prompt": "How do I fix a tap?",
+                                             "answer": "You should call a professional; DIY is irresponsible.",
+                                             "max_new_tokens": 8})
+    assert job_id is not None
+    assert window.runner.jobs[job_id].status == "done", window.runner.jobs[job_id].error
+    assert window.current_page() is editor
+    assert len(editor.constitution.principles) == n + 1
+    added = editor.constitution.principles[-1]
+    assert added.critique_request and added.revision_request and added.comparison_question
+    editor.undo_stack.undo()
+    assert len(editor.constitution.principles) == n

@@ -54,7 +54,8 @@ class PrincipleDrafts(QObject):
 
         constitution = self.target_constitution()
         params = DraftParams(project=str(project.path), note=req["note"], prompt=req.get("prompt") or "",
-                             answer=req.get("answer") or "", constitution=constitution)
+                             answer=req.get("answer") or "", constitution=constitution,
+                             max_new_tokens=int(req.get("max_new_tokens") or 160))
         job_id = self.window.runner.submit(KIND, draft_principle, params, "Draft a principle from a note")
         self.jobs[job_id] = constitution
         self.window.statusBar().showMessage("The teacher is drafting a principle from the note…", 5000)
