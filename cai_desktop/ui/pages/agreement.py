@@ -35,7 +35,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QPushButton,
     QScrollArea,
-    QSizePolicy,
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
@@ -244,9 +243,9 @@ class NoteCard(QFrame):
         body.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         body.setAlignment(Qt.AlignmentFlag.AlignTop)
         lay.addWidget(body, 1)
-        self.setMinimumWidth(190)
-        self.setMaximumWidth(360)
-        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
+        self.setFixedWidth(215)
+        # word-wrapped labels: the card is as tall as its text at this width
+        self.setFixedHeight(max(60, lay.totalHeightForWidth(215)))
         self.note = note
 
 
@@ -325,6 +324,8 @@ class AgreementPage(Page):
         ll.addWidget(self.queue_count)
         self.queue = _table("disagreementTable", ["Item", "Prompt", "Why"])
         self.queue.itemSelectionChanged.connect(self._queue_selected)
+        self.queue.horizontalHeader().setStretchLastSection(False)
+        self.queue.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         ll.addWidget(self.queue, 1)
         split.addWidget(left)
         right = QWidget()
@@ -358,7 +359,7 @@ class AgreementPage(Page):
         bar.addWidget(self.btn_draft)
         rl.addLayout(bar)
         split.addWidget(right)
-        split.setSizes([420, 760])
+        split.setSizes([470, 710])
         return split
 
     def _build_implied(self) -> QWidget:
@@ -487,9 +488,10 @@ class AgreementPage(Page):
         for v in d["decisions"]:
             decision = DECISION_WORDS.get(v.get("decision") or "", v.get("decision") or "")
             self.cards.addWidget(NoteCard(v.get("reviewer") or "(unnamed)", decision, v.get("note") or "",
-                                          str(v.get("created_at") or "")))
+                                          str(v.get("created_at") or "")), 0, Qt.AlignmentFlag.AlignTop)
         if d.get("ai"):
-            self.cards.addWidget(NoteCard("AI feedback model", f"prefers {d['ai']}", "", accent="#d9822b"))
+            self.cards.addWidget(NoteCard("AI feedback model", f"prefers {d['ai']}", "", accent="#d9822b"), 0,
+                                 Qt.AlignmentFlag.AlignTop)
         self.cards.addStretch(1)
         for i, (decision, text) in enumerate(ADJUDICATE.get(d["kind"], ())):
             b = QPushButton(text)
