@@ -260,7 +260,7 @@ def _summary(r: dict[str, Any]) -> list[str]:
 JOB = Job(
     kind=KIND, label="Implied constitution", params=ImpliedParams, prepare=_prepare, body=_body,
     description="Inverse CAI: ask the feedback model each principle's comparison question on the comparisons "
-                "reviewers decided, and score how often it agrees with them (agreement, n, 95% interval); the "
+                "reviewers decided, and score how often it agrees with them (agreement, n and an interval); the "
                 "principles their choices contradict stand out.",
     run_name=lambda p: f"implied {p.constitution}", summary=_summary,
     cli_help="implied constitution: score each principle against the reviewers' final choices",
