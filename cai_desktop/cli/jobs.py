@@ -96,6 +96,10 @@ def cmd_run(job: Job, args: argparse.Namespace) -> int:
     ctx = ConsoleContext()
     with ctx.sigint_cancels():
         result = run_job(job, ctx, params)
+    from cai_desktop.engine.distributed import is_main_process
+
+    if not is_main_process():  # under accelerate launch the main process prints the summary
+        return 0
     for line in (job.summary(result) if job.summary else [f"run {result['run_id']}: done"]):
         print(line)
     return 0

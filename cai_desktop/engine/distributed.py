@@ -41,9 +41,11 @@ def distributed() -> bool:
 def _state() -> Any:
     """accelerate's process state; sets up the process group (gloo on CPUs, NCCL on GPUs) from
     the launcher's environment. The Trainer later finds the same one."""
+    import torch
     from accelerate import PartialState
 
-    return PartialState()
+    # without cpu=True a machine with no GPU gets a state that does not communicate
+    return PartialState(cpu=not torch.cuda.is_available())
 
 
 def share(value: Any = None) -> Any:

@@ -136,6 +136,7 @@ def train_dpo(
             activation_checkpointing=bool(getattr(used, "activation_checkpointing", False)),
             dataloader_num_workers=0,
             disable_tqdm=True,
+            ddp_find_unused_parameters=False,  # under accelerate (DDP): LoRA uses every trainable weight
         )
         trainer = DPOTrainer(
             model=model, ref_model=None, args=args, train_dataset=Dataset.from_list(records),

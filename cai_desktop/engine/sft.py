@@ -64,6 +64,7 @@ def training_kwargs(settings: SFTSettings, output_dir: Path) -> dict[str, Any]:
         include_num_input_tokens_seen=True,
         remove_unused_columns=True,
         activation_checkpointing=settings.activation_checkpointing,
+        ddp_find_unused_parameters=False,  # under accelerate (DDP): LoRA uses every trainable weight
     )
 
 

@@ -17,7 +17,9 @@
   (kill -9, a crash, a power cut) is continued like any unfinished run.
 
 ``run_job(job, ctx, params)`` opens the project once, in the calling thread (a QThread worker
-gets its own SQLite connection).
+gets its own SQLite connection). Under ``accelerate launch`` every process calls it; only the main
+one claims and records the run (``jobs.runs.execute``), the others follow it: the same run id, the
+same resume decision, and a body whose ``ctx.main_process`` is False, so it writes nothing.
 """
 
 from __future__ import annotations
@@ -122,6 +124,10 @@ def run_job(job: Job, ctx: Any, params: Params) -> dict[str, Any]:
                 params.resume_run = found
             return found
 
+        def follow(claimed: dict[str, Any]) -> None:  # another process of ``accelerate launch``
+            params.resume_run = claimed.get("resume_run")
+
         return execute(ctx, project, job.kind, config_of(params),
                        lambda p, rc, rid: job.body(p, rc, rid, params, plan),
-                       resume_run=params.resume_run, name=job.name_for(params), pick=pick)
+                       resume_run=params.resume_run, name=job.name_for(params), pick=pick,
+                       claimed=lambda rid: {"resume_run": params.resume_run}, follow=follow)

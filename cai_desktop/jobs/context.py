@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cai_desktop.core.context import EtaClock, JobContext, check_cancelled
+from cai_desktop.engine.distributed import is_main_process
 
 __all__ = ["BaseContext", "ConsoleContext", "JobContext", "RecordingContext"]
 
@@ -80,10 +81,11 @@ class RecordingContext(BaseContext):
 class ConsoleContext(BaseContext):
     """Terminal progress bar for the CLI; Ctrl+C sets the cancel flag (the job stops cleanly)."""
 
-    def __init__(self, stream: Any = None, quiet: bool = False) -> None:
+    def __init__(self, stream: Any = None, quiet: bool | None = None) -> None:
         super().__init__()
         self.stream = stream or sys.stderr
-        self.quiet = quiet
+        # under ``accelerate launch`` only the main process draws the bar and prints the log
+        self.quiet = (not is_main_process()) if quiet is None else quiet
         self._last = 0.0
         self._eta = EtaClock()
         self.metrics: list[tuple[str, float, int]] = []

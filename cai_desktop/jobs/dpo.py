@@ -74,21 +74,27 @@ def run_dpo(ctx: Any, params: DPOParams) -> dict[str, Any]:
 
 
 def _body(project: Project, ctx: RunContext, run_id: int, params: DPOParams, plan: dict[str, Any]) -> dict[str, Any]:
+    from cai_desktop.engine.distributed import share
     from cai_desktop.engine.dpo import dpo_checkpoint_step, train_dpo
     from cai_desktop.engine.models import resolve_spec
 
-    spec, start, pairs = plan["spec"], plan["start"], plan["pairs"]
+    # under ``accelerate launch`` only the main process writes; the others train on its pairs
+    main = getattr(ctx, "main_process", True)
+    spec, start, pairs = share((plan["spec"], plan["start"], plan["pairs"]))
     ms = resolve_spec(spec)
-    project.models.record(ms.to_str(), ms.kind, ms.display_name)
+    if main:
+        project.models.record(ms.to_str(), ms.kind, ms.display_name)
     n_helpful = sum(1 for p in pairs if p.get("kind") == "helpful")
     ctx.log(f"DPO on {len(pairs)} pairs ({describe_counts(source_counts(pairs))}; {n_helpful} helpful), "
             f"margin ≥ {params.min_margin}; policy "
             f"{ms.display_name}" + (f" + adapter {start['id']} ({start['name']})" if start else ""))
     out = project.artifacts_dir / f"dpo-{run_id}"
-    if params.resume_run is not None:
+    if params.resume_run is not None and main:
         project.runs.forget_metrics_after(run_id, dpo_checkpoint_step(out))
     result = train_dpo(spec, start["path"] if start else None, pairs, params, out, ctx=ctx,
                        resume=params.resume_run is not None)
+    if not main:
+        return result
     lineage = {
         "kind": KIND,
         "base_model": spec, "roles": {"student": spec},

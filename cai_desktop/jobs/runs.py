@@ -9,6 +9,10 @@ a ``RunContext`` that stores metrics/logs in the project and forwards them to th
 While it runs, the run is owned by this process (``project.runs.start``: pid, host, heartbeat),
 so a second launch of the same run elsewhere is refused with one line, and a run left 'running'
 by a process that was killed is continued by the next launch.
+
+Under ``accelerate launch`` every process runs the job, but only the main one (rank 0) writes to
+the project: it claims the run and shares the run id with the others (``follow``), which run the
+body with a ``FollowerContext`` that records nothing, and return the main process's result.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ from collections.abc import Callable
 from typing import Any
 
 from cai_desktop.core.context import check_cancelled
-from cai_desktop.core.errors import Cancelled, ProjectError
+from cai_desktop.core.errors import CaiError, Cancelled, ProjectError
+from cai_desktop.engine.distributed import distributed, is_main_process, share
 from cai_desktop.store.project import Project
 from cai_desktop.store.runs import BEAT_EVERY, Heartbeat
 
@@ -73,6 +78,55 @@ class RunContext:
         check_cancelled(self)
 
 
+class FollowerContext:
+    """The run context of a process other than the main one under ``accelerate launch``: the same
+    run id and cancel flag, nothing written to the project (the main process records the run)."""
+
+    main_process = False
+
+    def __init__(self, outer: Any, project: Project, run_id: int):
+        self.outer = outer
+        self.project = project
+        self.run_id = run_id
+
+    def progress(self, done: int, total: int, message: str = "") -> None:
+        pass
+
+    def log(self, text: str) -> None:
+        pass
+
+    def metric(self, name: str, value: float, step: int) -> None:
+        pass
+
+    def cancelled(self) -> bool:
+        return bool(self.outer is not None and self.outer.cancelled())
+
+    def check_cancelled(self) -> None:
+        check_cancelled(self)
+
+
+RunContext.main_process = True  # type: ignore[attr-defined]
+
+
+def _follow(ctx: Any, project: Project, body: Callable[[Project, Any, int], dict[str, Any]],
+            follow: Callable[[dict[str, Any]], None] | None) -> dict[str, Any]:
+    """A process other than the main one: wait for the run the main process claimed, run the body
+    with it (training takes part; nothing is written), then take the main process's result."""
+    claimed = share(None)
+    if claimed.get("error"):
+        raise CaiError(claimed["error"])
+    if follow is not None:
+        follow(claimed)
+    try:
+        body(project, FollowerContext(ctx, project, claimed["run_id"]), claimed["run_id"])
+    except Cancelled:
+        pass  # the main process says how the run ended
+    ended = share(None)
+    if ended.get("error"):
+        raise (Cancelled if ended.get("cancelled") else CaiError)(ended["error"])
+    return ended["result"]
+
+
 def _record_end(project: Project, run_id: int, status: str, error: str | None = None,
                 trace: str | None = None) -> None:
     """The run's final status, best effort: a file that became busy or read-only must not hide
@@ -95,6 +149,8 @@ def execute(
     resume_run: int | None = None,
     name: str = "",
     pick: Callable[[], int | None] | None = None,
+    claimed: Callable[[int], dict[str, Any]] | None = None,
+    follow: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Run ``body`` as a recorded run of ``kind`` in the open ``project``; returns its result
     dict (with ``run_id``). A cancel (or Ctrl+C) marks the run cancelled; its committed work stays.
@@ -102,12 +158,35 @@ def execute(
 
     The run is ``resume_run``, else the run ``pick()`` finds (the resume policy), else a new one;
     it is chosen and claimed in one transaction. A run that a live process runs is refused
-    (``RunInUse``); one left 'running' by a dead process is taken over."""
+    (``RunInUse``); one left 'running' by a dead process is taken over.
+
+    Several processes (``accelerate launch``): the main one shares ``{"run_id", **claimed(run_id)}``
+    once the run is claimed, and the others get it in ``follow`` before they run the body."""
     if not isinstance(project, Project):
         with Project.open(project) as opened:
-            return execute(ctx, opened, kind, config, body, resume_run=resume_run, name=name, pick=pick)
-    started = project.runs.start(kind, config, name=name, resume_run=resume_run, pick=pick)
+            return execute(ctx, opened, kind, config, body, resume_run=resume_run, name=name, pick=pick,
+                           claimed=claimed, follow=follow)
+    if distributed() and not is_main_process():
+        return _follow(ctx, project, body, follow)
+    try:
+        started = project.runs.start(kind, config, name=name, resume_run=resume_run, pick=pick)
+    except BaseException as e:
+        if distributed():
+            share({"error": str(e) or type(e).__name__})
+        raise
     run_id = started.run_id
+    if distributed():
+        share({"run_id": run_id, **(claimed(run_id) if claimed else {})})
+    try:
+        return _run_claimed(ctx, project, body, started, run_id, resume_run)
+    except BaseException as e:
+        if distributed():
+            share({"error": str(e) or type(e).__name__, "cancelled": isinstance(e, Cancelled | KeyboardInterrupt)})
+        raise
+
+
+def _run_claimed(ctx: Any, project: Project, body: Callable[[Project, RunContext, int], dict[str, Any]],
+                 started: Any, run_id: int, resume_run: int | None) -> dict[str, Any]:
     heartbeat = Heartbeat(project.path, run_id).start()
     try:
         if ctx is not None and hasattr(ctx, "run_started"):
@@ -134,6 +213,8 @@ def execute(
         result = {"run_id": run_id, **result}
         project.runs.set_result(run_id, result, lineage=result.get("lineage"))
         project.runs.set_status(run_id, "done")
+        if distributed():
+            share({"result": result})
         return result
     finally:
         heartbeat.stop()

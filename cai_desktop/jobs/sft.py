@@ -92,14 +92,22 @@ def _chain_lineage(project: Project, params: SFTParams) -> dict[str, Any]:
 
 
 def _body(project: Project, ctx: RunContext, run_id: int, params: SFTParams, plan: None) -> dict[str, Any]:
+    from cai_desktop.engine.distributed import share
     from cai_desktop.engine.models import resolve_spec
     from cai_desktop.engine.sft import train_sft
 
+    # under ``accelerate launch`` only the main process writes (data file, model row, adapter row);
+    # the others train on the records it shares
+    main = getattr(ctx, "main_process", True)
     out = project.artifacts_dir / f"run-{run_id}"
     out.mkdir(parents=True, exist_ok=True)
     data_file = out / "data.jsonl"
     counts_file = out / "data_counts.json"
-    if params.resume_run is not None and data_file.exists():
+    records: list[dict[str, Any]] = []
+    n_helpful: int | None = None
+    if not main:
+        pass
+    elif params.resume_run is not None and data_file.exists():
         records = _read_jsonl(data_file)
         n_helpful = json.loads(counts_file.read_text())["helpful"] if counts_file.exists() else None
         ctx.log(f"resuming run {run_id} on its saved data ({len(records)} examples)")
@@ -113,13 +121,17 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: SFTParams, pla
         _write_jsonl(data_file, records)
         counts_file.write_text(json.dumps({"examples": len(records), "helpful": n_helpful, "sources": before,
                                            "weighted": source_counts(records)}))
+    records, n_helpful = share((records, n_helpful))
     counts = json.loads(counts_file.read_text()) if counts_file.exists() else {}
     ctx.log(f"training on {len(records)} examples: {describe_counts(source_counts(records))}"
             + (f" (human data weighted ×{params.human_weight:g})" if counts.get("sources", {}).get("human") else ""))
 
     spec = resolve_spec(params.base or project.roles.get("student")["spec"])
-    project.models.record(spec.to_str(), spec.kind, spec.display_name)
+    if main:
+        project.models.record(spec.to_str(), spec.kind, spec.display_name)
     result = train_sft(spec, records, params, out, ctx=ctx, resume=params.resume_run is not None)
+    if not main:
+        return result
 
     lineage = {
         "base_model": spec.to_str(), "roles": {"student": spec.to_str()},
