@@ -208,3 +208,32 @@ def test_note_to_draft_principle_through_the_window(window, qtbot, fixed_project
     assert added.critique_request and added.revision_request and added.comparison_question
     editor.undo_stack.undo()
     assert len(editor.constitution.principles) == n
+
+
+def test_implied_constitution_tab_marks_contradicted_principles(qtbot, fixed_project):
+    from cai_desktop.core.implied import implied_constitution
+    from cai_desktop.ui.pages.agreement import CONTRADICTED, AgreementPage
+
+    path, _ids = fixed_project
+    scores = implied_constitution({"p0": [(0.9, "A")] * 18 + [(0.9, "B")] * 2, "p1": [(0.9, "B")] * 16 + [(0.9, "A")] * 4,
+                                   "p2": [(0.9, "A")] * 5 + [(0.9, "B")] * 5})
+    with Project.open(path) as p:
+        run = p.runs.create("implied", {"constitution": "tiny"})
+        p.runs.set_result(run, {"constitution": "tiny", "comparisons": 20, "principles": 3,
+                                "scores": [s.to_dict() for s in scores], "contradicted": ["p1"]})
+        p.runs.set_status(run, "done")
+        page = AgreementPage()
+        qtbot.addWidget(page)
+        page.set_project(p)
+        t = page.implied_table
+        rows = {t.item(r, 0).text(): [t.item(r, c).text() for c in range(t.columnCount())] for r in range(t.rowCount())}
+        assert list(rows) == ["p0", "p2", "p1"]  # best first
+        assert rows["p0"][2:4] == ["90%", "20"] and rows["p0"][-1] == "supported"
+        assert rows["p1"][-1] == "contradicted" and rows["p2"][-1] == "unclear"
+        assert t.item(2, 0).background().color() == CONTRADICTED
+        assert "contradict" in page.implied_label.text() and "p1" in page.implied_label.text()
+        # "Score principles…" asks the window for an implied run on the project's constitution
+        with qtbot.waitSignal(page.job_requested) as sig:
+            page.score_principles()
+        kind, params, _name = sig.args
+        assert kind == "implied" and params.constitution == "tiny" and params.project == str(p.path)
