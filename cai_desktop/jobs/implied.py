@@ -201,7 +201,8 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: ImpliedParams,
         for (p, it), lab in zip(batch, labels):
             votes[p.key]["p_a"][str(it["id"])] = lab["label"]
         done += len(batch)
-        project.runs.set_result(run_id, {"partial": True, "votes": votes})  # this batch is kept
+        if getattr(ctx, "main_process", True):  # under accelerate launch only the main process writes
+            project.runs.set_result(run_id, {"partial": True, "votes": votes})  # this batch is kept
         ctx.progress(done, total, f"{done}/{total} questions asked")
     return _finish(project, ctx, principles, items, votes, chosen, feedback_model, params)
 
