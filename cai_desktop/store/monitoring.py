@@ -238,25 +238,31 @@ class Monitoring(Manager):
 
     # -- rates ------------------------------------------------------------------------------------
     def rates(self, run_id: int | None = None) -> dict[str, Any]:
-        """Flag rates of the newest run (or ``run_id``): ``{"run_id", "imports": [{"id", "name",
-        "imported_at", "flagged": rate, "principles": {key: rate}, "judge": {label: rate}}],
-        "principles": {key: rate}}``; each rate ``{"k", "n", "rate", "low", "high"}`` (Wilson 95 %)."""
+        """Flag rates of run ``run_id``, or by default of each item's newest check (so every import
+        shows the run that checked it last): ``{"run_id", "imports": [{"id", "name", "imported_at",
+        "flagged": rate, "principles": {key: rate}, "judge": {label: rate}}], "principles": {key: rate}}``;
+        each rate ``{"k", "n", "rate", "low", "high"}`` (Wilson 95 %). ``run_id`` in the result is the
+        run asked for, or the newest run with flags."""
         if run_id is None:
-            run_id = self.scalar("SELECT MAX(run_id) FROM monitor_flags")
-        out: dict[str, Any] = {"run_id": run_id, "imports": [], "principles": {}}
-        if run_id is None:
+            which = "f.run_id = (SELECT MAX(g.run_id) FROM monitor_flags g WHERE g.item_id = f.item_id)"
+            params: list[Any] = []
+            shown = self.scalar("SELECT MAX(run_id) FROM monitor_flags")
+        else:
+            which, params, shown = "f.run_id = ?", [run_id], run_id
+        out: dict[str, Any] = {"run_id": shown, "imports": [], "principles": {}}
+        if shown is None:
             return out
         per_item = self.query(
-            """SELECT i.import_id, f.item_id, MAX(f.flagged) AS any_flag FROM monitor_flags f
-               JOIN monitor_items i ON i.id=f.item_id WHERE f.run_id=? GROUP BY f.item_id""", [run_id])
+            f"""SELECT i.import_id, f.item_id, MAX(f.flagged) AS any_flag FROM monitor_flags f
+                JOIN monitor_items i ON i.id=f.item_id WHERE {which} GROUP BY f.item_id""", params)
         per_principle = self.query(
-            """SELECT i.import_id, f.principle_key, SUM(f.flagged) AS k, COUNT(*) AS n FROM monitor_flags f
-               JOIN monitor_items i ON i.id=f.item_id WHERE f.run_id=? AND f.source='feedback'
-               GROUP BY i.import_id, f.principle_key""", [run_id])
+            f"""SELECT i.import_id, f.principle_key, SUM(f.flagged) AS k, COUNT(*) AS n FROM monitor_flags f
+                JOIN monitor_items i ON i.id=f.item_id WHERE {which} AND f.source='feedback'
+                GROUP BY i.import_id, f.principle_key""", params)
         judge = self.query(
-            """SELECT i.import_id, f.detail AS label, COUNT(*) AS n FROM monitor_flags f
-               JOIN monitor_items i ON i.id=f.item_id WHERE f.run_id=? AND f.source='judge'
-               GROUP BY i.import_id, f.detail""", [run_id])
+            f"""SELECT i.import_id, f.detail AS label, COUNT(*) AS n FROM monitor_flags f
+                JOIN monitor_items i ON i.id=f.item_id WHERE {which} AND f.source='judge'
+                GROUP BY i.import_id, f.detail""", params)
         totals: dict[str, list[int]] = {}
         for imp in self.query("SELECT id, name, imported_at FROM monitor_imports ORDER BY id"):
             mine = [r for r in per_item if r["import_id"] == imp["id"]]

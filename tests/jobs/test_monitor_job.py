@@ -66,6 +66,9 @@ def test_monitor_imports_flags_and_feeds_the_next_iteration(mon_project):
     assert again["checked"] == 0
     with Project.open(path) as p:
         assert len(p.monitoring.imports()) == 2
+        # over time: each import as its newest check read it; one run's own rates cover what it checked
+        assert [i["name"] for i in p.monitoring.rates()["imports"]] == ["week1.jsonl", "week2.csv"]
+        assert [i["name"] for i in p.monitoring.rates(r2["run_id"])["imports"]] == ["week2.csv"]
         everything = run_monitor(None, MonitorParams(project=str(path), constitution="mini", threshold=0.5))
         assert everything["checked"] == 4
         assert [i["name"] for i in p.monitoring.rates(everything["run_id"])["imports"]] == ["week1.jsonl", "week2.csv"]

@@ -88,7 +88,7 @@ class MonitoringPage(Page):
         self.imports_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.imports_table.horizontalHeader().setStretchLastSection(True)
         ll.addWidget(pane("Imports", self.imports_table), 2)
-        self.chart = LineChart("Flag rate per import (newest run)")
+        self.chart = LineChart("Flag rate per import (each answer's newest check)")
         self.chart.setObjectName("ratesChart")
         ll.addWidget(self.chart, 3)
         self.rates_label = QLabel("")
@@ -204,7 +204,7 @@ class MonitoringPage(Page):
             for key in rates["principles"]:
                 self.chart.set_series(key, [(n, r["principles"][key]["rate"]) for n, r in enumerate(checked, 1)
                                             if key in r["principles"] and r["principles"][key]["n"]])
-            lines = [f"<b>Run {rates['run_id']}</b>, per principle over every import checked:"]
+            lines = ["<b>Per principle</b>, over every import (each answer's newest check):"]
             lines += [f"{html.escape(k)}: {_pct(r)}" for k, r in rates["principles"].items()]
             self.rates_label.setText("<br>".join(lines))
 
