@@ -19,6 +19,15 @@ def register(sub: argparse._SubParsersAction, groups: dict) -> None:
     m.add_argument("adapter_id", type=int)
     m.add_argument("out_dir")
     m.set_defaults(func=cmd_adapter_merge)
+    e = asub.add_parser("export", help="export an adapter merged into its base: GGUF files for llama.cpp "
+                                       "and Ollama, with a Modelfile")
+    e.add_argument("project")
+    e.add_argument("adapter_id", type=int)
+    e.add_argument("out_dir", help="a new (or empty) folder for the files")
+    e.add_argument("--format", choices=["gguf"], default="gguf", help="the file format (gguf)")
+    e.add_argument("--types", default="f16,q8_0",
+                   help="comma-separated GGUF types to write: f16, q8_0 (default: both)")
+    e.set_defaults(func=cmd_adapter_export)
 
 
 def cmd_adapter_list(args: argparse.Namespace) -> int:
@@ -44,4 +53,17 @@ def cmd_adapter_merge(args: argparse.Namespace) -> int:
 
     r = run_merge(ConsoleContext(), args.project, args.adapter_id, args.out_dir)
     print(f"merged model: {r['model']} (model {r['model_id']}; use it with --model {r['model']})")
+    return 0
+
+
+def cmd_adapter_export(args: argparse.Namespace) -> int:
+    from cai_desktop.jobs.gguf_export import GgufExportParams, run_gguf_export
+
+    types = tuple(t.strip() for t in args.types.split(",") if t.strip())
+    params = GgufExportParams(args.project, args.adapter_id, args.out_dir, types)
+    r = run_gguf_export(ConsoleContext(), params)
+    for kind, path in r["files"].items():
+        print(f"{kind}: {path}")
+    print(f"Modelfile: {r['modelfile']} (ollama create NAME -f Modelfile in that folder; "
+          f"llama.cpp: llama-cli -m FILE)")
     return 0

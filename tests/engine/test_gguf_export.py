@@ -103,3 +103,37 @@ def test_export_refuses_what_it_cannot_write(tiny_model_dir, tmp_path):
     assert not (tmp_path / "y").exists() and not (tmp_path / "y.partial").exists()
     assert tensor_name("model.layers.3.mlp.down_proj.weight") == "blk.3.ffn_down.weight"
     assert tensor_name("model.layers.0.self_attn.k_proj.weight") == "blk.0.attn_k.weight"
+
+
+def _project_with_adapter(path, base, adapter):
+    from cai_desktop.store.project import Project
+
+    with Project.create(path) as project:
+        return project.adapters.register("sft", adapter, str(base), {}, name="my sft")
+
+
+@pytest.mark.slow
+def test_cli_adapter_export_gguf(tiny_model_dir, adapter_dir, tmp_path, capsys):
+    from cai_desktop.cli import main
+
+    aid = _project_with_adapter(tmp_path / "p.caiproj", tiny_model_dir, adapter_dir)
+    out = tmp_path / "out"
+    assert main(["adapter", "export", str(tmp_path / "p.caiproj"), str(aid), str(out), "--format", "gguf",
+                 "--types", "q8_0"]) == 0
+    printed = capsys.readouterr().out
+    assert f"q8_0: {out / 'my-sft-q8_0.gguf'}" in printed and "Modelfile" in printed
+    assert sorted(p.name for p in out.iterdir()) == ["Modelfile", "my-sft-q8_0.gguf"]
+
+
+def test_cli_adapter_export_refuses_in_one_line(tiny_model_dir, adapter_dir, tmp_path, capsys):
+    from cai_desktop.cli import main
+
+    aid = _project_with_adapter(tmp_path / "p.caiproj", tiny_model_dir, adapter_dir)
+    full = tmp_path / "full"
+    full.mkdir()
+    (full / "x").write_text("")
+    assert main(["adapter", "export", str(tmp_path / "p.caiproj"), str(aid), str(full)]) == 2
+    err = capsys.readouterr().err
+    assert "not empty; choose a new folder" in err and "Traceback" not in err
+    assert main(["adapter", "export", str(tmp_path / "p.caiproj"), str(aid + 7), str(tmp_path / "n")]) == 2
+    assert "There is no adapter" in capsys.readouterr().err

@@ -48,6 +48,7 @@ JOB_CHANGES: dict[str, frozenset[str]] = {
     "ppo": frozenset({ADAPTERS, RUNS, MODELS}),
     "dpo": frozenset({ADAPTERS, RUNS, MODELS}),
     "tryit": frozenset(),  # a quick answer on the Models page; records nothing
+    "gguf-export": frozenset(),  # GGUF files written to a folder; records nothing
     "implied": frozenset({RUNS}),  # its votes and scores are the run's result
     "draft_principle": frozenset(),  # a teacher's draft, opened in the editor; records nothing
 }
