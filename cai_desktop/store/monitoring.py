@@ -149,7 +149,8 @@ class Monitoring(Manager):
             params.append(import_id)
         return self.query(
             f"""SELECT i.*, m.name AS import_name, m.imported_at,
-                   (SELECT group_concat(f.principle_key, ', ') FROM monitor_flags f WHERE f.item_id=i.id AND f.flagged
+                   (SELECT group_concat(CASE WHEN f.source='judge' THEN 'judge: ' || REPLACE(f.detail, '_', '-') ELSE f.principle_key END, ', ')
+                      FROM monitor_flags f WHERE f.item_id=i.id AND f.flagged
                       AND f.run_id=(SELECT MAX(run_id) FROM monitor_flags WHERE item_id=i.id)) AS principles,
                    (SELECT MAX(f.score) FROM monitor_flags f WHERE f.item_id=i.id AND f.source='feedback'
                       AND f.run_id=(SELECT MAX(run_id) FROM monitor_flags WHERE item_id=i.id)) AS top_score

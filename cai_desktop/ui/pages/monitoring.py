@@ -42,6 +42,10 @@ STATUS_CHOICES = (("flagged", "Flagged, to review"), ("confirmed", "Confirmed fa
 QUEUE_LIMIT = 500
 
 
+def _short(r: dict[str, Any] | None) -> str:
+    return "-" if not r or not r.get("n") else f"{100 * r['rate']:.0f} % of {r['n']}"
+
+
 def _pct(r: dict[str, Any] | None) -> str:
     if not r or not r.get("n"):
         return "-"
@@ -114,9 +118,9 @@ class MonitoringPage(Page):
         self.queue.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.queue.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.queue.horizontalHeader().setStretchLastSection(True)
-        self.queue.setColumnWidth(0, 260)
-        self.queue.setColumnWidth(1, 150)
-        self.queue.setColumnWidth(2, 60)
+        self.queue.setColumnWidth(0, 215)
+        self.queue.setColumnWidth(1, 115)
+        self.queue.setColumnWidth(2, 52)
         self.queue.itemSelectionChanged.connect(self._on_select)
         ml.addWidget(pane("Review queue", self.queue, self.status_filter))
         split.addWidget(mid)
@@ -171,7 +175,7 @@ class MonitoringPage(Page):
         box.setLayout(nxt)
         rl.addWidget(pane("Next iteration", box))
         split.addWidget(right)
-        split.setSizes([330, 430, 440])
+        split.setSizes([420, 400, 420])
         self._update_buttons()
 
     # -- data -----------------------------------------------------------------------------------
@@ -194,10 +198,13 @@ class MonitoringPage(Page):
         self.imports_table.setRowCount(len(imports))
         for i, imp in enumerate(imports):
             r = by_id.get(imp["id"])
-            cells = (str(imp["id"]), imp["name"], (imp["imported_at"] or "")[:16].replace("T", " "),
-                     str(imp["n_items"]), _pct(r["flagged"]) if r else "not checked")
+            cells = (str(imp["id"]), imp["name"], (imp["imported_at"] or "")[5:16].replace("T", " "),
+                     str(imp["n_items"]), _short(r["flagged"]) if r else "not checked")
             for c, text in enumerate(cells):
-                self.imports_table.setItem(i, c, QTableWidgetItem(text))
+                cell = QTableWidgetItem(text)
+                cell.setToolTip(_pct(r["flagged"]) if c == 4 and r else text)
+                self.imports_table.setItem(i, c, cell)
+        self.imports_table.resizeColumnsToContents()
         checked = rates["imports"]
         if checked:
             self.chart.set_series("any principle", [(n, r["flagged"]["rate"]) for n, r in enumerate(checked, 1)])
