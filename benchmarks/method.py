@@ -87,8 +87,14 @@ def main() -> int:
     ap.add_argument("--json", default=None, help="write the figures as JSON here")
     ap.add_argument("--reuse", action="store_true",
                     help="keep the project of an earlier run and reuse its finished chains, demonstrations and adapters")
+    ap.add_argument("--ks", default=None,
+                    help="comma-separated numbers of demonstrations to train with (default: 0,25,50,100; must include 0)")
     args = ap.parse_args()
-    size = QUICK if args.quick else STANDARD
+    size = dict(QUICK if args.quick else STANDARD)
+    if args.ks:
+        size["ks"] = tuple(sorted({int(k) for k in args.ks.split(",")}))
+        if 0 not in size["ks"]:
+            ap.error("--ks must include 0 (the k0_gain figure)")
 
     from cai_desktop.jobs.context import ConsoleContext
     from cai_desktop.jobs.critique import CritiqueParams, run_critique
