@@ -833,6 +833,14 @@ def free_accelerator_memory() -> None:
         torch.cuda.empty_cache()
 
 
+def _retries_on_oom() -> bool:
+    """Whether an out-of-memory error is worth a smaller batch here: on a GPU, yes; on a CPU the
+    machine's RAM ran out, and swapping would follow, so no."""
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def halving_batches(settings: Any, attempt: Any, *, ctx: Any = None, cuda: bool | None = None) -> Any:
     """Run ``attempt(settings)``; on a GPU out-of-memory error (with ``settings.adapt_batch``), halve
     the batch size, double the gradient accumulation (the same effective batch) and try again,
@@ -843,9 +851,7 @@ def halving_batches(settings: Any, attempt: Any, *, ctx: Any = None, cuda: bool 
     import dataclasses
 
     if cuda is None:
-        import torch
-
-        cuda = torch.cuda.is_available()
+        cuda = _retries_on_oom()
     while True:
         try:
             return attempt(settings)
@@ -854,9 +860,9 @@ def halving_batches(settings: Any, attempt: Any, *, ctx: Any = None, cuda: bool 
                 raise
             if not cuda or not getattr(settings, "adapt_batch", False) or settings.batch_size <= 1:
                 free_accelerator_memory()
-                where = "GPU" if cuda else "memory"
+                where = "GPU memory" if cuda else "memory"
                 raise ModelError(
-                    f"Out of {where} memory at a batch size of {settings.batch_size}: lower the batch size or the "
+                    f"Out of {where} at a batch size of {settings.batch_size}: lower the batch size or the "
                     f"maximum length, turn on activation checkpointing or '{FOUR_BIT_LABEL}'.") from None
             free_accelerator_memory()
             half = max(1, settings.batch_size // 2)

@@ -197,3 +197,111 @@ def test_merge_refuses_bad_inputs(trained, tiny_model_dir, tmp_path):
     with pytest.raises(ValidationError, match="not empty"):
         merge_adapter(str(tiny_model_dir), r["adapter"], busy)
     assert (busy / "x.txt").read_text() == "keep me"
+
+
+# -- the GPU path, on a CPU: settings reach the trainers, and clear lines ----------------------------
+def test_gpu_settings_are_declared_once_for_sft_and_dpo_with_cli_options():
+    from cai_desktop.cli.jobs import add_params_arguments
+    from cai_desktop.core.settings import DPOSettings
+    from cai_desktop.jobs.dpo import DPOParams
+    from cai_desktop.jobs.sft import SFTParams
+
+    for cls in (SFTSettings, DPOSettings):
+        s = cls()
+        assert (s.load_in_4bit, s.activation_checkpointing, s.adapt_batch) == (False, False, True)
+        assert cls.from_config({"load_in_4bit": "yes"}).load_in_4bit is True
+        assert "adapt_batch" not in s.identity()  # halving the batch does not change what a run makes
+        assert "load_in_4bit" in s.identity()
+    import argparse
+
+    for cls in (SFTParams, DPOParams):
+        parser = argparse.ArgumentParser()
+        add_params_arguments(parser, cls)
+        text = parser.format_help()
+        assert "--load-in-4bit" in text and "--activation-checkpointing" in text and "--adapt-batch" in text
+
+
+def test_a_4bit_base_without_cuda_or_bitsandbytes_is_one_clear_line(tiny_model_dir, tmp_path, monkeypatch):
+    import importlib.util
+
+    import torch
+
+    from cai_desktop.core.settings import DPOSettings
+    from cai_desktop.engine import models
+    from cai_desktop.engine.dpo import train_dpo
+
+    with pytest.raises(ModelError, match=r"4-bit base \(QLoRA\) needs a CUDA GPU.*turn off '4-bit base \(QLoRA\)'"):
+        train_sft(str(tiny_model_dir), records(), small(load_in_4bit=True), tmp_path / "a")
+    assert not (tmp_path / "a" / "checkpoints").exists()  # refused before anything was loaded or written
+    pairs = [{"prompt": "q?", "chosen": "Sure, a safe answer.", "rejected": "No."}]
+    with pytest.raises(ModelError, match="needs a CUDA GPU"):
+        train_dpo(str(tiny_model_dir), None, pairs, DPOSettings(load_in_4bit=True, max_steps=1), tmp_path / "b")
+    # a GPU without the bitsandbytes package
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "bitsandbytes" else real(name, *a))
+    with pytest.raises(ModelError, match=r"needs the bitsandbytes package.*pip install bitsandbytes"):
+        models.check_4bit()
+
+
+def test_out_of_memory_halves_the_batch_and_keeps_the_effective_batch():
+    import torch
+
+    from cai_desktop.engine.models import halving_batches
+
+    tried = []
+
+    def attempt(s):
+        tried.append((s.batch_size, s.grad_accum))
+        if s.batch_size > 1:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return "fitted", s
+
+    ctx = RecordingContext()
+    out, used = halving_batches(small(batch_size=4, grad_accum=2), attempt, ctx=ctx, cuda=True)
+    assert out == "fitted" and tried == [(4, 2), (2, 4), (1, 8)] and (used.batch_size, used.grad_accum) == (1, 8)
+    assert any("retrying with batch size 2 × 4 accumulation steps" in line for line in ctx.logs)
+    tried.clear()
+    with pytest.raises(ModelError, match="Out of GPU memory at a batch size of 4: lower the batch size"):
+        halving_batches(small(batch_size=4, adapt_batch=False), attempt, cuda=True)
+    assert tried == [(4, 1)]
+    tried.clear()
+    with pytest.raises(ModelError, match="^Out of memory at a batch size of 4"):
+        halving_batches(small(batch_size=4), attempt, cuda=False)  # a CPU: no retry
+    assert tried == [(4, 1)]
+
+    def broken(s):
+        raise ValueError("not a memory problem")
+
+    with pytest.raises(ValueError, match="not a memory problem"):
+        halving_batches(small(), broken, cuda=True)
+
+
+def test_sft_retries_a_gpu_oom_with_half_the_batch_and_records_what_fitted(tiny_model_dir, tmp_path, monkeypatch):
+    """The whole path on the CPU: the first ``train()`` at batch 4 runs out of (simulated) GPU memory;
+    the trainer is built again at batch 2 × 2 accumulation, and the adapter records that."""
+    import torch
+    from trl import SFTTrainer
+
+    from cai_desktop.engine import models
+
+    monkeypatch.setattr(models, "_retries_on_oom", lambda: True)
+    real_train = SFTTrainer.train
+    batches = []
+
+    def train(self, *a, **kw):
+        batches.append(self.args.per_device_train_batch_size)
+        if self.args.per_device_train_batch_size > 2:
+            raise torch.OutOfMemoryError("CUDA out of memory.")
+        return real_train(self, *a, **kw)
+
+    monkeypatch.setattr(SFTTrainer, "train", train)
+    ctx = RecordingContext()
+    r = train_sft(str(tiny_model_dir), records(), small(batch_size=4, max_steps=1, activation_checkpointing=True),
+                  tmp_path / "run", ctx=ctx)
+    assert batches == [4, 2] and (r["batch_size"], r["grad_accum"], r["steps"]) == (2, 2, 1)
+    assert r["loss_last"] is not None and r["processes"] == 1
+    info = json.loads((tmp_path / "run" / "adapter" / "cai_adapter.json").read_text())
+    assert (info["settings"]["batch_size"], info["settings"]["grad_accum"]) == (2, 2)
+    assert info["settings"]["activation_checkpointing"] is True
+    assert any("GPU out of memory at batch size 4" in line for line in ctx.logs)
