@@ -127,7 +127,7 @@ def main() -> int:
             for run in project.runs.list(kind):
                 cfg = json.loads(run.get("config_json") or "{}")
                 if run["status"] == "done" and all(cfg.get(k) == v for k, v in match.items()):
-                    return {"run_id": run["id"]}
+                    return {"run_id": run["id"], **json.loads(run.get("result_json") or "{}")}
         return None
 
     print("== critique and revision chains (teacher = student)")
@@ -155,14 +155,9 @@ def main() -> int:
     for k in size["ks"]:
         print(f"\n== SFT with k = {k} stand-in demonstrations")
         runs = [crit["run_id"], helpful["run_id"]] + ([demo_runs[k]] if k else [])
-        earlier = finished("sft", run_ids=runs, max_steps=size["sft_steps"], human_weight=size["human_weight"])
-        if earlier:
-            with Project.open(path) as project:
-                r = project.runs.get(earlier["run_id"])
-                r = json.loads(r.get("result_json") or "{}")
-        else:
-            r = run_sft(ctx, SFTParams(project=str(path), run_ids=runs, max_steps=size["sft_steps"], max_length=256,
-                                       human_weight=size["human_weight"], include_distilled=False))
+        r = finished("sft", run_ids=runs, max_steps=size["sft_steps"], human_weight=size["human_weight"]) or \
+            run_sft(ctx, SFTParams(project=str(path), run_ids=runs, max_steps=size["sft_steps"], max_length=256,
+                                   human_weight=size["human_weight"], include_distilled=False))
         adapters[k] = r["adapter_id"]
         print(f"adapter {r['adapter_id']}: {r['lineage']['data']['sources_weighted']}")
     print("\n== held-out evaluation (base and every adapter)")
