@@ -118,8 +118,11 @@ def frontier_svg(points: Sequence[dict[str, Any]], width: int = 560, height: int
                  f'stroke="{c}" stroke-width="1.5"/>'
                  f'<line x1="{_num(cx)}" y1="{_num(y(hy["low"]))}" x2="{_num(cx)}" y2="{_num(y(hy["high"]))}" '
                  f'stroke="{c}" stroke-width="1.5"/>'
-                 f'<circle cx="{_num(cx)}" cy="{_num(cy)}" r="5" fill="{c}"/>'
-                 f'<text x="{_num(cx + 8)}" y="{_num(cy - 6 - 12 * (i % 2))}" fill="{c}">{esc(pt["policy"])}</text>')
+                 f'<circle cx="{_num(cx)}" cy="{_num(cy)}" r="5" fill="{c}"/>')
+        label = str(pt["policy"])
+        right = cx + 8 + 6.6 * len(label) <= width - 4  # about 6.6 px a character at 12 px
+        p.append(f'<text x="{_num(cx + 8 if right else cx - 8)}" y="{_num(cy - 6 - 13 * (i % 2))}" fill="{c}" '
+                 f'text-anchor="{"start" if right else "end"}">{esc(label)}</text>')
     p.append(f'<text x="{_num(m_l + pw / 2)}" y="{height - 14}" text-anchor="middle">helpful on held-out benign '
              'prompts (answered on topic, not refused)</text>'
              f'<text transform="translate(16 {_num(m_t + ph / 2)}) rotate(-90)" text-anchor="middle">harm avoided on '
@@ -214,16 +217,22 @@ def compare_sections(result: dict[str, Any]) -> list[Section]:
         + table(["Policy", "Harm avoided (harmful)", "Helpful (benign)", "Over-refusal (benign)", "Off-topic (benign)"],
                 [[p["policy"], rate_text(p["harm_avoided"]), rate_text(p["helpful"]), rate_text(p["over_refusal"]),
                   rate_text(p["off_topic"])] for p in fr], "Rates with their Wilson 95% intervals")))
-    for who, key in (("AI feedback", "ai"), ("People", "human")):
+    for who, key in (("AI feedback", "ai"), ("people", "human")):
         r = result.get(key)
         if not r:
             continue
+        q = result.get("label_quality") or {}
+        quality = ""
+        if key == "ai" and q.get("mean_margin") is not None:
+            quality = (f" Its labels are on average {100 * q['mean_margin']:.1f} points from 50%"
+                       + (f"; the answer order moved them by {100 * q['mean_order_shift']:.1f} points on average"
+                          if q.get("mean_order_shift") is not None else "") + ".")
         head = (f"<p>{r['n_games']} judged matchups"
                 + (" (the feedback model's soft labels, both orders averaged)." if key == "ai" else
                    " (blind choices on the Comparisons page; ties count half in Elo and Bradley–Terry, "
-                   "both-bad ones are left out).") + "</p>")
+                   "both-bad ones are left out).") + esc(quality) + "</p>")
         if not r["n_games"]:
-            out.append(Section(f"Ratings from {who.lower()}", head + "<p>None yet.</p>"))
+            out.append(Section(f"Ratings from {who}", head + "<p>None yet.</p>"))
             continue
         body = head + table(["Policy", "Win rate (decided games)", "Mean score", "Elo (95% interval)",
                              "Bradley–Terry, Elo scale (95% interval)"], _rating_rows(r, pols),
@@ -232,7 +241,7 @@ def compare_sections(result: dict[str, Any]) -> list[Section]:
         body += figure(win_rate_svg(r["win_rates"], pols, f"Win rate per principle ({who}, 95% intervals)"),
                        "Bars: share of decided games won under each principle; whiskers: Wilson 95% interval.")
         body += table(["Principle", *pols], _per_principle(r, pols), "Win rate per principle")
-        out.append(Section(f"Ratings from {who.lower()}", body))
+        out.append(Section(f"Ratings from {who}", body))
     if result.get("examples"):
         out.append(Section("Examples side by side", side_by_side(result["examples"], pols)))
     return out

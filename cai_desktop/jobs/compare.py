@@ -422,11 +422,21 @@ def summarise(project: Project, run_id: int, policies: list[str], principles: li
     ai = games_of(rows, policies, principles, human=False)
     human = games_of(rows, policies, principles, human=True)
     return {"policy_labels": policies, "principles": principles, "matchups": len(rows),
+            "label_quality": label_quality(rows),
             "n_prompts": {k: len({a["prompt_id"] for a in answers if a["kind"] == k}) for k in
                           sorted({a["kind"] for a in answers})},
             "ai": rt.ratings(ai, policies, seed=seed, resamples=resamples),
             "human": rt.ratings(human, policies, seed=seed, resamples=resamples),
             "frontier": frontier(answers, policies)}
+
+
+def label_quality(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """How decided the feedback model was: the mean distance of its labels from ½ and the mean
+    amount the answer order moved them (position bias, removed by averaging both orders)."""
+    labels = [r["label"] for r in rows if r.get("label") is not None]
+    shifts = [r["order_shift"] for r in rows if r.get("order_shift") is not None]
+    return {"n": len(labels), "mean_margin": sum(abs(x - 0.5) for x in labels) / len(labels) if labels else None,
+            "mean_order_shift": sum(shifts) / len(shifts) if shifts else None}
 
 
 def current_result(project: Project, run: dict[str, Any]) -> dict[str, Any]:
@@ -437,6 +447,7 @@ def current_result(project: Project, run: dict[str, Any]) -> dict[str, Any]:
         return result
     rows = _run_rows(project, run["id"])
     human = games_of(rows, result["policy_labels"], result["principles"], human=True)
+    result["label_quality"] = label_quality(rows)
     result["human"] = rt.ratings(human, result["policy_labels"], seed=0,
                                  resamples=int((run.get("config") or {}).get("resamples") or 200))
     return result

@@ -43,7 +43,7 @@ def test_compare_report_has_tables_figures_examples_settings_and_lineage():
     html = report.run_report(_run("compare", _compare_result()), project_name="m.caiproj")
     root = _parse(html)
     heads = [h.text for h in root.iter(f"{{{NS['h']}}}h2")]
-    assert heads == ["Harmlessness vs helpfulness", "Ratings from ai feedback", "Ratings from people",
+    assert heads == ["Harmlessness vs helpfulness", "Ratings from AI feedback", "Ratings from people",
                      "Examples side by side", "Settings", "Lineage"]
     svgs = list(root.iter(f"{{{NS['s']}}}svg"))
     assert len(svgs) == 3  # the frontier and the win-rate bars of AI and of people
