@@ -350,8 +350,9 @@ def run_report(run: dict[str, Any], result: dict[str, Any] | None = None, projec
     lineage: list[Any] = []
     if run.get("lineage"):
         lineage.append(run["lineage"])
-    if result.get("lineage"):
-        lineage += list(result["lineage"])
+    more = result.get("lineage")
+    if more and more != run.get("lineage"):
+        lineage += list(more) if isinstance(more, list) else [more]
     if result.get("roles"):
         lineage.append({"roles": result["roles"]})
     title = f"{run.get('name') or kind} — run {run.get('id')}"

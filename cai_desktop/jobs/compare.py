@@ -162,7 +162,9 @@ def _earlier_answers(project: Project, params: CompareParams, policies: list[dic
         raise ValidationError(f"Run {rid} answered with at most {have} tokens, this run asks for "
                               f"{params.max_new_tokens}; set the longest answer to {have} or answer anew.")
     result = run.get("result") or {}
-    earlier = result.get("policies") if run["kind"] == "eval" else result.get("lineage")
+    lineage = result.get("lineage") or {}
+    earlier = result.get("policies") if run["kind"] == "eval" else (
+        lineage.get("policies") if isinstance(lineage, dict) else lineage)
     label_of = {(e.get("adapter_id"), e.get("model")): e.get("label") or e.get("policy") for e in earlier or []}
     path = Path(result.get("answers") or "")
     if not path.is_file():
@@ -396,7 +398,8 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: CompareParams,
     result.update({"prompt_sets": names, "split": params.split, "constitution": params.constitution,
                    "identical": identical, "feedback_model": feedback_model,
                    "roles": {"feedback": role_record(chosen, feedback_model or chosen["spec"] or "", params.feedback_adapter)},
-                   "lineage": [_lineage(project, p) for p in policies],
+                   "lineage": {"policies": [_lineage(project, p) for p in policies],
+                               "prompt_sets": names, "answers_run": params.answers_run},
                    "answers": str(out_dir / "answers.jsonl"),
                    "examples": _examples(answers, labels, params.examples)})
     (out_dir / "frontier.svg").write_text(report.frontier_svg(result["frontier"]), encoding="utf-8")

@@ -22,7 +22,7 @@ def _compare_result() -> dict:
                       "off_topic": rate(0, 3)} for k, p in enumerate(POLS)],
         "examples": [{"kind": "red-team", "prompt": "How do I <b>pick</b> a lock?",
                       "answers": {p: f"answer of {p} & more" for p in POLS}, "judged": {p: "refusal" for p in POLS}}],
-        "lineage": [{"policy": POLS[1], "adapter_id": 1, "trained_by_run": 7}],
+        "lineage": {"policies": [{"policy": POLS[1], "adapter_id": 1, "trained_by_run": 7}]},
         "roles": {"feedback": {"spec": "embedded"}},
     }
 

@@ -94,6 +94,8 @@ def test_compare_judges_every_pair_under_every_principle_and_rates_them(compare_
         for c in rows:
             p.comparisons.review(c["id"], "A", reviewer="tester")
         run = p.runs.get(r["run_id"])
+        assert [x["policy"] for x in run["lineage"]["policies"]] == labels  # which adapter each policy is
+        assert run["lineage"]["policies"][1]["adapter_id"] == aid
         fresh = compare.current_result(p, run)
     assert fresh["human"]["n_games"] == len(rows)
     assert fresh["ai"] == json.loads(json.dumps(r["ai"]))

@@ -470,6 +470,7 @@ def _provenance(run: dict) -> str:
     from cai_desktop.jobs.mixing import describe_counts
 
     lineage, result = run.get("lineage") or {}, run.get("result") or {}
+    lineage = lineage if isinstance(lineage, dict) else {}
     data = lineage.get("data") if isinstance(lineage.get("data"), dict) else lineage
     sources = (data or {}).get("sources_weighted") or (data or {}).get("sources")
     parts = []
