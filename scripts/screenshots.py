@@ -217,6 +217,9 @@ def team_shots(window, app, out: Path, snap) -> None:
     window.show_page("agreement")
     page = window.pages["agreement"]
     page.refresh()
+    window.runner.wait_idle(60_000, background=True)  # the figures are computed off the GUI thread
+    for _ in range(5):
+        app.processEvents()
     page.tabs.setCurrentIndex(0)
     snap("agreement")
     page.tabs.setCurrentIndex(1)

@@ -138,6 +138,34 @@ def test_agreement_view_figures_from_a_fixed_project(qtbot, fixed_project):
         assert "–" in cells["p0"][3]  # an interval
 
 
+def test_agreement_view_kappa_between_two_reviewers(qtbot, fixed_project):
+    """Cohen's κ (and Krippendorff's α) of two reviewers on the page match scikit-learn / krippendorff."""
+    sklearn = pytest.importorskip("sklearn.metrics")
+    from cai_desktop.ui.pages.agreement import AgreementPage
+
+    path, ids = fixed_project
+    bob = ["A", "B", "A", "B", "B", "A", "B", "tie"]  # against ann's A A A B B B B tie
+    ann = [h for _l, h, _k in FIXED[:8]]
+    with Project.open(path) as p:
+        for cid, choice in zip(ids, bob):
+            p.comparisons.review(cid, choice, reviewer="bob", note="second look")
+        page = AgreementPage()
+        qtbot.addWidget(page)
+        page.set_project(p)
+        t = page.pairs_table
+        assert t.rowCount() == 1
+        row = [t.item(0, c).text() for c in range(t.columnCount())]
+        want = sklearn.cohen_kappa_score(ann, bob)
+        assert row[:2] == ["ann", "bob"] and row[2] == f"{want:.2f}" and row[3] == "8"
+        assert " to " in row[4]  # the bootstrap interval
+        o = page.overall_table
+        names = [o.item(r, 0).text() for r in range(o.rowCount())]
+        assert "Krippendorff's α" in names
+        # both reviewers' notes side by side where they differ
+        d = next(d for d in page.disagreements() if d["id"] == ids[1])
+        assert {v["reviewer"] for v in d["decisions"]} == {"ann", "bob"}
+
+
 def test_disagreement_queue_lists_the_right_items(qtbot, fixed_project, monkeypatch):
     from cai_desktop.ui.pages.agreement import AgreementPage
 
@@ -156,10 +184,19 @@ def test_disagreement_queue_lists_the_right_items(qtbot, fixed_project, monkeypa
         notes = [c.note for c in page.cards_host.findChildren(rv.QWidget) if hasattr(c, "note")]
         assert f"note on {ids[4]}" in notes
         assert set(page.adjudicate_buttons) == {"A", "B", "tie", "both-bad"}
-        # the adjudicator sides with the AI: the item leaves the queue
+        # the current reviewer becomes the adjudicator and sides with the AI: the item leaves the queue
+        assert page.set_policy("adjudicator")
+        assert p.reviews.policy() == {"policy": "adjudicator", "adjudicator": "Adj"}
+        assert page.policy_combo.currentData() == "adjudicator" and "Adj" in page.policy_label.text()
+        row = [d["id"] for d in page.disagreements()].index(ids[4])
+        page.queue.selectRow(row)
         assert page.adjudicate("A")
         assert ("comparison", ids[4]) not in {(d["kind"], d["id"]) for d in page.disagreements()}
-        assert p.comparisons.get(ids[4])["reviews"][-1]["reviewer"] == "Adj"
+        assert p.comparisons.get(ids[4])["human_choice"] == "A"  # the final decision is the adjudicator's
+        assert p.reviews.decisions("comparison", ids[4])["ann"]["decision"] == "B"  # ann's is kept
+        page.show_adjudicated.setChecked(True)
+        assert ("comparison", ids[4]) in {(d["kind"], d["id"]) for d in page.disagreements()}
+        assert page.queue.rowCount() == 3
 
 
 def test_draft_principle_opens_in_the_editor_and_undoes(qtbot, fixed_project):
@@ -237,3 +274,16 @@ def test_implied_constitution_tab_marks_contradicted_principles(qtbot, fixed_pro
             page.score_principles()
         kind, params, _name = sig.args
         assert kind == "implied" and params.constitution == "tiny" and params.project == str(p.path)
+
+
+def test_in_the_window_the_figures_are_computed_off_the_gui_thread(window, fixed_project):
+    path, _ids = fixed_project
+    assert window.open_project(path)
+    page = window.pages["agreement"]
+    assert page.runner is window.runner
+    window.show_page("agreement")
+    page.refresh()
+    assert window.runner.wait_idle(30000, background=True)
+    t = page.human_ai_table
+    assert {t.item(r, 0).text() for r in range(t.rowCount())} == {"p0", "p1"}
+    assert page.queue.rowCount() == 3

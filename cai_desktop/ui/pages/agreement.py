@@ -29,6 +29,8 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
+    QComboBox,
     QFrame,
     QHBoxLayout,
     QHeaderView,
@@ -107,6 +109,14 @@ def team_report(project: Any) -> dict[str, Any]:
     return report
 
 
+def report_in_thread(ctx: Any, path: str) -> dict[str, Any]:
+    """``team_report`` on a connection of the calling (background) thread's own."""
+    from cai_desktop.store.project import Project
+
+    with Project.open(path) as project:
+        return team_report(project)
+
+
 def _call(obj: Any, name: str, *args: Any, **kw: Any) -> Any:
     fn = getattr(obj, name, None)
     if fn is None:
@@ -116,6 +126,7 @@ def _call(obj: Any, name: str, *args: Any, **kw: Any) -> Any:
 
 def _team_figures(project: Any, reviews: Any, report: dict[str, Any]) -> None:
     pol = _call(reviews, "policy")
+    report["policy_raw"] = pol if isinstance(pol, dict) else {}
     if isinstance(pol, dict):
         report["policy"] = pol.get("policy", "") + (f" (adjudicator {pol['adjudicator']})" if pol.get("adjudicator")
                                                       else "")
@@ -258,11 +269,25 @@ class AgreementPage(Page):
         super().__init__(parent)
         self.report: dict[str, Any] = {}
         self.current: dict[str, Any] | None = None
+        self.runner = None
+        self._generation = 0  # the newest refresh: an older background report is dropped
         outer = QVBoxLayout(self)
         outer.setContentsMargins(14, 12, 14, 12)
         outer.setSpacing(8)
         top = QHBoxLayout()
         top.addWidget(QLabel("<b>Team review</b>"))
+        top.addSpacing(12)
+        top.addWidget(QLabel("Final decision:"))
+        self.policy_combo = QComboBox()
+        self.policy_combo.setObjectName("reviewPolicy")
+        for text, key in (("the latest decision of anyone", "single"), ("the majority of reviewers", "majority"),
+                          ("the adjudicator's", "adjudicator")):
+            self.policy_combo.addItem(text, key)
+        self.policy_combo.setToolTip("Which decision training uses when several reviewers decided an item. "
+                                     "“The adjudicator's”: the current reviewer becomes the adjudicator; their "
+                                     "decision wins, else the majority.")
+        self.policy_combo.activated.connect(lambda _i: self.set_policy(self.policy_combo.currentData()))
+        top.addWidget(self.policy_combo)
         self.policy_label = QLabel("")
         self.policy_label.setObjectName("subtitle")
         top.addWidget(self.policy_label, 1)
@@ -291,7 +316,7 @@ class AgreementPage(Page):
         row = QHBoxLayout()
         left = QVBoxLayout()
         left.addWidget(_heading("Progress per reviewer"))
-        self.progress_table = _table("progressTable", ["Reviewer", "Assigned", "Done", "Left"])
+        self.progress_table = _table("progressTable", ["Reviewer", "Assigned to them", "Done of those", "Decided in all"])
         left.addWidget(self.progress_table)
         left.addWidget(_heading("Between reviewers"))
         self.overall_table = _table("overallTable", ["Statistic", "Value", "n", "95% interval"])
@@ -319,9 +344,15 @@ class AgreementPage(Page):
         left = QWidget()
         ll = QVBoxLayout(left)
         ll.setContentsMargins(0, 0, 0, 0)
+        qh = QHBoxLayout()
         self.queue_count = QLabel("")
         self.queue_count.setObjectName("subtitle")
-        ll.addWidget(self.queue_count)
+        qh.addWidget(self.queue_count, 1)
+        self.show_adjudicated = QCheckBox("Show adjudicated")
+        self.show_adjudicated.setToolTip("Also list the items the adjudicator has already decided.")
+        self.show_adjudicated.toggled.connect(lambda _on: self._fill_queue())
+        qh.addWidget(self.show_adjudicated)
+        ll.addLayout(qh)
         self.queue = _table("disagreementTable", ["Item", "Prompt", "Why"])
         self.queue.itemSelectionChanged.connect(self._queue_selected)
         self.queue.horizontalHeader().setStretchLastSection(False)
@@ -381,8 +412,37 @@ class AgreementPage(Page):
         return w
 
     # -- data ---------------------------------------------------------------------------------------------
+    def set_runner(self, runner) -> None:
+        """With the window's runner the figures (bootstrap intervals) are computed off the GUI thread."""
+        self.runner = runner
+
     def refresh(self) -> None:
+        self._generation += 1
+        if self.project is not None and self.runner is not None:
+            generation = self._generation
+            self.policy_label.setText("computing the figures…")
+            call = self.runner.call_in_background(report_in_thread, str(self.project.path), "agreement figures")
+            call.finished.connect(lambda result, g=generation: self._apply(result, g))
+            call.failed.connect(lambda message, _d, g=generation: self._failed(message, g))
+            return
         if self.project is None:
+            self._apply(None, self._generation)
+            return
+        try:
+            report = team_report(self.project)
+        except CaiError as e:
+            self._failed(str(e), self._generation)
+            return
+        self._apply(report, self._generation)
+
+    def _failed(self, message: str, generation: int) -> None:
+        if generation == self._generation:
+            self.policy_label.setText(f"Cannot read the reviews: {message}")
+
+    def _apply(self, report: dict[str, Any] | None, generation: int) -> None:
+        if generation != self._generation:
+            return
+        if self.project is None or report is None:
             self.report = {}
             self.policy_label.setText("Open a project first.")
             for t in (self.progress_table, self.overall_table, self.pairs_table, self.human_ai_table, self.queue,
@@ -393,16 +453,15 @@ class AgreementPage(Page):
             self.queue_count.setText("")
             self.show_disagreement(None)
             return
-        try:
-            self.report = team_report(self.project)
-        except CaiError as e:
-            self.policy_label.setText(f"Cannot read the reviews: {e}")
-            return
+        self.report = report
         r = self.report
-        self.policy_label.setText(f"Final decision: {r['policy'] or 'the latest decision of anyone'}")
-        _fill(self.progress_table, [[p.get("reviewer") or "(unnamed)", p.get("assigned", "—"), p.get("done", 0),
-                                     (p["assigned"] - p.get("done", 0)) if isinstance(p.get("assigned"), int) else "—"]
-                                    for p in r["progress"]])
+        pol = r.get("policy_raw") or {}
+        self.policy_combo.setEnabled(bool(r.get("team")))
+        self.policy_combo.setCurrentIndex(max(0, self.policy_combo.findData(pol.get("policy") or "single")))
+        self.policy_label.setText(f"(adjudicator: {pol['adjudicator']})" if pol.get("adjudicator") else "")
+        _fill(self.progress_table, [[p.get("reviewer") or "(unnamed)", p.get("assigned", "—"),
+                                     f"{p.get('done', 0)} ({p['done'] / p['assigned']:.0%})" if p.get("assigned")
+                                     else "—", p.get("decided", p.get("done", 0))] for p in r["progress"]])
         _fill(self.overall_table, [[o["name"], _fmt_value(o["value"]), o["n"], _fmt_interval(o["low"], o["high"])]
                                    for o in r["overall"]])
         _fill(self.pairs_table, [[p["a"], p["b"], _fmt_value(p["value"]), p["n"], _fmt_interval(p["low"], p["high"])]
@@ -419,8 +478,15 @@ class AgreementPage(Page):
         self._fill_queue()
         self._fill_implied()
 
+    def adjudicator(self) -> str:
+        pol = self.report.get("policy_raw") or {}
+        return pol.get("adjudicator") or "" if pol.get("policy") == "adjudicator" else ""
+
     def _fill_queue(self) -> None:
-        rows = self.report.get("disagreements") or []
+        rows = self.disagreements()
+        self.queue.blockSignals(True)
+        self.queue.clearSelection()
+        self.queue.blockSignals(False)
         _fill(self.queue, [[f"{d['kind']} #{d['id']}", (d["prompt"] or "").splitlines()[0][:120] if d["prompt"] else "",
                             d["reason"]] for d in rows])
         self.queue_count.setText(f"{len(rows)} item{'s' if len(rows) != 1 else ''} to adjudicate" if rows
@@ -431,6 +497,7 @@ class AgreementPage(Page):
             for i, d in enumerate(rows):
                 if (d["kind"], d["id"]) == (keep["kind"], keep["id"]):
                     self.queue.selectRow(i)
+                    self.show_disagreement(d)
                     break
 
     def _fill_implied(self) -> None:
@@ -459,7 +526,37 @@ class AgreementPage(Page):
 
     # -- the disagreement queue ---------------------------------------------------------------------------
     def disagreements(self) -> list[dict[str, Any]]:
-        return list(self.report.get("disagreements") or [])
+        """The queue as listed: without the items the adjudicator decided (unless shown)."""
+        rows = list(self.report.get("disagreements") or [])
+        adj = self.adjudicator()
+        if adj and not self.show_adjudicated.isChecked():
+            rows = [d for d in rows if adj not in {v.get("reviewer") for v in d["decisions"]}]
+        return rows
+
+    def set_policy(self, policy: str) -> bool:
+        """Set the project's final-decision policy (adjudicator: the current reviewer profile)."""
+        reviews = getattr(self.project, "reviews", None)
+        if reviews is None or not hasattr(reviews, "set_policy"):
+            return False
+        adjudicator = None
+        if policy == "adjudicator":
+            adjudicator = decision_reviewer(self) or ""
+            if not adjudicator:
+                self.refresh()
+                return False
+        try:
+            changed = reviews.set_policy(policy, adjudicator)
+        except CaiError as e:
+            show_error(self, "Cannot change the policy", str(e))
+            self.refresh()
+            return False
+        n = changed.get("changed", 0) if isinstance(changed, dict) else 0
+        self.status_message.emit(f"Final decisions now: {self.policy_combo.itemText(self.policy_combo.findData(policy))}"
+                                 + (f" ({adjudicator})" if adjudicator else "") + f"; {n} item"
+                                 + ("s" if n != 1 else "") + " changed.")
+        self.data_changed.emit({"chains", "comparisons"})
+        self.refresh()
+        return True
 
     def _queue_selected(self) -> None:
         rows = self.queue.selectionModel().selectedRows() if self.queue.selectionModel() else []
