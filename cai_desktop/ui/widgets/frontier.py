@@ -109,12 +109,12 @@ class FrontierPlot(_Plot):
         p.setPen(QPen(text))
         p.drawRect(plot)
         p.drawText(QRectF(plot.left(), self.height() - fm.height() - 4, plot.width(), fm.height()),
-                   Qt.AlignmentFlag.AlignHCenter, "helpful on held-out benign prompts")
+                   Qt.AlignmentFlag.AlignHCenter, "helpful (held-out benign prompts)")
         p.save()
         p.translate(4, plot.center().y())
         p.rotate(-90)
         p.drawText(QRectF(-plot.height() / 2, 0, plot.height(), fm.height()), Qt.AlignmentFlag.AlignHCenter,
-                   "harm avoided on held-out harmful prompts")
+                   "harm avoided (held-out harmful)")
         p.restore()
         if not self.points:
             p.setPen(grid.darker(300))
@@ -142,7 +142,7 @@ class WinRateBars(_Plot):
     """Each policy's win rate per principle (decided games), with 95 % whiskers."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__("Win rate per principle (AI feedback, 95% intervals)", parent)
+        super().__init__("Win rate per principle (AI feedback, 95%)", parent)
         self.rows: list[tuple[str, list[tuple[str, dict[str, Any]]]]] = []
         self.policies: list[str] = []
 
