@@ -184,37 +184,15 @@ class Chains(Manager):
         """
         if decision not in REVIEW_STATES:
             raise ValidationError(f"Unknown review decision {decision!r}; use one of {', '.join(REVIEW_STATES)}.")
-        if decision == "edited" and not (edited_text or "").strip():
-            raise ValidationError("An edited revision cannot be empty.")
-        ts = now()
-        with self.db.atomic():
-            self._require(chain_id)
-            fields: dict[str, Any] = {"review_status": decision, "reviewer": reviewer, "reviewed_at": ts}
-            if decision == "edited":
-                fields["human_revision"] = edited_text
-            if note is not None:
-                fields["note"] = note
-            self.db["chains"].update(chain_id, fields)
-            return self.db["reviews"].insert(
-                {"target_kind": "chain", "target_id": chain_id, "reviewer": reviewer, "decision": decision,
-                 "edited_text": edited_text, "note": note, "created_at": ts}
-            ).last_pk
+        # one reviewer's decision in the log; the chain's columns then hold the final decision under
+        # the project's review policy (``project.reviews``), so another reviewer's is never overwritten
+        return self.project.reviews.add("chain", chain_id, decision, reviewer, edited_text, note)
 
     def reset_review(self, chain_id: int, reviewer: str = "", note: str | None = None) -> int:
-        """Back to unreviewed: the decision and any human revision leave the chain, so training no
-        longer uses them; the review log keeps both (the edit stays readable there)."""
-        ts = now()
-        with self.db.atomic():
-            self._require(chain_id)
-            fields: dict[str, Any] = {"review_status": "unreviewed", "human_revision": None, "reviewer": reviewer,
-                                      "reviewed_at": ts}
-            if note is not None:
-                fields["note"] = note
-            self.db["chains"].update(chain_id, fields)
-            return self.db["reviews"].insert(
-                {"target_kind": "chain", "target_id": chain_id, "reviewer": reviewer, "decision": "unreviewed",
-                 "edited_text": None, "note": note, "created_at": ts}
-            ).last_pk
+        """Withdraw this reviewer's decision (back to unreviewed under the single-reviewer policy): the
+        decision and any human revision leave the chain, so training no longer uses them; the review
+        log keeps both (the edit stays readable there)."""
+        return self.project.reviews.add("chain", chain_id, "unreviewed", reviewer, None, note)
 
     def review_state(self, chain_id: int) -> dict[str, Any]:
         """The chain's review fields now (kept by an undoable review to put them back)."""
@@ -240,6 +218,8 @@ class Chains(Manager):
                 raise ProjectError(f"Chain #{chain_id} was reviewed again since{by}; that later review is kept.")
             self.db.execute("DELETE FROM reviews WHERE id=?", [review_id])
             self.db["chains"].update(chain_id, {k: before.get(k) for k in REVIEW_FIELDS})
+            if self.project.reviews.policy()["policy"] != "single":
+                self.project.reviews.materialize("chain", chain_id)
 
     def _require(self, chain_id: int) -> None:
         if not self.db.execute("SELECT 1 FROM chains WHERE id=?", [chain_id]).fetchone():
@@ -391,6 +371,9 @@ class Chains(Manager):
                     continue  # that prompt has its demonstration in this run already
                 self.db["chain_steps"].insert({"chain_id": cid, "round": 0, "revision": text, "raw_revision": text,
                                                "cleaned": 0, "seed": 0, "created_at": ts})
+                self.db.execute(  # a demonstration is a decision in the log too (who wrote it, when)
+                    "INSERT INTO reviews (target_kind, target_id, reviewer, decision, edited_text, created_at, "
+                    "principle_text) VALUES ('chain', ?, ?, 'edited', ?, ?, '')", [cid, reviewer or "", text, ts])
                 n += 1
         return n
 

@@ -153,16 +153,9 @@ class Comparisons(Manager):
         return self._record(comparison_id, None, reviewer, note)
 
     def _record(self, comparison_id: int, choice: str | None, reviewer: str, note: str | None) -> int:
-        ts = now()
-        with self.db.atomic():
-            self._require(comparison_id)
-            self.db["comparisons"].update(
-                comparison_id, {"human_choice": choice, "reviewer": reviewer, "reviewed_at": ts}
-            )
-            return self.db["reviews"].insert(
-                {"target_kind": "comparison", "target_id": comparison_id, "reviewer": reviewer,
-                 "decision": choice or "unreviewed", "edited_text": None, "note": note, "created_at": ts}
-            ).last_pk
+        # one reviewer's decision in the log; the comparison's columns then hold the final decision
+        # under the project's review policy (``project.reviews``)
+        return self.project.reviews.add("comparison", comparison_id, choice or "unreviewed", reviewer, None, note)
 
     def review_state(self, comparison_id: int) -> dict[str, Any]:
         """The comparison's review fields now (kept by an undoable choice to put them back)."""
@@ -187,6 +180,8 @@ class Comparisons(Manager):
                 raise ProjectError(f"Comparison #{comparison_id} was reviewed again since{by}; that later review is kept.")
             self.db.execute("DELETE FROM reviews WHERE id=?", [review_id])
             self.db["comparisons"].update(comparison_id, {k: before.get(k) for k in REVIEW_FIELDS})
+            if self.project.reviews.policy()["policy"] != "single":
+                self.project.reviews.materialize("comparison", comparison_id)
 
     def _require(self, comparison_id: int) -> None:
         if not self.db.execute("SELECT 1 FROM comparisons WHERE id=?", [comparison_id]).fetchone():

@@ -6,7 +6,7 @@ short transactions; a long job commits each finished batch.
 ``Project`` itself only opens, checks, upgrades and closes the file; each part of the data has
 its sub-manager, Anki style: ``project.constitutions``, ``project.prompts``, ``project.chains``,
 ``project.pairs``, ``project.comparisons``, ``project.runs``, ``project.adapters``,
-``project.models`` and ``project.stats``. Nothing outside ``store`` writes SQL.
+``project.models``, ``project.stats`` and ``project.reviews``. Nothing outside ``store`` writes SQL.
 
 Opening is cheap (the header, the app id and the schema version; never a scan of the whole
 file), so a job may open the project as often as it likes. The full integrity check runs on
@@ -45,6 +45,7 @@ from cai_desktop.store.models import Models
 from cai_desktop.store.monitoring import Monitoring
 from cai_desktop.store.pairs import Pairs
 from cai_desktop.store.prompts import Prompts
+from cai_desktop.store.reviews import Reviews
 from cai_desktop.store.roles import Roles
 from cai_desktop.store.runs import Runs
 from cai_desktop.store.schema import MIGRATION_SET, migrations
@@ -235,6 +236,7 @@ class Project:
         self.models = Models(self)
         self.roles = Roles(self)
         self.stats = Stats(self)
+        self.reviews = Reviews(self)
         self.monitoring = Monitoring(self)
 
     # -- opening -------------------------------------------------------------------------------

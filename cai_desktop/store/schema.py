@@ -174,6 +174,96 @@ def m002_run_owner(db: Database) -> None:
     db.execute("ALTER TABLE runs ADD COLUMN heartbeat_at TEXT")
 
 
+#: an SQL expression for a fresh random uid (32 hex characters)
+_NEW_UID = "lower(hex(randomblob(16)))"
+
+
+@migrations(name="m003_team_review")
+def m003_team_review(db: Database) -> None:
+    """Team review (issue 12): every decision is kept per reviewer, with a uid (so a review pack
+    imports once), the principle text the reviewer was shown and the pack it came back in; chains
+    and comparisons get a uid (review packs name items by it); packs and their assignments of items
+    to reviewers are recorded; the project gets a uid and a review policy (``single``)."""
+    for table in ("chains", "comparisons"):
+        db.execute(f"ALTER TABLE {table} ADD COLUMN uid TEXT")
+        db.execute(f"UPDATE {table} SET uid = {_NEW_UID} WHERE uid IS NULL")
+        db.execute(f"CREATE UNIQUE INDEX idx_{table}_uid ON {table}(uid)")
+        db.execute(
+            f"""CREATE TRIGGER trg_{table}_uid AFTER INSERT ON {table} FOR EACH ROW WHEN NEW.uid IS NULL
+                BEGIN UPDATE {table} SET uid = {_NEW_UID} WHERE id = NEW.id; END"""
+        )
+    for col in ("uid", "principle_text", "pack_uid", "item_uid"):
+        db.execute(f"ALTER TABLE reviews ADD COLUMN {col} TEXT")
+    # A demonstration was a chain written as 'edited' without a log entry: it gets one, so the log
+    # holds every decision and the final decision can always be worked out from the log.
+    db.execute(
+        """INSERT INTO reviews (target_kind, target_id, reviewer, decision, edited_text, note, created_at)
+           SELECT 'chain', c.id, c.reviewer, 'edited', c.human_revision, NULL, COALESCE(c.reviewed_at, c.created_at)
+           FROM chains c WHERE c.n_revisions = 0 AND c.human_revision IS NOT NULL AND NOT EXISTS
+               (SELECT 1 FROM reviews r WHERE r.target_kind = 'chain' AND r.target_id = c.id)"""
+    )
+    db.execute(f"UPDATE reviews SET uid = {_NEW_UID} WHERE uid IS NULL")
+    db.execute(
+        """UPDATE reviews SET item_uid = (SELECT uid FROM chains WHERE chains.id = reviews.target_id)
+           WHERE target_kind = 'chain'"""
+    )
+    db.execute(
+        """UPDATE reviews SET item_uid = (SELECT uid FROM comparisons WHERE comparisons.id = reviews.target_id)
+           WHERE target_kind = 'comparison'"""
+    )
+    # the principle text shown: a comparison's question; a chain's critique requests, one per round
+    db.execute(
+        """UPDATE reviews SET principle_text = (
+               SELECT ps.key || ': ' || COALESCE(NULLIF(ps.comparison_question, ''), ps.critique_request, '')
+               FROM comparisons c JOIN principle_snapshots ps ON ps.id = c.principle_snapshot_id
+               WHERE c.id = reviews.target_id) WHERE target_kind = 'comparison'"""
+    )
+    db.execute(
+        """UPDATE reviews SET principle_text = (
+               SELECT group_concat(line, char(10)) FROM (
+                   SELECT DISTINCT ps.key || ': ' || COALESCE(ps.critique_request, '') AS line
+                   FROM chain_steps s JOIN principle_snapshots ps ON ps.id = s.principle_snapshot_id
+                   WHERE s.chain_id = reviews.target_id ORDER BY s.round))
+           WHERE target_kind = 'chain'"""
+    )
+    db.execute("CREATE UNIQUE INDEX idx_reviews_uid ON reviews(uid)")
+    db.execute("CREATE INDEX idx_reviews_reviewer ON reviews(reviewer)")
+    db.execute(
+        f"""CREATE TRIGGER trg_reviews_uid AFTER INSERT ON reviews FOR EACH ROW WHEN NEW.uid IS NULL
+            BEGIN UPDATE reviews SET uid = {_NEW_UID} WHERE id = NEW.id; END"""
+    )
+    db.execute(
+        """CREATE TRIGGER trg_reviews_item_uid AFTER INSERT ON reviews FOR EACH ROW WHEN NEW.item_uid IS NULL
+           BEGIN UPDATE reviews SET item_uid = CASE NEW.target_kind
+               WHEN 'chain' THEN (SELECT uid FROM chains WHERE id = NEW.target_id)
+               WHEN 'comparison' THEN (SELECT uid FROM comparisons WHERE id = NEW.target_id) END
+           WHERE id = NEW.id; END"""
+    )
+    db.execute(
+        """CREATE TABLE review_packs (
+            uid TEXT PRIMARY KEY, name TEXT DEFAULT '', created_at TEXT, blind INTEGER NOT NULL DEFAULT 0,
+            k INTEGER NOT NULL DEFAULT 1, reviewers_json TEXT DEFAULT '[]', n_items INTEGER DEFAULT 0,
+            selection_json TEXT DEFAULT '{}')"""
+    )
+    db.execute(
+        """CREATE TABLE review_assignments (
+            id INTEGER PRIMARY KEY, pack_uid TEXT NOT NULL REFERENCES review_packs(uid) ON DELETE CASCADE,
+            target_kind TEXT NOT NULL, target_id INTEGER NOT NULL, reviewer TEXT NOT NULL,
+            UNIQUE (pack_uid, target_kind, target_id, reviewer))"""
+    )
+    db.execute("CREATE INDEX idx_assignments_reviewer ON review_assignments(reviewer, target_kind, target_id)")
+    db.execute(
+        """CREATE TABLE pack_imports (
+            id INTEGER PRIMARY KEY, pack_uid TEXT NOT NULL, file_hash TEXT, reviewers_json TEXT DEFAULT '[]',
+            n_new INTEGER DEFAULT 0, n_known INTEGER DEFAULT 0, imported_at TEXT)"""
+    )
+    for key, value in (("uid", None), ("review_policy", "single"), ("review_adjudicator", "")):
+        db.execute(
+            f"INSERT OR IGNORE INTO project_meta (key, value) VALUES (?, {_NEW_UID if value is None else '?'})",
+            [key] if value is None else [key, value],
+        )
+
+
 @migrations(name="m004_monitoring")
 def m004_monitoring(db: Database) -> None:
     """Monitoring (issue 13): imported production logs (one row per import: its file and time),
