@@ -10,7 +10,7 @@ STAMP := $(VENV)/.cai-installed
 TORCH_SPEC ?= $(shell command -v nvidia-smi >/dev/null 2>&1 && echo 'torch>=2.4' || echo 'torch==2.13.0')
 export QT_QPA_PLATFORM ?= $(if $(DISPLAY)$(WAYLAND_DISPLAY),,offscreen)
 
-.PHONY: run test test-fast lint venv demo screenshots clean
+.PHONY: run test test-fast lint venv demo screenshots clean gpu-check gpu-check-tiny
 
 venv: $(STAMP)
 
@@ -40,6 +40,14 @@ demo: $(STAMP)
 
 screenshots: $(STAMP)
 	$(PY) scripts/screenshots.py shots
+
+# On a lent GPU machine: SFT, RLOO and PPO on a random 8B-shaped model, bf16 and 4-bit (installs nothing)
+gpu-check:
+	PYTHON=$(PY) benchmarks/gpu_check.sh
+
+# The same script's dry run on a tiny shape (works on a CPU)
+gpu-check-tiny:
+	PYTHON=$(PY) benchmarks/gpu_check.sh --tiny --steps 2
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
