@@ -15,7 +15,7 @@ import sys
 from cai_desktop import __version__
 from cai_desktop.core.errors import CaiError, Cancelled
 
-COMMAND_MODULES = ("project", "roles", "stage1", "jobs", "training", "demo", "report")
+COMMAND_MODULES = ("project", "roles", "stage1", "jobs", "training", "demo", "report", "review")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -277,3 +277,31 @@ def test_an_m002_project_upgrades(tmp_path, monkeypatch):
         assert row["principle_text"].startswith("p0: Which answer")
         p.comparisons.review(1, "A", reviewer="bob")
         assert {k: v["decision"] for k, v in p.reviews.decisions("comparison", 1).items()} == {"ann": "B", "bob": "A"}
+
+
+def test_cli_review_commands(project_path, tmp_path, capsys):
+    from cai_desktop.cli import main
+
+    pack = tmp_path / "cli.caipack"
+    assert main(["review", "export", str(project_path), str(pack), "--reviewers", "ann,bob", "--k", "2",
+                 "--blind"]) == 0
+    assert "10 comparisons" in capsys.readouterr().out
+    a, b = _review_in_pack(pack, "ann", ANN, tmp_path), _review_in_pack(pack, "bob", BOB, tmp_path)
+    assert main(["review", "import", str(project_path), str(a)]) == 0
+    assert main(["review", "import", str(project_path), str(b)]) == 0
+    assert main(["review", "import", str(project_path), str(b)]) == 0
+    assert "imported 0 new decisions (10 already" in capsys.readouterr().out
+    assert main(["review", "policy", str(project_path), "majority"]) == 0
+    assert main(["review", "policy", str(project_path)]) == 0
+    assert capsys.readouterr().out.strip().endswith("majority")
+    assert main(["review", "agreement", str(project_path), "--json"]) == 0
+    st = json.loads(capsys.readouterr().out)
+    assert st["pairs"][0]["value"] == pytest.approx(sk_metrics.cohen_kappa_score(ANN, BOB))
+    assert main(["review", "agreement", str(project_path)]) == 0
+    assert "Cohen's kappa ann / bob" in capsys.readouterr().out
+    assert main(["review", "log", str(project_path), str(tmp_path / "l.jsonl")]) == 0
+    assert main(["review", "import", str(project_path), str(tmp_path / "missing.caipack")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("cai-desktop: error: No review pack") and err.count("\n") == 1
+    assert main(["review", "policy", str(project_path), "adjudicator"]) == 2
+    assert "needs the adjudicator's name" in capsys.readouterr().err
