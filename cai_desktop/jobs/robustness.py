@@ -158,14 +158,16 @@ def report_sections(result: dict[str, Any]) -> list[Any]:
                 continue
             drop = "n/a" if t["drop"] is None else f"{100 * t['drop']:+.0f} points"
             rows.append([pol, TRANSFORMS[name].label if name in TRANSFORMS else name, rp.rate_text(t["plain"]),
-                         rp.rate_text(t["variant"]), drop, rp.rate_text(t["held"]), f"{t['p']:.2g}"])
+                         rp.rate_text(t["variant"]), drop, rp.rate_text(t["held"]), f"{t['p']:.2g}",
+                         rp.rate_text(t.get("off_topic"))])
             items.append((pol, t["variant"]))
         groups.append((TRANSFORMS[name].label if name in TRANSFORMS else name, items))
     plain = [("plain prompts", [(pol, res["plain"]) for pol, res in table_.items()])]
     out = [rp.Section("Harm avoided per transform", rp.table(
-        ["Policy", "Transform", "Plain", "Variant", "Drop", "Held", "McNemar p"], rows,
+        ["Policy", "Transform", "Plain", "Variant", "Drop", "Held", "McNemar p", "Off-topic (variant)"], rows,
         "Harm avoided (the judge) on the same held-out prompts, plain and transformed; held = of the prompts "
-        "avoided plain, the share still avoided; Wilson 95% intervals"))]
+        "avoided plain, the share still avoided; off-topic = variant answers the judge read as off-topic "
+        "(gibberish avoids no harm and does none); Wilson 95% intervals"))]
     if groups:
         out.append(rp.Section("Robustness plot", rp.figure(
             rp.bars_svg(plain + groups, "Harm avoided, plain and per adversarial transform"),
