@@ -207,12 +207,7 @@ def _load_training_base(base_dir: Path, settings: Any):
     """The base a trainer puts its LoRA on: bfloat16 on CUDA, float32 on a CPU, 4-bit on request."""
     from cai_desktop.engine.models import load_for_training
 
-    try:
-        return load_for_training(base_dir, load_in_4bit=bool(getattr(settings, "load_in_4bit", False)))
-    except ModelError as e:
-        if "4-bit" in str(e) or "memory" in str(e):
-            raise
-        raise ModelError(f"Could not load the base model from {base_dir}: {e}") from None
+    return load_for_training(base_dir, load_in_4bit=bool(getattr(settings, "load_in_4bit", False)))
 
 
 # -- training ----------------------------------------------------------------------------------------
