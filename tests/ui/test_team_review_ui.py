@@ -117,6 +117,41 @@ def test_reviewer_only_mode_shows_only_the_review_pages(window, fixed_project):
     assert "models" in window.team.visible_pages() and not window.team.reviewer_only
 
 
+def test_a_review_pack_opens_reviewer_only_and_returns_with_the_decisions(window, fixed_project, tmp_path,
+                                                                           monkeypatch):
+    """Export → open in the window (no model: the pack's own workspace project) → choose as the
+    reviewer → Return pack → import: the decision lands in the project beside ann's."""
+    path, ids = fixed_project
+    pack = tmp_path / "out" / "lab.caipack"
+    pack.parent.mkdir()
+    with Project.open(path) as p:
+        p.reviews.export_pack(pack, kind="comparison", ids=ids[:3], reviewers=["dee"], k=1, blind=True)
+    monkeypatch.setattr(rv, "ask_name", lambda parent, title="": "dee")
+    assert window.team.open_pack(str(pack))
+    assert window.team.reviewer_only
+    assert window.team.visible_pages() == [k for k in rv.REVIEW_PAGES if k in window.pages]
+    assert "lab" in window.windowTitle()
+    page = window.pages["comparisons"]
+    assert window.current_page() is page
+    page.advance.setChecked(False)
+    assert page.model.rowCount() == 3
+    page.select_row(0)
+    shown = page.comparison["id"]
+    page.note.setText("dee's reason")
+    assert page.choose("B")
+    answered = tmp_path / "out" / "lab-dee.caipack"
+    assert window.team.return_pack(str(answered))
+    # back in the owner's project: dee's decision and note, ann's kept
+    window.close_project()
+    assert not window.team.reviewer_only and "models" in window.team.visible_pages()
+    with Project.open(path) as p:
+        p.reviews.import_pack(answered)
+        merged = [r for r in p.reviews.log("comparison") if r["reviewer"] == "dee"]
+        assert len(merged) == 1 and merged[0]["decision"] == "B" and merged[0]["note"] == "dee's reason"
+        assert {r["reviewer"] for r in p.reviews.log("comparison", merged[0]["target_id"])} == {"ann", "dee"}
+    assert shown  # the workspace's id of the item dee chose
+
+
 def test_agreement_view_figures_from_a_fixed_project(qtbot, fixed_project):
     from cai_desktop.ui.pages.agreement import AgreementPage, team_report
 

@@ -244,7 +244,16 @@ class TeamReview(QObject):
             return False
 
     def _project_changed(self, project: Any) -> None:
-        if self.reviewer_only and not getattr(self, "_opening_pack", False):
+        """A review pack's workspace (opened from the Review menu, File → Open or the recent list) turns
+        reviewer-only mode on; any other project turns it off."""
+        info = pack_info(project) if project is not None else None
+        if info is not None:
+            self.set_reviewer_only(True, info.get("name") or info.get("project_name") or project.path.name)
+            reviewers = info.get("reviewers") or []
+            if reviewers and saved_reviewer() not in reviewers:
+                self.window.statusBar().showMessage(
+                    f"This pack is for {', '.join(reviewers)}: choose your name with Review → Switch reviewer.", 15000)
+        elif self.reviewer_only:
             self.pack_path = None
             self.set_reviewer_only(False)
 
@@ -262,13 +271,10 @@ class TeamReview(QObject):
         except CaiError as e:
             w.last_error_box = show_error(w, "Cannot open the review pack", str(e))
             return False
-        self._opening_pack = True
-        try:
-            w._set_project(project)
-        finally:
-            self._opening_pack = False
         self.pack_path = str(path)
-        self.set_reviewer_only(True, Path(path).name)
+        w._set_project(project)  # project_changed turns reviewer-only mode on
+        if not self.reviewer_only:
+            self.set_reviewer_only(True, Path(path).name)
         return True
 
     def open_pack_dialog(self) -> bool:
@@ -308,27 +314,27 @@ class TeamReview(QObject):
 
 
 def open_pack_project(path: str) -> Any:
-    """A review pack opened as a project the review pages can show (the store's pack API)."""
-    from cai_desktop.core.errors import ValidationError
+    """A review pack opened as a small workspace project beside it (``store.packs.open_pack``)."""
+    from cai_desktop.ui.app import import_store_lightly
+
+    import_store_lightly()
+    from cai_desktop.store import packs
+
+    return packs.open_pack(path)
+
+
+def write_answered_pack(project: Any, path: str, pack_path: str | None = None) -> int:
+    """The opened pack written again with this workspace's decisions (``store.packs.return_pack``)."""
+    from cai_desktop.store import packs
+
+    return packs.return_pack(project, path)
+
+
+def pack_info(project: Any) -> dict[str, Any] | None:
+    """The opened pack's header when ``project`` is a review pack's workspace, else None."""
+    from cai_desktop.store import packs
 
     try:
-        from cai_desktop.store import packs  # type: ignore[attr-defined]
-    except ImportError:
-        packs = None
-    opener = getattr(packs, "open_pack", None) if packs is not None else None
-    if opener is None:
-        raise ValidationError("This build cannot open review packs yet.")
-    return opener(path)
-
-
-def write_answered_pack(project: Any, path: str, pack_path: str | None) -> Any:
-    from cai_desktop.core.errors import ValidationError
-
-    try:
-        from cai_desktop.store import packs  # type: ignore[attr-defined]
-    except ImportError:
-        packs = None
-    writer = getattr(packs, "return_pack", None) if packs is not None else None
-    if writer is None:
-        raise ValidationError("This build cannot write review packs yet.")
-    return writer(project, path)
+        return packs.pack_info(project) if packs.is_pack(project) else None
+    except Exception:  # noqa: BLE001 - an unreadable header: an ordinary project for the window
+        return None
