@@ -258,13 +258,16 @@ def team_shots(window, app, out: Path, snap) -> None:
     snap("disagreements")
     page.tabs.setCurrentIndex(2)
     snap("implied_constitution")
-    window.team.set_reviewer_only(True, "lab-pack-ana.caipack")
-    cmp_page = window.pages["comparisons"]
-    cmp_page.refresh()
-    if cmp_page.model.rowCount():
-        cmp_page.select_row(0)
-    snap("reviewer_only")
-    window.team.set_reviewer_only(False)
+    # a blind review pack for a colleague, opened as they would open it (the pack's own small project)
+    pack = Path(tempfile.mkdtemp(prefix="cai-pack-")) / "lab-pack.caipack"
+    ids = [r["id"] for r in window.project.comparisons.list(0, 6)]
+    window.project.reviews.export_pack(pack, kind="comparison", ids=ids, reviewers=["Cai"], k=1, blind=True)
+    set_reviewer("Cai")
+    if window.team.open_pack(str(pack)):
+        cmp_page = window.pages["comparisons"]
+        if cmp_page.model.rowCount():
+            cmp_page.select_row(0)
+        snap("reviewer_only")
 
 
 def main() -> None:
