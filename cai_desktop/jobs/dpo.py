@@ -16,7 +16,13 @@ from cai_desktop.core.params import param
 from cai_desktop.core.settings import DPOSettings
 from cai_desktop.jobs.base import Job, JobParams, run_job
 from cai_desktop.jobs.fields import split_param
-from cai_desktop.jobs.mixing import describe_counts, human_weight_param, source_counts, weight_human
+from cai_desktop.jobs.mixing import (
+    describe_counts,
+    human_weight_param,
+    review_lineage,
+    source_counts,
+    weight_human,
+)
 from cai_desktop.jobs.ppo import base_param, policy_adapter_param, policy_start
 from cai_desktop.jobs.runs import RunContext
 from cai_desktop.store.project import Project
@@ -98,6 +104,7 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: DPOParams, pla
     lineage = {
         "kind": KIND,
         "base_model": spec, "roles": {"student": spec},
+        "review": review_lineage(project),
         "policy_start": {"adapter_id": start["id"], "kind": start["kind"], "path": start["path"],
                          "lineage": json.loads(start["lineage_json"] or "{}")} if start else None,
         "data": {"label_runs": params.label_runs or "all", "min_margin": params.min_margin, "split": params.split,

@@ -5,7 +5,8 @@ choice), ``ai_revision`` (a model's critique-and-revision chain), ``ai_label`` (
 label), ``distilled`` (a teacher's constitution-conditioned answer) or ``helpful``. The paper mixes
 human helpfulness preferences with AI harmlessness labels; here the user sets how much a human
 record counts: weight 3 puts each human record in the data three times, 0.5 keeps a seeded half.
-Each adapter's lineage keeps the counts before and after weighting.
+Each adapter's lineage keeps the counts before and after weighting, and the review policy that
+made the human decisions final (``review_lineage``).
 """
 
 from __future__ import annotations
@@ -40,6 +41,12 @@ def weight_human(records: list[dict[str, Any]], weight: float, seed: int = 0) ->
 
 def source_counts(records: list[dict[str, Any]]) -> dict[str, int]:
     return dict(sorted(Counter(r.get("source", "unknown") for r in records).items()))
+
+
+def review_lineage(project: Any) -> dict[str, Any]:
+    """How the human decisions in the data were made final (issue 12): the project's review policy
+    and how many reviewers' decisions the final ones rest on (``project.reviews.summary()``)."""
+    return project.reviews.summary()
 
 
 def describe_counts(counts: dict[str, int]) -> str:

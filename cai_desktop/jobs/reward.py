@@ -19,7 +19,7 @@ from cai_desktop.core.params import param
 from cai_desktop.core.settings import RewardSettings
 from cai_desktop.jobs.base import Job, JobParams, run_job
 from cai_desktop.jobs.fields import model_param
-from cai_desktop.jobs.mixing import human_weight_param, source_counts, weight_human
+from cai_desktop.jobs.mixing import human_weight_param, review_lineage, source_counts, weight_human
 from cai_desktop.jobs.runs import RunContext
 from cai_desktop.store.project import Project
 
@@ -73,7 +73,7 @@ def select_data(
             log(f"asked for {cap} helpful comparisons, only {len(helpful)} are labelled (label pairs of a helpful set)")
         helpful = helpful[:cap]
     train = weight_human(harmless + helpful, params.human_weight, params.seed)
-    info = {"sources": source_counts(train), "human_weight": params.human_weight,"n_train": len(train), "n_eval": len(test), "n_harmless": len(harmless), "n_helpful": len(helpful),
+    info = {"sources": source_counts(train), "human_weight": params.human_weight, "review": review_lineage(project),"n_train": len(train), "n_eval": len(test), "n_harmless": len(harmless), "n_helpful": len(helpful),
             "held_out": how}
     return train, test, info
 

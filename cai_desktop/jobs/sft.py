@@ -18,7 +18,13 @@ from cai_desktop.core.params import param
 from cai_desktop.core.settings import SFTSettings
 from cai_desktop.jobs.base import Job, JobParams, run_job
 from cai_desktop.jobs.fields import model_param
-from cai_desktop.jobs.mixing import describe_counts, human_weight_param, source_counts, weight_human
+from cai_desktop.jobs.mixing import (
+    describe_counts,
+    human_weight_param,
+    review_lineage,
+    source_counts,
+    weight_human,
+)
 from cai_desktop.jobs.runs import RunContext, execute
 from cai_desktop.store.project import Project
 
@@ -136,6 +142,7 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: SFTParams, pla
     lineage = {
         "base_model": spec.to_str(), "roles": {"student": spec.to_str()},
         **_chain_lineage(project, params),
+        "review": review_lineage(project),
         "data": {"mode": params.data_mode, "include_helpful": params.include_helpful,
                  "helpful_ratio": params.helpful_ratio, "only_accepted": params.only_accepted,
                  "run_ids": params.run_ids, "examples": len(records), "helpful_examples": n_helpful,

@@ -144,6 +144,9 @@ def test_two_reviewers_through_packs(project_path, tmp_path):
         s = p.reviews.summary()
         assert s["policy"] == "adjudicator" and s["adjudicator"] == "cy" and s["decisions"] == 21
         assert s["reviewers"] == 3 and s["unresolved"] == 2  # items 3 and 6: ann and bob differ, no cy
+        from cai_desktop.jobs.mixing import review_lineage
+
+        assert review_lineage(p) == s  # what SFT, DPO and the preference model record in their lineage
         # the disagreement queue: reviewers differ, or the AI's side and the final choice do
         dis = {d["target_id"]: d for d in p.reviews.disagreements()}
         assert set(dis) >= {ids[i] for i in (1, 3, 6)}
