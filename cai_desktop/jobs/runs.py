@@ -32,6 +32,9 @@ from cai_desktop.store.runs import BEAT_EVERY, Heartbeat
 class RunContext:
     """Forwards to the outer ctx and records metrics/log/progress into the run."""
 
+    #: the process that writes to the project (a body checks this before its own writes)
+    main_process = True
+
     def __init__(self, outer: Any, project: Project, run_id: int):
         self.outer = outer
         self.project = project
@@ -103,9 +106,6 @@ class FollowerContext:
 
     def check_cancelled(self) -> None:
         check_cancelled(self)
-
-
-RunContext.main_process = True  # type: ignore[attr-defined]
 
 
 def _follow(ctx: Any, project: Project, body: Callable[[Project, Any, int], dict[str, Any]],
