@@ -88,7 +88,8 @@ def human_choices(project: Project) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     offset = 0
     while True:
-        page = project.comparisons.list(offset, PAGE, reviewed=None if finals is not None else True)
+        # the store writes each item's final decision into its human_choice: only reviewed ones can have one
+        page = project.comparisons.list(offset, PAGE, reviewed=True)
         if not page:
             break
         for r in page:
