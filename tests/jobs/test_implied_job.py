@@ -109,3 +109,16 @@ def test_draft_principle_from_a_note(project):
     assert set(d["filled"]) <= {"title", "critique_request", "revision_request", "comparison_question"}
     if "comparison_question" in d["filled"]:
         assert "Lectures the user instead of helping" in d["comparison_question"]
+
+
+def test_human_choices_follow_the_review_policy(project):
+    path, ids = project
+    with Project.open(path) as p:
+        p.comparisons.review(ids[0], "B", reviewer="bob")  # ann A, bob B on the first
+        assert [r["id"] for r in human_choices(p)] == ids[:3]  # single: the latest (bob's B) still a side
+        assert human_choices(p)[0]["human_choice"] == "B"
+        p.reviews.set_policy("majority")
+        assert [r["id"] for r in human_choices(p)] == ids[1:3]  # a tie is no final choice
+        p.reviews.set_policy("adjudicator", "ann")
+        first = human_choices(p)[0]
+        assert first["id"] == ids[0] and first["human_choice"] == "A"
