@@ -157,7 +157,9 @@ def test_two_reviewers_through_packs(project_path, tmp_path):
         n = p.reviews.export_log(tmp_path / "log.csv")
         rows = list(csv.DictReader(open(tmp_path / "log.csv", encoding="utf-8")))
         assert n == len(rows) == 21 and {"reviewer", "created_at", "principle_text", "decision", "note"} <= set(rows[0])
-        assert rows[0]["principle_text"].startswith("p0: Which answer")
+        key = {c: f"p{i % 2}" for i, c in enumerate(ids)}
+        assert all(r["principle_text"] == f"{key[int(r['target_id'])]}: Which answer is better under principle "
+                   f"{key[int(r['target_id'])][1]}?" for r in rows)
         assert p.reviews.export_log(tmp_path / "log.jsonl") == 21
         assert json.loads((tmp_path / "log.jsonl").read_text().splitlines()[-1])["reviewer"] == "cy"
         with pytest.raises(ValidationError, match="CSV or JSONL"):
