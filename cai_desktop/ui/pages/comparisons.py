@@ -329,7 +329,8 @@ class ComparisonsPage(ListDetailPage):
             bits.append(f"raw {c['raw_label']:.2f}, clamped ({c.get('clamp')})")
         if c.get("order_shift") is not None:
             bits.append(f"order shift {c['order_shift']:+.2f}")
-        bits.append(str(c.get("mode") or "direct"))
+        if c.get("label") is not None:  # a blind review pack has no label, and no mode either
+            bits.append(str(c.get("mode") or "direct"))
         self.label_info.setText(" · ".join(bits))
         self.label_info.setToolTip(
             "Order shift: how much the label moved when the answers were shown in the other order "
