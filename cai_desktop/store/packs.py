@@ -313,6 +313,8 @@ def import_pack(project: Project, path: str | Path) -> dict[str, Any]:
         raise ValidationError(f"{name} was made from another project ({pack.get('project_name') or 'unnamed'}), "
                               f"not {project.path.name}: import it into the project it came from. Nothing was imported.")
     result = _merge(project, pack, name=name)
+    if not result["new"]:
+        return {"pack_uid": pack["pack_uid"], **result}  # a re-import: nothing at all changes
     with project.atomic():
         project.db["pack_imports"].insert({
             "pack_uid": pack["pack_uid"], "file_hash": hashlib.sha256(Path(path).read_bytes()).hexdigest(),

@@ -416,7 +416,6 @@ class Reviews(Manager):
         items}, unresolved (ties)}``."""
         pol = self.policy()
         out: dict[str, Any] = {**pol, "decisions": 0, "log_entries": 0, "reviewers": 0, "final": {}, "unresolved": 0}
-        names: set[str] = set()
         for k in KINDS:
             decided = 0
             for f in self.final_decisions(k):
@@ -426,7 +425,6 @@ class Reviews(Manager):
             out["final"][k] = decided
         for r in self.db.execute("SELECT COUNT(*), COUNT(DISTINCT COALESCE(reviewer, '')) FROM reviews"):
             out["log_entries"], out["reviewers"] = r[0], r[1]
-        del names
         return out
 
     # -- the log as a file -------------------------------------------------------------------------------
