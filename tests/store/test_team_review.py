@@ -309,3 +309,27 @@ def test_cli_review_commands(project_path, tmp_path, capsys):
     assert err.startswith("cai-desktop: error: No review pack") and err.count("\n") == 1
     assert main(["review", "policy", str(project_path), "adjudicator"]) == 2
     assert "needs the adjudicator's name" in capsys.readouterr().err
+
+
+def test_demonstrations_are_decisions_in_the_log_and_back_filled(tmp_path, monkeypatch):
+    everything = list(schema.migrations._migrations)
+    monkeypatch.setattr(schema.migrations, "_migrations",
+                        [m for m in everything if m.name in ("m001_initial", "m002_run_owner")])
+    path = tmp_path / "demo.caiproj"
+    with Project.create(path) as p:
+        p.prompts.add_set("rt", "red-team", ["q1", "q2"], test_fraction=0.0)
+        run = p.runs.create("demonstrations", {})
+        first = p.prompts.of("rt")[0]["id"]
+        p.db["chains"].insert({"run_id": run, "prompt_id": first, "model_spec": "human demonstration",
+                               "n_revisions": 0, "initial_text": "", "final_text": "old demo",
+                               "human_revision": "old demo", "review_status": "edited", "reviewer": "ann",
+                               "reviewed_at": "2026-01-01T00:00:00+00:00"})
+    monkeypatch.setattr(schema.migrations, "_migrations", everything)
+    with Project.open(path) as p:
+        second = p.prompts.of("rt")[1]["id"]
+        assert p.chains.add_demonstrations(run, [{"prompt_id": second, "text": "new demo"}], reviewer="bob") == 1
+        log = {(r["reviewer"], r["decision"], r["edited_text"]) for r in p.reviews.log("chain")}
+        assert log == {("ann", "edited", "old demo"), ("bob", "edited", "new demo")}
+        p.reviews.set_policy("majority")  # recomputing from the log keeps both demonstrations
+        texts = sorted(r["messages"][1]["content"] for r in p.chains.sft_records(include_helpful=False))
+        assert texts == ["new demo", "old demo"]
