@@ -383,7 +383,9 @@ def train_rloo(
     dataset = Dataset.from_list(rows)
     common = dict(
         output_dir=str(ckpt_dir), learning_rate=settings.learning_rate,
-        per_device_train_batch_size=settings.rollout_batch, gradient_accumulation_steps=1,
+        # one prompt's answers per forward/backward pass, the prompts of a step accumulated: the
+        # logits (vocabulary × tokens × answers) are the largest tensors, so this bounds the peak
+        per_device_train_batch_size=settings.num_generations, gradient_accumulation_steps=settings.prompts_per_step,
         num_generations=settings.num_generations, max_completion_length=settings.response_length,
         temperature=settings.temperature, top_p=1.0, top_k=0, beta=settings.beta, max_steps=settings.max_steps,
         logging_steps=1, save_strategy="steps", save_steps=settings.save_every, save_total_limit=2,
