@@ -54,7 +54,7 @@ def bootstrap(items: Sequence[T], statistic: Callable[[Sequence[T]], float | Non
     rng = random.Random(seed)
     values = []
     for _ in range(n_boot):
-        sample = [items[rng.randrange(len(items))] for _ in items]
+        sample = rng.choices(items, k=len(items))
         v = statistic(sample)
         if v is not None and not math.isnan(v):
             values.append(v)
@@ -91,21 +91,46 @@ def cohen_kappa(a: Sequence[Hashable], b: Sequence[Hashable], seed: int = 0, n_b
 
 
 # -- Fleiss' κ ---------------------------------------------------------------------------------------
-def _fleiss(units: Sequence[Sequence[Hashable]]) -> float | None:
+# Both Fleiss' κ and Krippendorff's α are sums over items, so each item is summarised once (its
+# label counts and its own share) and a bootstrap resample only adds summaries up: fast enough for
+# a thousand resamples of a few hundred items in plain Python.
+def _label_index(units: Sequence[Sequence[Hashable]]) -> dict[Hashable, int]:
+    labels: dict[Hashable, int] = {}
+    for u in units:
+        for x in u:
+            labels.setdefault(x, len(labels))
+    return labels
+
+
+def _counts(u: Sequence[Hashable], labels: dict[Hashable, int]) -> tuple[int, ...]:
+    c = [0] * len(labels)
+    for x in u:
+        c[labels[x]] += 1
+    return tuple(c)
+
+
+def _fleiss_summary(units: Sequence[Sequence[Hashable]]) -> list[tuple[float, tuple[int, ...]]]:
     if not units:
-        return None
+        return []
     m = len(units[0])
     if m < 2 or any(len(u) != m for u in units):
         raise ValueError("Fleiss' kappa needs the same number (two or more) of ratings per item.")
-    n = len(units)
-    totals: Counter[Hashable] = Counter()
-    p_bar = 0.0
+    labels = _label_index(units)
+    out = []
     for u in units:
-        c = Counter(u)
-        totals.update(c)
-        p_bar += (sum(v * v for v in c.values()) - m) / (m * (m - 1))
-    p_bar /= n
-    pe = sum((v / (n * m)) ** 2 for v in totals.values())
+        c = _counts(u, labels)
+        out.append(((sum(v * v for v in c) - m) / (m * (m - 1)), c))
+    return out
+
+
+def _fleiss_of(summary: Sequence[tuple[float, tuple[int, ...]]]) -> float | None:
+    if not summary:
+        return None
+    n = len(summary)
+    p_bar = sum(s[0] for s in summary) / n
+    totals = [sum(col) for col in zip(*(s[1] for s in summary), strict=True)]
+    all_ratings = sum(totals)
+    pe = sum((v / all_ratings) ** 2 for v in totals)
     if pe == 1.0:
         return None
     return (p_bar - pe) / (1.0 - pe)
@@ -113,41 +138,43 @@ def _fleiss(units: Sequence[Sequence[Hashable]]) -> float | None:
 
 def fleiss_kappa(units: Sequence[Sequence[Hashable]], seed: int = 0, n_boot: int = N_BOOT) -> Stat:
     """Fleiss' κ: ``units`` is one list of labels per item (the same number per item)."""
-    units = [list(u) for u in units]
-    _fleiss(units)  # checks the shape
-    return _stat(units, _fleiss, seed, n_boot)
+    return _stat(_fleiss_summary([list(u) for u in units]), _fleiss_of, seed, n_boot)
 
 
 # -- Krippendorff's α (nominal) --------------------------------------------------------------------------
-def _alpha(units: Sequence[Sequence[Hashable]]) -> float | None:
-    o: Counter[tuple[Hashable, Hashable]] = Counter()
+def _alpha_summary(units: Sequence[Sequence[Hashable]]) -> list[tuple[float, tuple[int, ...]]]:
+    """Per pairable item: its disagreement sum_{c != k} o_ck = (m² - sum n_c²) / (m - 1), and its
+    label counts (the item's share of the coincidence matrix's margins)."""
+    labels = _label_index(units)
+    out = []
     for u in units:
         m = len(u)
         if m < 2:
             continue
-        c = Counter(u)
-        for x, nx in c.items():
-            for y, ny in c.items():
-                o[(x, y)] += (nx * (ny - (x == y))) / (m - 1)
-    n_c: Counter[Hashable] = Counter()
-    for (x, _y), v in o.items():
-        n_c[x] += v
-    n = sum(n_c.values())
+        c = _counts(u, labels)
+        out.append(((m * m - sum(v * v for v in c)) / (m - 1), c))
+    return out
+
+
+def _alpha_of(summary: Sequence[tuple[float, tuple[int, ...]]]) -> float | None:
+    if not summary:
+        return None
+    d_o = sum(s[0] for s in summary)
+    totals = [sum(col) for col in zip(*(s[1] for s in summary), strict=True)]
+    n = sum(totals)
     if n <= 1:
         return None
-    d_o = sum(v for (x, y), v in o.items() if x != y)
-    d_e = sum(n_c[x] * n_c[y] for x in n_c for y in n_c if x != y) / (n - 1)
+    d_e = n * n - sum(v * v for v in totals)
     if d_e == 0:
         return None  # one label only: α is undefined
-    return 1.0 - d_o / d_e
+    return 1.0 - (n - 1) * d_o / d_e
 
 
 def krippendorff_alpha(units: Sequence[Sequence[Hashable]], seed: int = 0, n_boot: int = N_BOOT) -> Stat:
     """Krippendorff's α (nominal): ``units`` is one list of the labels given to each item (any
     number of ratings; items with fewer than two are not pairable and left out). ``n`` counts the
     pairable items; the bootstrap resamples items."""
-    units = [list(u) for u in units if len(u) >= 2]
-    return _stat(units, _alpha, seed, n_boot)
+    return _stat(_alpha_summary([list(u) for u in units if len(u) >= 2]), _alpha_of, seed, n_boot)
 
 
 # -- humans vs the AI ------------------------------------------------------------------------------------
