@@ -226,7 +226,8 @@ class Reviews(Manager):
     def _rows_by_item(self, kind: str | None = None) -> dict[tuple[str, int], list[dict[str, Any]]]:
         by: dict[tuple[str, int], list[dict[str, Any]]] = {}
         for r in self.log(kind):
-            by.setdefault((r["target_kind"], r["target_id"]), []).append(r)
+            if r["target_kind"] in KINDS:
+                by.setdefault((r["target_kind"], r["target_id"]), []).append(r)
         return by
 
     def decisions(self, kind: str, target_id: int) -> dict[str, dict[str, Any]]:
