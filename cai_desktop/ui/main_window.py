@@ -135,6 +135,10 @@ class MainWindow(WindowMenusMixin, WindowJobsMixin, QMainWindow):
         from cai_desktop.ui.widgets.reviewer import TeamReview
 
         self.team = TeamReview(self)
+        # the lead's side of review packs: Review → Export review pack / Import returned pack / Export decision log
+        from cai_desktop.ui.widgets.review_packs import LeadPacks
+
+        self.packs = LeadPacks(self)
         self.runner.job_started.connect(self._on_job_started)
         self.runner.job_progress.connect(self._on_job_progress)
         self.runner.job_failed.connect(self._on_job_failed)
