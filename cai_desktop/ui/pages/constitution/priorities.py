@@ -82,20 +82,23 @@ class PrioritiesTab(QWidget):
         form.addRow("Ranked", self.ranked)
         self.table = QTableWidget(0, 4)
         self.table.setObjectName("weightsTable")
-        self.table.setHorizontalHeaderLabels(["Rank", "Principle", "Weight", "Chance of being drawn"])
+        self.table.setHorizontalHeaderLabels(["Rank", "Principle", "Weight", "Chance"])
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        for column, width in ((0, 48), (2, 100), (3, 96)):
+            self.table.setColumnWidth(column, width)
         self.table.itemSelectionChanged.connect(self._show_preview)
-        self.table.setMinimumHeight(160)
+        self.table.setMinimumHeight(230)
         form.addRow("Weights", self.table)
         self.preview = wrapping_label("", "priorityPreview")
         self.preview.setStyleSheet("color:#4a5361")
         form.addRow("Question asked", self.preview)
-        self.preamble = text_edit("Free text before the principles: what this constitution is for", 70)
-        self.rationale = text_edit("Free text: why the principles are what they are, how conflicts were weighed", 70)
+        self.preamble = text_edit("Free text before the principles: what this constitution is for", 70, 150)
+        self.rationale = text_edit("Free text: why the principles are what they are, how conflicts were weighed", 70,
+                                   150)
         for name, widget in (("preamble", self.preamble), ("rationale", self.rationale)):
             widget.setObjectName(f"{name}Edit")
             widget.installEventFilter(keys)
@@ -124,6 +127,7 @@ class PrioritiesTab(QWidget):
             keys = [p.key for p in enabled]
             if keys != self._keys:  # new rows; otherwise the spin boxes stay (one may be in use)
                 self._keys = keys
+                self.table.setRowCount(0)  # drops the old rows' spin boxes with them
                 self.table.setRowCount(len(enabled))
                 self.spins = []
                 for row, p in enumerate(enabled):
