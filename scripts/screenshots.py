@@ -258,6 +258,23 @@ def team_shots(window, app, out: Path, snap) -> None:
     snap("disagreements")
     page.tabs.setCurrentIndex(2)
     snap("implied_constitution")
+    # the lead's export dialog (Review → Export review pack…), filled in as for a first round
+    from cai_desktop.ui.widgets.review_packs import SAMPLE
+
+    cmp_filter = window.pages["comparisons"].reviewed_filter
+    cmp_filter.setCurrentIndex(cmp_filter.findData(True))  # the comparisons one reviewer already decided
+    dlg = window.packs.export_dialog()
+    cmp_filter.setCurrentIndex(0)
+    if dlg is not None:
+        for name, value in (("selection", SAMPLE), ("sample", 40), ("seed", 7), ("reviewers", "Ana, Ben, Cai"),
+                            ("k", 2), ("blind", True)):
+            dlg.form.set_value(name, value)
+        dlg.show()
+        for _ in range(5):
+            app.processEvents()
+        dlg.grab().save(str(out / "review_pack_export.png"))
+        print(out / "review_pack_export.png")
+        dlg.close()
     # a blind review pack for a colleague, opened as they would open it (the pack's own small project)
     pack = Path(tempfile.mkdtemp(prefix="cai-pack-")) / "lab-pack.caipack"
     ids = [r["id"] for r in window.project.comparisons.list(0, 6)]

@@ -203,9 +203,10 @@ class ExportPackDialog(QDialog):
 
         self.setWindowTitle("Export review pack")
         layout = QVBoxLayout(self)
-        intro = QLabel("Write a review pack for colleagues: they open it with Review → Open review pack… "
-                       "(no model needed), decide, and send back the answered pack for Review → Import "
-                       "returned pack….")
+        intro = QLabel("Write a review pack for colleagues. They open it with Review → Open review pack… "
+                       "(no model needed), decide, and send back the answered pack; Review → Import returned "
+                       "pack… merges their decisions here. A random sample is drawn from what the page's "
+                       "filter shows.")
         intro.setWordWrap(True)
         intro.setObjectName("dialogDescription")
         layout.addWidget(intro)
@@ -288,9 +289,9 @@ def _filter_text(kind: str, filters: dict[str, Any]) -> str:
         return f"{page} page: no filter (every {kind})"
     words = {"principle_key": "principle", "review_status": "status", "run_id": "run", "prompt_set": "prompt set",
              "kind": "kind", "search": "search", "reviewed": "reviewed"}
-    if "reviewed" in shown:
-        shown["reviewed"] = "yes" if shown["reviewed"] else "not yet"
-    return f"{page} page filter: " + ", ".join(f"{words.get(k, k)} {v}" for k, v in shown.items())
+    parts = [("reviewed" if v else "not reviewed yet") if k == "reviewed" else f"{words.get(k, k)} {v}"
+             for k, v in shown.items()]
+    return f"{page} page filter: " + ", ".join(parts)
 
 
 # -- the window's side ----------------------------------------------------------------------------------
@@ -402,15 +403,19 @@ class LeadPacks(QObject):
                            lambda results: self._tell("Review pack exported", export_message(results)),
                            "Cannot export the review pack")
 
-    def export_pack_dialog(self) -> ExportPackDialog | None:
-        """Review → Export review pack…: the dialog, then ``export_pack``. Returns the dialog."""
+    def export_dialog(self) -> ExportPackDialog | None:
+        """The export dialog for the open project (not shown): the pages' filters, a file beside the project."""
         w = self.window
         if w.project is None:
             return None
         filters = self.page_filters()
         text = "\n".join(_filter_text(k, filters.get(k, {})) for k in ("comparison", "chain"))
-        dlg = ExportPackDialog(str(self._folder() / f"{w.project.path.stem}-review.caipack"), text, w)
-        if dlg.exec() == QDialog.DialogCode.Accepted:
+        return ExportPackDialog(str(self._folder() / f"{w.project.path.stem}-review.caipack"), text, w)
+
+    def export_pack_dialog(self) -> ExportPackDialog | None:
+        """Review → Export review pack…: the dialog, then ``export_pack``. Returns the dialog."""
+        dlg = self.export_dialog()
+        if dlg is not None and dlg.exec() == QDialog.DialogCode.Accepted:
             self.export_pack(dlg.settings(), dlg.file())
         return dlg
 
