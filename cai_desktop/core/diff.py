@@ -135,9 +135,9 @@ def render_inline_html(ops: list[DiffOp]) -> str:
 
 # -- constitutions -----------------------------------------------------------------------------
 PRINCIPLE_FIELDS = (
-    "title", "critique_request", "revision_request", "comparison_question", "tags", "enabled",
+    "title", "critique_request", "revision_request", "comparison_question", "tags", "enabled", "weight",
 )
-CONSTITUTION_FIELDS = ("title", "description", "system_prompt")
+CONSTITUTION_FIELDS = ("title", "description", "system_prompt", "preamble", "rationale", "ranked")
 
 
 def _field_text(value: Any) -> str:

@@ -16,7 +16,7 @@ from cai_desktop.jobs import registry as _registry  # noqa: F401  (jobs register
 from cai_desktop.store.project import Project
 
 #: the kinds whose runs have a report
-REPORT_KINDS = ("eval", "compare", "robustness")
+REPORT_KINDS = ("eval", "compare", "robustness", "monitor")
 
 
 def report_html(project: Project, run_id: int) -> str:

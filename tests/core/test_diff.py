@@ -99,3 +99,17 @@ def test_constitution_changes_added_removed_changed_moved():
     assert "kind" in html and "any" in html and "v2" in html
     assert constitution_changes(old, old) == []
     assert "No differences" in changes_html([], "v1", "v1")
+
+
+def test_priority_weight_preamble_and_ranking_changes_show_in_the_diff():
+    from dataclasses import replace
+
+    p = Principle("harm", "Harm", "Find harm.", "Remove harm.")
+    old = _c([p])
+    new_c = Constitution.from_dict(old)
+    new = replace(new_c, principles=[replace(p, weight=3.0)], preamble="Why we ask.", ranked=True).to_dict()
+    changes = constitution_changes(old, new)
+    whole = next(c for c in changes if c["what"] == "constitution")
+    assert {f for f, _, _ in whole["fields"]} == {"preamble", "ranked"}
+    harm = next(c for c in changes if c["key"] == "harm")
+    assert harm["fields"] == [("weight", "", "3.0")]
