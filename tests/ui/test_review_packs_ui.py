@@ -259,3 +259,40 @@ def test_the_decision_log_exports_as_csv_and_jsonl(window, qtbot, project_path, 
     assert not window.packs.export_log(tmp_path / "decisions.txt")
     assert "CSV or JSONL" in window.last_error_box.text()
     assert not (tmp_path / "decisions.txt").exists()
+
+
+def test_the_menu_actions_go_through_their_dialogs(window, qtbot, project_path, tmp_path, monkeypatch):
+    """Review → Export review pack… (the dialog accepted as filled in) and Import returned pack… (the file
+    chosen) reach the same code as the tests above."""
+    from PySide6.QtWidgets import QDialog, QFileDialog
+
+    pack = tmp_path / "menu.caipack"
+
+    def accept(dlg):
+        dlg.form.set_value("reviewers", "gus")
+        dlg.path.setText(str(pack))
+        return QDialog.DialogCode.Accepted
+
+    monkeypatch.setattr(rp.ExportPackDialog, "exec", accept)
+    with qtbot.waitSignal(window.packs.finished, timeout=30000) as sig:
+        window.packs.act_export.trigger()
+    assert window.runner.wait_idle(30000, background=True)
+    assert sig.args[0] == "menu.caipack: 12 comparisons, assigned to gus 12."
+    answered = returned_pack(project_path, tmp_path, reviewer="hal", choices=("A",))
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(answered), ""))
+    with qtbot.waitSignal(window.packs.finished, timeout=30000) as sig:
+        window.packs.act_import.trigger()
+    assert window.runner.wait_idle(30000, background=True)
+    assert sig.args[0].startswith("Merged hal.answered.caipack: 1 decision added")
+
+
+def test_an_export_with_nothing_to_export_says_so(window, qtbot, tmp_path):
+    page = window.pages["comparisons"]
+    page.search.setText("no such words anywhere")
+    pack = tmp_path / "empty.caipack"
+    text = run(window, qtbot, lambda: window.packs.export_pack(settings(), pack))
+    assert text == "No comparisons match: the pack would be empty."
+    assert window.last_error_box.text() == text and not pack.exists()
+    # a reviewer count the names cannot cover is refused before anything runs
+    assert not window.packs.export_pack(rp.ExportPackSettings(reviewers=["a"], k=2), pack)
+    assert "more than the 1 reviewer named" in window.last_error_box.text()
