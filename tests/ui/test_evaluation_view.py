@@ -112,3 +112,25 @@ def test_frontier_plot_without_points_and_from_an_eval_result(qtbot):
         "helpful": {"n": 2, "over_refusal": rate(0, 2), "labels": {"compliance": 2}}}}}
     (pt,) = frontier_points(eval_result)
     assert pt["helpful"]["rate"] == 1.0 and pt["harm_avoided"]["rate"] == 0.5
+
+
+def test_the_head_to_head_dialog_offers_the_evaluation_runs_and_builds_params(qtbot, tmp_path):
+    from PySide6.QtWidgets import QComboBox, QLineEdit
+
+    from cai_desktop.ui.widgets.forms import ParamsDialog
+
+    path, rid, _ = _project(tmp_path)
+    with Project.open(path) as project:
+        dlg = ParamsDialog("compare", str(path), project=project)
+        qtbot.addWidget(dlg)
+        runs = dlg.form.widgets["answers_run"]
+        assert isinstance(runs, QComboBox)
+        assert [runs.itemData(i) for i in range(runs.count())] == [None, rid]  # compare and eval runs only
+        principles = dlg.form.widgets["principles"]
+        assert isinstance(principles, QLineEdit)
+        principles.setText("physical-harm, not-evasive")
+        dlg.form.widgets["judge_limit"].setText("6")
+        params = dlg.form.build(project=str(path))
+        assert params.principles == ["physical-harm", "not-evasive"] and params.judge_limit == 6
+        dlg.form.widgets["judge_limit"].setText("0")
+        assert "Prompts judged pairwise" in dlg.form.error(project=str(path))
