@@ -54,7 +54,8 @@ def add_params_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
             parser.add_argument(*names, action=argparse.BooleanOptionalAction, **kw)
             continue
         if info.is_list:
-            kw.update(nargs="+", type=str, metavar="ID")
+            item = "ID" if info.name.endswith("_ids") else info.name.upper().removesuffix("S")
+            kw.update(nargs="+", type=str, metavar=item)
         else:
             kw.update(type=_type(info), metavar=info.name.upper() if info.choices is None else
                       "{" + ",".join(info.empty.split()[0] if c is None and info.empty else str(c)
