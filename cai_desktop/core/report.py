@@ -294,6 +294,11 @@ register_sections("compare", compare_sections)
 register_sections("eval", eval_sections)
 
 
+def report_kinds() -> tuple[str, ...]:
+    """The run kinds with report sections of their own (the evaluation runs)."""
+    return tuple(sorted(_BUILDERS))
+
+
 def sections_for(kind: str, result: dict[str, Any]) -> list[Section]:
     return _BUILDERS.get(kind, generic_sections)(result)
 

@@ -15,15 +15,17 @@ from cai_desktop.jobs import compare
 from cai_desktop.jobs import registry as _registry  # noqa: F401  (jobs register their report sections)
 from cai_desktop.store.project import Project
 
-#: the kinds whose runs have a report
-REPORT_KINDS = ("eval", "compare", "robustness", "monitor")
+def report_kinds() -> tuple[str, ...]:
+    """The kinds whose runs have a report: those whose job registered report sections (eval,
+    compare, robustness, monitor, ...)."""
+    return report.report_kinds()
 
 
 def report_html(project: Project, run_id: int) -> str:
     run = project.runs.get(run_id)
-    if run["kind"] not in REPORT_KINDS:
+    if run["kind"] not in report_kinds():
         raise ValidationError(f"Run {run_id} is a {run['kind']} run; reports are made for evaluation runs "
-                              f"({', '.join(REPORT_KINDS)}).")
+                              f"({', '.join(report_kinds())}).")
     if run["status"] != "done" or not run.get("result"):
         raise ValidationError(f"Run {run_id} has not finished ({run['status']}); its report comes when it is done.")
     result = compare.current_result(project, run) if run["kind"] == compare.KIND else run["result"]

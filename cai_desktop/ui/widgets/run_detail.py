@@ -37,9 +37,14 @@ from cai_desktop.ui.widgets.chart import LineChart
 from cai_desktop.ui.widgets.eta import format_eta
 from cai_desktop.ui.widgets.frontier import FrontierPlot, WinRateBars, frontier_points
 
-#: run kinds with a report (the "Export report…" button) and with plots (the "Plots" tab)
-REPORT_KINDS = ("eval", "compare", "robustness")
+#: run kinds with plots (the "Plots" tab); those with a report: jobs.reports.report_kinds()
 PLOT_KINDS = ("eval", "compare")
+
+
+def report_kinds() -> tuple[str, ...]:
+    from cai_desktop.jobs.reports import report_kinds as kinds
+
+    return kinds()
 
 
 class ReportSignals(QObject):
@@ -415,7 +420,7 @@ class RunDetail(QWidget):
 
             can_resume = run["status"] in UNFINISHED and run["kind"] in JOBS
         self.btn_resume.setEnabled(can_resume)
-        reportable = run is not None and run.get("id") == run_id and run.get("kind") in REPORT_KINDS
+        reportable = run is not None and run.get("id") == run_id and run.get("kind") in report_kinds()
         self.btn_report.setVisible(reportable)
         self.btn_report.setEnabled(reportable and run.get("status") == "done" and job is None)
 
