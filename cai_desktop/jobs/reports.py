@@ -15,6 +15,7 @@ from cai_desktop.jobs import compare
 from cai_desktop.jobs import registry as _registry  # noqa: F401  (jobs register their report sections)
 from cai_desktop.store.project import Project
 
+
 def report_kinds() -> tuple[str, ...]:
     """The kinds whose runs have a report: those whose job registered report sections (eval,
     compare, robustness, monitor, ...)."""
