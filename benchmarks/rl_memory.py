@@ -56,7 +56,7 @@ else:
                     save_every=1000, sample_every=0)
     r = train_ppo(Path({base!r}), work / "sft", work / "rm" / "model", {prompts!r}, s, work / ("out-" + method),
                   ctx=RecordingContext())
-print("RESULT " + json.dumps({{"peak_mib": peak_rss_mb(), "steps": r["steps"], "seconds": time.monotonic() - t,
+print("RESULT " + json.dumps({{"peak_mib": peak_rss_mb(), "train_peak_mib": r.get("peak_rss_mb"), "steps": r["steps"], "seconds": time.monotonic() - t,
                                "seconds_per_step": r.get("seconds_per_step"), "shared": r.get("shared_base")}}))
 '''
 
@@ -119,7 +119,10 @@ def main(argv: list[str] | None = None) -> int:
         r = run_child(method, Path(args.repo), work, base, args.steps, args.length, args.threads)
         if r:
             peaks[method] = f"{r['peak_mib']:.0f}"
+            train = r.get("train_peak_mib")
             print(f"{method}: peak RSS {r['peak_mib']:.0f} MiB over {r['steps']} steps "
+                  + (f"(training alone, before the adapters are concatenated: {train:.0f} MiB) " if train else "")
+                  +
                   f"({r['seconds']:.0f} s, {r['seconds_per_step'] or 0:.1f} s/step; preference model on the "
                   f"policy's base: {r['shared']})", flush=True)
     print(f"rloo_peak_mib={peaks['rloo']} ppo_peak_mib={peaks['ppo']}")
