@@ -80,6 +80,7 @@ class ModelsPage(Page):
         super().__init__(parent)
         self.runner = None
         self.tryit_job: int | None = None
+        self.export_job: int | None = None
         self.last_result: dict[str, Any] | None = None
         self.checking: dict[str, Any] = {}  # spec -> its BackgroundCall, while it is checked
         self.role_rows: dict[str, dict[str, Any]] = {}
@@ -115,7 +116,13 @@ class ModelsPage(Page):
         self.btn_remove.setToolTip("Take the selected added model off this project's lists (files and runs stay).")
         self.btn_remove.setEnabled(False)
         self.btn_remove.clicked.connect(self.remove_selected_model)
-        for b in (self.btn_folder, self.btn_gguf, self.btn_hub, self.btn_remove):
+        self.btn_export = QPushButton("Export GGUF…")
+        self.btn_export.setObjectName("exportGguf")
+        self.btn_export.setToolTip("Merge the selected adapter into its base model and write it as GGUF files "
+                                   "(f16 and q8_0) with an Ollama Modelfile, for llama.cpp and Ollama.")
+        self.btn_export.setEnabled(False)
+        self.btn_export.clicked.connect(lambda: self.export_selected_adapter())
+        for b in (self.btn_folder, self.btn_gguf, self.btn_hub, self.btn_remove, self.btn_export):
             row.addWidget(b)
         ll.addLayout(row)
         self.add_status = QLabel("")
@@ -246,9 +253,56 @@ class ModelsPage(Page):
             return data
         return None
 
+    def _selected_adapter(self) -> dict[str, Any] | None:
+        """The selected adapter when it is a policy one (a reward model's adapter is no chat model)."""
+        from cai_desktop.jobs.ppo import POLICY_ADAPTER_KINDS
+
+        item = self.tree.currentItem()
+        data = item.data(0, Qt.ItemDataRole.UserRole) if item is not None else None
+        if self.project is not None and data and data.get("type") == "adapter" and data.get("kind") in POLICY_ADAPTER_KINDS:
+            return data
+        return None
+
+    def export_selected_adapter(self, folder: str | None = None) -> int | None:
+        """Export the selected adapter as GGUF in a job; ``folder`` (else asked) receives a new
+        ``<adapter>-gguf`` folder unless it is empty itself. Returns the job id."""
+        import re
+        from pathlib import Path
+
+        from cai_desktop.jobs.gguf_export import KIND, GgufExportParams, run_gguf_export
+
+        adapter = self._selected_adapter()
+        if adapter is None or self.export_job is not None:
+            return None
+        if folder is None:
+            folder = QFileDialog.getExistingDirectory(self, "Export GGUF: choose a folder")
+            if not folder:
+                return None
+        where = Path(folder)
+        if where.is_dir() and any(where.iterdir()):
+            name = re.sub(r"[^A-Za-z0-9._-]+", "-", adapter.get("name") or f"adapter-{adapter['id']}").strip("-")
+            where = where / f"{name or 'adapter'}-gguf"
+        params = GgufExportParams(str(self.project.path), int(adapter["id"]), str(where))
+        try:
+            params.check()
+        except CaiError as e:
+            from cai_desktop.ui.widgets.errors import show_error
+
+            show_error(self, "Export GGUF", str(e))
+            return None
+        if self.runner is None:
+            from cai_desktop.ui.jobrunner import JobRunner
+
+            self.set_runner(JobRunner(self))
+        self.export_job = self.runner.submit(KIND, run_gguf_export, params, f"Export GGUF: {adapter.get('name') or adapter['id']}")
+        self.btn_export.setEnabled(False)
+        self.add_status.setText(f"Exporting GGUF files to {where}…")
+        return self.export_job
+
     def _on_selected(self, item, _prev) -> None:
         data = item.data(0, Qt.ItemDataRole.UserRole) if item is not None else None
         self.btn_remove.setEnabled(self.project is not None and self._selected_model() is not None)
+        self.btn_export.setEnabled(self.export_job is None and self._selected_adapter() is not None)
         if not data:
             self.details.clear()
             return
@@ -589,8 +643,13 @@ class ModelsPage(Page):
     def _on_progress(self, job_id: int, done: int, total: int, message: str, eta: float) -> None:
         if job_id == self.tryit_job:
             self.tryit_status.setText(message)
+        elif job_id == self.export_job and message:
+            self.add_status.setText(f"Export GGUF: {message}")
 
     def _on_finished(self, job_id: int, result: object) -> None:
+        if job_id == self.export_job and isinstance(result, dict):
+            self.add_status.setText(f"GGUF files written to {result['folder']} (with an Ollama Modelfile).")
+            return
         if job_id != self.tryit_job or not isinstance(result, dict):
             return
         self.last_result = result
@@ -607,6 +666,14 @@ class ModelsPage(Page):
         self.tryit_status.setText(f"Answered on {result.get('device') or 'the CPU'}.")
 
     def _on_ended(self, job_id: int) -> None:
+        if job_id == self.export_job:
+            job = self.runner.jobs.get(job_id) if self.runner is not None else None
+            if job is not None and job.status == "failed":
+                self.add_status.setText(f"Export GGUF failed: {job.error}")
+            elif job is not None and job.status == "cancelled":
+                self.add_status.setText("Export GGUF cancelled.")
+            self.export_job = None
+            self.btn_export.setEnabled(self._selected_adapter() is not None)
         if job_id == self.tryit_job:
             job = self.runner.jobs.get(job_id) if self.runner is not None else None
             if job is not None and job.status == "failed":
