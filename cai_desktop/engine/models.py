@@ -206,6 +206,23 @@ def cache_is_complete(folder: Path, stamp: dict[str, Any]) -> bool:
         return False
 
 
+#: what a job's progress says while the embedded model is converted on its first use
+PREPARING_EMBEDDED = "Preparing the embedded model (one time)…"
+
+
+class _Prefixed:
+    """A ctx whose progress messages start with ``prefix`` (the rest passes through)."""
+
+    def __init__(self, ctx: Any, prefix: str) -> None:
+        self._ctx, self._prefix = ctx, prefix
+
+    def progress(self, done: int, total: int, message: str = "") -> None:
+        self._ctx.progress(done, total, f"{self._prefix} {message}".strip())
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ctx, name)
+
+
 def convert_gguf(gguf: Path, out: Path, ctx: Any = None) -> None:
     """Dequantise a GGUF file into a safetensors model folder with its tokenizer (~40 s here).
 
@@ -306,7 +323,7 @@ def embedded_model_dir(ctx: Any = None) -> Path:
     def convert(tmp: Path) -> None:
         if ctx is not None:
             ctx.log(f"converting the embedded model once into {target} (about a minute)")
-        convert_gguf(gguf, tmp, ctx)
+        convert_gguf(gguf, tmp, _Prefixed(ctx, PREPARING_EMBEDDED) if ctx is not None else None)
         ensure_chat_template(tmp, CHATML_TEMPLATE)  # an instruct model: ChatML if its file had none
 
     return convert_into(target, stamp, convert, ctx)
