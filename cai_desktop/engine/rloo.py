@@ -381,11 +381,13 @@ def train_rloo(
     while len(rows) < settings.prompts_per_step:
         rows = rows + rows
     dataset = Dataset.from_list(rows)
+    micro = settings.num_generations if cuda else 2 if settings.num_generations % 2 == 0 else 1
     common = dict(
         output_dir=str(ckpt_dir), learning_rate=settings.learning_rate,
-        # one prompt's answers per forward/backward pass, the prompts of a step accumulated: the
-        # logits (vocabulary × tokens × answers) are the largest tensors, so this bounds the peak
-        per_device_train_batch_size=settings.num_generations, gradient_accumulation_steps=settings.prompts_per_step,
+        # answers per forward/backward pass: a prompt's answers on a GPU, two on a CPU (memory, not
+        # speed, is the limit there), the rest of the step accumulated: the logits (vocabulary ×
+        # tokens × answers) and activations are the largest tensors, so this bounds the peak
+        per_device_train_batch_size=micro, gradient_accumulation_steps=settings.rollout_batch // micro,
         num_generations=settings.num_generations, max_completion_length=settings.response_length,
         temperature=settings.temperature, top_p=1.0, top_k=0, beta=settings.beta, max_steps=settings.max_steps,
         logging_steps=1, save_strategy="steps", save_steps=settings.save_every, save_total_limit=2,
