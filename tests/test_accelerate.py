@@ -155,3 +155,28 @@ def test_dpo_on_an_sl_cai_adapter_under_accelerate_with_two_processes(tmp_path, 
     assert dpo["result"]["pairs"] > 0
     assert Path(dpo["result"]["delta"], "adapter_config.json").is_file()
     _load(tiny_model_dir, dpo["adapter"]["path"])  # the SL-CAI adapter and the DPO delta, concatenated
+
+
+@pytest.mark.slow
+def test_preference_model_under_accelerate_with_two_processes(tmp_path, tiny_model_dir):
+    path = _project(tmp_path, tiny_model_dir)
+    done = _launch("reward", str(path), "--max-steps", "2", "--batch-size", "2", "--max-length", "64",
+                   "--lora-rank", "4", "--lora-alpha", "8", "--save-steps", "1")
+    assert done.returncode == 0, done.stderr[-3000:]
+    with Project.open(path) as p:
+        runs = p.runs.list("reward")
+        assert len(runs) == 1, "the second process must not claim a run of its own"
+        run = p.runs.get(runs[0]["id"])
+        assert run["status"] == "done"
+        result = run["result"] if isinstance(run.get("result"), dict) else json.loads(run["result_json"])
+        assert result["processes"] == 2
+        assert len(p.runs.metrics(run["id"], "train_accuracy")) == 1, "metrics are recorded once"
+        (row,) = p.adapters.list("reward")  # one preference model row, not one per process
+    model_dir = Path(row["path"])
+    assert (model_dir / "cai_reward.json").is_file() and not Path(str(model_dir) + ".partial").exists()
+    import math
+
+    from cai_desktop.engine.reward import score
+
+    (value,) = score(model_dir, ["Hello?"], ["Hi."])
+    assert math.isfinite(value)  # the merged model the main process saved loads and scores

@@ -224,10 +224,12 @@ def _linear_leaf_names(model: Any) -> list[str]:
 
 def last_checkpoint(folder: Path) -> str | None:
     """The newest complete checkpoint in ``folder``; a half-written one (a kill while saving) is
-    skipped and removed, so training continues from the one before or starts fresh."""
+    skipped and removed (by the main process only), so training continues from the one before or
+    starts fresh."""
+    from cai_desktop.engine.distributed import is_main_process
     from cai_desktop.engine.sft import complete_checkpoint
 
-    return complete_checkpoint(folder)
+    return complete_checkpoint(folder, remove_broken=is_main_process())
 
 
 def train_reward_model(
@@ -328,31 +330,42 @@ def train_reward_model(
     # rewards of a few training answers scored in memory, before saving: a reload must match them
     probe = [encode(tokenizer, r["prompt"], r["chosen"], settings.max_length) for r in list(train_records)[:4]]
     probe_rewards = _rewards(peft_model, tokenizer, probe, 8, dev)
-    from cai_desktop.engine.sft import fresh_dir, replace_dir
+    from cai_desktop.engine.distributed import barrier, is_main_process
 
-    # each folder is written beside its place and renamed in: a kill leaves it whole or absent
+    # each folder is written beside its place and renamed in: a kill leaves it whole or absent;
+    # under ``accelerate launch`` only the main process writes them, the others wait until they are
     adapter_dir = output_dir / "adapter"
-    tmp = fresh_dir(output_dir / "adapter.partial")
-    peft_model.save_pretrained(str(tmp))
-    replace_dir(tmp, adapter_dir)
-    merged = peft_model.merge_and_unload()
-    merged.config.pad_token_id = tokenizer.pad_token_id
     model_dir = output_dir / "model"
-    tmp = fresh_dir(output_dir / "model.partial")
-    merged.save_pretrained(str(tmp), safe_serialization=True)
-    tokenizer.save_pretrained(str(tmp))
-    meta = {"base": base_spec or str(base_dir), "format": "chat" if tokenizer.chat_template else "transcript",
-            "max_length": settings.max_length, "settings": settings.values(RewardSettings)}
-    (tmp / META_FILE).write_text(json.dumps(meta, indent=2))
-    clear_reward_cache()
-    replace_dir(tmp, model_dir)
+    if is_main_process():
+        _save_reward_model(peft_model, tokenizer, output_dir, adapter_dir, model_dir, settings, base_spec or str(base_dir))
+    barrier()
     return {
         "model_dir": str(model_dir), "adapter_dir": str(adapter_dir),
         "steps": int(out.global_step), "train_loss": float(out.training_loss),
         "eval": evaluation, "train_eval": train_eval,
         "probe": [{"prompt": r["prompt"], "response": r["chosen"]} for r in list(train_records)[:4]],
-        "probe_rewards": probe_rewards,
+        "probe_rewards": probe_rewards, "processes": int(trainer.args.world_size),
     }
+
+
+def _save_reward_model(peft_model: Any, tokenizer: Any, output_dir: Path, adapter_dir: Path, model_dir: Path,
+                       settings: RewardSettings, base: str) -> None:
+    """The LoRA adapter and the merged model folder (with its meta file), each renamed into place."""
+    from cai_desktop.engine.sft import fresh_dir, replace_dir
+
+    tmp = fresh_dir(output_dir / "adapter.partial")
+    peft_model.save_pretrained(str(tmp))
+    replace_dir(tmp, adapter_dir)
+    merged = peft_model.merge_and_unload()
+    merged.config.pad_token_id = tokenizer.pad_token_id
+    tmp = fresh_dir(output_dir / "model.partial")
+    merged.save_pretrained(str(tmp), safe_serialization=True)
+    tokenizer.save_pretrained(str(tmp))
+    meta = {"base": base, "format": "chat" if tokenizer.chat_template else "transcript",
+            "max_length": settings.max_length, "settings": settings.values(RewardSettings)}
+    (tmp / META_FILE).write_text(json.dumps(meta, indent=2))
+    clear_reward_cache()
+    replace_dir(tmp, model_dir)
 
 
 # -- scoring -----------------------------------------------------------------------------------------

@@ -273,9 +273,10 @@ def _make_callback(ctx: Any, settings: RLOOSettings, reward: PreferenceReward, p
 
 # -- training -----------------------------------------------------------------------------------
 def last_rl_checkpoint(output_dir: str | Path) -> str | None:
+    from cai_desktop.engine.distributed import is_main_process
     from cai_desktop.engine.sft import complete_checkpoint
 
-    return complete_checkpoint(Path(output_dir) / "checkpoints")
+    return complete_checkpoint(Path(output_dir) / "checkpoints", remove_broken=is_main_process())
 
 
 def rl_checkpoint_step(output_dir: str | Path) -> int:
@@ -437,18 +438,24 @@ def train_rloo(
     if callback.cancelled:
         result["peak_rss_mb"] = peak_rss_mb()
         raise Cancelled(f"cancelled at {name} step {steps}; checkpoint {ckpt}")
+    from cai_desktop.engine.distributed import barrier, is_main_process
+    from cai_desktop.engine.sft import _remove_dir
+
     delta_dir = output_dir / "delta"
-    policy.save_pretrained(str(delta_dir), selected_adapters=[NEW_ADAPTER])
+    main = is_main_process()  # under ``accelerate launch`` only the main process writes the adapters
+    if main:
+        policy.save_pretrained(str(delta_dir), selected_adapters=[NEW_ADAPTER])
     # free the training models before the adapters are concatenated (that loads the base once more)
     del trainer, policy, base, reward_model, reward
     gc.collect()
     result["peak_rss_mb"] = peak_rss_mb()
-    result["adapter"] = str(finish_adapter(base_dir, policy_adapter, delta_dir, output_dir, tokenizer))
+    if main:
+        result["adapter"] = str(finish_adapter(base_dir, policy_adapter, delta_dir, output_dir, tokenizer))
+        if ckpt_dir.exists():
+            _remove_dir(ckpt_dir)
+    barrier()  # the other processes return once the adapter is on disk
+    result.setdefault("adapter", str(output_dir / "adapter"))
     result["delta"] = str(delta_dir)
-    from cai_desktop.engine.sft import _remove_dir
-
-    if ckpt_dir.exists():
-        _remove_dir(ckpt_dir)
     result["checkpoint"] = None
     result["seconds"] = time.monotonic() - t_start
     return result

@@ -102,7 +102,15 @@ def select_prompts(project: Project, params: PPOParams) -> tuple[list[str], int]
     return texts, n_helpful
 
 
+MULTI_PROCESS = ("PPO runs in one process only; run it without accelerate launch, or use RLOO, which trains on "
+                 "several processes.")
+
+
 def _prepare(project: Project, params: PPOParams) -> dict[str, Any]:
+    from cai_desktop.engine.distributed import distributed
+
+    if distributed():
+        raise ValidationError(MULTI_PROCESS)
     why = unavailable()
     if why:
         raise ValidationError(why)

@@ -88,19 +88,26 @@ def run_reward(ctx: Any, params: RewardParams) -> dict[str, Any]:
 
 
 def _body(project: Project, ctx: RunContext, run_id: int, params: RewardParams, plan: None) -> dict[str, Any]:
+    from cai_desktop.engine.distributed import share
     from cai_desktop.engine.models import local_model_dir, resolve_spec
     from cai_desktop.engine.reward import train_reward_model
 
-    train, test, info = select_data(project, params, ctx.log)
+    # under ``accelerate launch`` only the main process writes (model row, metrics, adapter row);
+    # the others train on the comparisons it selected and shares
+    main = getattr(ctx, "main_process", True)
+    train, test, info = share(select_data(project, params, ctx.log) if main else None)
     ctx.log(f"training on {info['n_train']} comparisons ({info['n_harmless']} harmless, {info['n_helpful']} helpful); "
             f"{info['n_eval']} held out ({info['held_out']})")
     spec = resolve_spec(params.base or project.roles.get("student")["spec"])
-    project.models.record(spec.to_str(), spec.kind, spec.display_name)
+    if main:
+        project.models.record(spec.to_str(), spec.kind, spec.display_name)
     base_dir = local_model_dir(spec, ctx)
     out_dir = project.artifacts_dir / f"reward-{run_id}"
     result = train_reward_model(
         base_dir, train, test, out_dir, params, ctx=ctx, resume=params.resume_run is not None, base_spec=spec.to_str()
     )
+    if not main:
+        return result
     ev = result["eval"]
     steps = result["steps"]
     if ev["accuracy"] is not None:
@@ -127,7 +134,7 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: RewardParams, 
         "model_dir": result["model_dir"], "adapter_id": adapter_id, "steps": steps,
         "train_loss": result["train_loss"], "heldout_accuracy": ev["accuracy"], "heldout_ece": ev["ece"],
         "calibration": ev["calibration"], "train_accuracy": result["train_eval"]["accuracy"], **info,
-        "lineage": lineage, "eval_scored": ev["n_scored"],
+        "lineage": lineage, "eval_scored": ev["n_scored"], "processes": result.get("processes", 1),
     }
 
 

@@ -62,16 +62,21 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: RLOOParams, pl
     spec, start, rm = plan["spec"], plan["start"], plan["reward"]
     prompts, n_helpful = plan["prompts"], plan["n_helpful"]
     ms = resolve_spec(spec)
-    project.models.record(ms.to_str(), ms.kind, ms.display_name)
+    # under ``accelerate launch`` only the main process writes (model row, metrics, adapter row)
+    main = getattr(ctx, "main_process", True)
+    if main:
+        project.models.record(ms.to_str(), ms.kind, ms.display_name)
     name = ALGORITHMS[params.algorithm]
     ctx.log(f"{name} policy: {ms.display_name}" + (f" + adapter {start['id']} ({start['name']})" if start else "")
             + f"; preference model: adapter {rm['id']} ({rm['name']}); {len(prompts)} prompts ({n_helpful} helpful)")
     out = project.artifacts_dir / f"rloo-{run_id}"
-    if params.resume_run is not None:
+    if params.resume_run is not None and main:
         project.runs.forget_metrics_after(run_id, rl_checkpoint_step(out))
     same_base = resolve_spec(rm["base_model_spec"]).to_str() == spec
     result = train_rloo(spec, start["path"] if start else None, rm["path"], prompts, params, out, ctx=ctx,
                         resume=params.resume_run is not None, share_base=same_base)
+    if not main:
+        return result
     lineage = {
         "kind": KIND, "algorithm": params.algorithm,
         "base_model": spec, "roles": {"student": spec},

@@ -252,3 +252,45 @@ def test_ppo_is_not_offered_when_trl_has_no_ppo(project, monkeypatch, capsys, qt
     assert not ppo_button.isEnabled() and "Use RLOO" in ppo_button.toolTip()
     assert ppo_button.text().startswith("PPO (as in the paper)")
     assert rloo_button.isEnabled() and rloo_button.text().startswith("RLOO (recommended)")
+
+
+# -- several processes (accelerate launch) ---------------------------------------------------------
+def _as_follower(monkeypatch, run_id):
+    """This process is rank 1 of 2: the main process (simulated) claimed ``run_id`` and shares its result."""
+    from cai_desktop.engine import distributed
+    from cai_desktop.jobs import runs as runs_module
+
+    shared = iter([{"run_id": run_id, "resume_run": None}, {"result": {"run_id": run_id, "from": "rank 0"}}])
+    monkeypatch.setattr(runs_module, "share", lambda value=None: next(shared))
+    monkeypatch.setattr(runs_module, "distributed", lambda: True)
+    monkeypatch.setattr(runs_module, "is_main_process", lambda: False)
+    monkeypatch.setattr(distributed, "is_main_process", lambda: False)
+
+
+def test_rloo_follower_process_trains_but_writes_nothing(project, monkeypatch):
+    from cai_desktop.jobs.rloo import run_rloo
+
+    with Project.open(project) as p:
+        models_before = p.models.list()
+    _as_follower(monkeypatch, 41)
+    r = run_rloo(RecordingContext(), _rloo(project, max_steps=1))
+    assert r == {"run_id": 41, "from": "rank 0"}  # the main process's result
+    with Project.open(project) as p:
+        assert p.runs.list() == [] and p.adapters.list("rloo") == []
+        assert p.models.list() == models_before
+        out = p.artifacts_dir / "rloo-41"
+    assert not (out / "adapter").exists() and not (out / "delta").exists()  # the main process saves them
+
+
+def test_ppo_refuses_several_processes_in_one_line(project, monkeypatch, capsys):
+    from cai_desktop.cli import main
+    from cai_desktop.jobs.ppo import MULTI_PROCESS
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(ValidationError, match="PPO runs in one process only"):
+        run_ppo(RecordingContext(), _ppo(project))
+    assert main(["run", "ppo", project]) == 2
+    err = capsys.readouterr().err.strip()
+    assert MULTI_PROCESS in err and "Traceback" not in err and len(err.splitlines()) == 1
+    with Project.open(project) as p:
+        assert not p.runs.list("ppo")
