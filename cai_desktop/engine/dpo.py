@@ -45,7 +45,8 @@ def dpo_records(pairs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def _load_policy(base_dir: Path, adapter: str | Path | None, settings: DPOSettings) -> tuple[Any, Any]:
+def _load_policy(base_dir: Path, adapter: str | Path | None, settings: DPOSettings,
+                 device: str | None = None) -> tuple[Any, Any]:
     """``(model, peft_config)`` for ``DPOTrainer``.
 
     In full or half precision the SL-CAI adapter (if any) is merged into the base and a new LoRA is
@@ -56,7 +57,14 @@ def _load_policy(base_dir: Path, adapter: str | Path | None, settings: DPOSettin
     from cai_desktop.engine.models import load_for_training
 
     four_bit = bool(getattr(settings, "load_in_4bit", False))
-    model = load_for_training(base_dir, load_in_4bit=four_bit, what="policy model")
+    if device in ("cpu", "mps"):  # the student role says so, even on a machine with a GPU: float32
+        import torch
+
+        from cai_desktop.engine.sft import _load_base
+
+        model = _load_base(base_dir, torch.float32)
+    else:
+        model = load_for_training(base_dir, load_in_4bit=four_bit, what="policy model")
     if not adapter:
         return model, lora_config(settings)
     from peft import PeftModel
@@ -75,8 +83,10 @@ def train_dpo(
     *,
     ctx: Any = None,
     resume: bool = False,
+    device: str | None = None,
 ) -> dict[str, Any]:
-    """DPO of a LoRA on the starting policy (the reference) with TRL's ``DPOTrainer``.
+    """DPO of a LoRA on the starting policy (the reference) with TRL's ``DPOTrainer``; ``device``:
+    the student role's (``engine.sft.training_device``; None: automatic).
 
     bfloat16 on a CUDA GPU, float32 on a CPU, a 4-bit base on request; a GPU out-of-memory error
     halves the batch (``settings.adapt_batch``). Under ``accelerate launch`` every process trains
@@ -88,21 +98,23 @@ def train_dpo(
     from cai_desktop.engine.callbacks import JobCallback
     from cai_desktop.engine.distributed import barrier, is_main_process
     from cai_desktop.engine.models import (
-        check_4bit,
         halving_batches,
         load_tokenizer,
         training_dtype,
     )
+    from cai_desktop.engine.sft import check_4bit_device, training_device, uses_cpu
 
     settings.check()
+    device = training_device(device)
+    check_4bit_device(settings, device)
     records = dpo_records(pairs)
     if not records:
         raise ValidationError("No preference pairs for DPO: label some comparisons first (or lower the margin).")
-    if getattr(settings, "load_in_4bit", False):
-        check_4bit()
     output_dir, base_dir = prepare_policy(policy_spec, policy_adapter, output_dir, ctx)
     t_start = time.monotonic()
     _, bf16 = training_dtype()
+    cpu = uses_cpu(device)
+    bf16 = bf16 and not cpu and device != "mps"
     tokenizer = load_tokenizer(base_dir)
     checkpoint = last_dpo_checkpoint(output_dir) if resume else None
     if ctx is not None:
@@ -114,7 +126,7 @@ def train_dpo(
     def attempt(used: DPOSettings):
         ckpt = last_dpo_checkpoint(output_dir) if attempts else checkpoint
         attempts.append(used.batch_size)
-        model, peft_config = _load_policy(base_dir, policy_adapter, used)
+        model, peft_config = _load_policy(base_dir, policy_adapter, used, device)
         args = DPOConfig(
             output_dir=str(output_dir / "checkpoints"),
             beta=used.beta,
@@ -131,7 +143,7 @@ def train_dpo(
             warmup_steps=used.warmup_ratio,
             seed=used.seed,
             report_to=[],
-            use_cpu=not _cuda(),
+            use_cpu=cpu,
             bf16=bf16,
             activation_checkpointing=bool(getattr(used, "activation_checkpointing", False)),
             dataloader_num_workers=0,
@@ -167,6 +179,7 @@ def train_dpo(
         "train_loss": float(out.training_loss) if out is not None else None,
         "batch_size": used.batch_size, "grad_accum": used.grad_accum,
         "load_in_4bit": bool(getattr(used, "load_in_4bit", False)), "processes": trainer.args.world_size,
+        "device": str(trainer.args.device),
     }
     if callback.cancelled:
         raise Cancelled(f"cancelled at DPO step {trainer.state.global_step}; checkpoint {result['checkpoint']}")

@@ -242,8 +242,12 @@ def train_reward_model(
     ctx: Any = None,
     resume: bool = False,
     base_spec: str = "",
+    device: str | None = None,
 ) -> dict[str, Any]:
     """Train a preference model; returns paths, training figures and held-out evaluation.
+
+    ``device``: where to train (the job's device setting, else the student role's; see
+    ``engine.sft.training_device``); None: ``settings.device``, automatic when that is unset.
 
     Checkpoints go to ``output_dir/checkpoints``; with ``resume`` the newest one is continued.
     A cancel saves a checkpoint first and raises ``Cancelled``.
@@ -256,7 +260,10 @@ def train_reward_model(
     settings.check()
     if not train_records:
         raise ValidationError("No labelled comparisons to train on: run the label job first.")
-    device, dtype = pick_device(settings.device, settings.dtype)
+    from cai_desktop.engine.sft import training_device
+
+    device, dtype = pick_device(training_device(device if device is not None else settings.device),
+                                settings.dtype)
     output_dir = Path(output_dir)
     ckpt_dir = output_dir / "checkpoints"
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -345,6 +352,7 @@ def train_reward_model(
         "eval": evaluation, "train_eval": train_eval,
         "probe": [{"prompt": r["prompt"], "response": r["chosen"]} for r in list(train_records)[:4]],
         "probe_rewards": probe_rewards, "processes": int(trainer.args.world_size),
+        "device": str(trainer.args.device),
     }
 
 

@@ -247,6 +247,7 @@ def train_ppo(
     ctx: Any = None,
     resume: bool = False,
     share_base: bool | None = None,
+    device: str | None = None,
 ) -> dict[str, Any]:
     """PPO of a LoRA on the starting policy against the preference model; see the module docstring.
 
@@ -275,12 +276,15 @@ def train_ppo(
         raise ModelError(why or "PPO (as in the paper) does not load with this TRL. Use RLOO (recommended) "
                          "instead.") from None
 
+    from cai_desktop.engine.sft import training_device
+
     settings.check()
+    device = training_device(device)  # the student role's: "cpu" trains on the CPU even with a GPU
     if not prompts:
         raise ValidationError("No prompts for PPO: choose a prompt set with prompts in this split.")
     output_dir, base_dir = prepare_policy(policy_spec, policy_adapter, output_dir, ctx)
     t_start = time.monotonic()
-    cuda = torch.cuda.is_available()
+    cuda = torch.cuda.is_available() and device != "cpu"
     bf16 = cuda and torch.cuda.is_bf16_supported()
 
     tokenizer = ppo_tokenizer(base_dir)
@@ -421,7 +425,7 @@ def train_ppo(
     steps = done_steps + done_now
     ckpt = last_ppo_checkpoint(output_dir)
     result: dict[str, Any] = {
-        "steps": steps, "total_steps": total_steps,
+        "steps": steps, "total_steps": total_steps, "device": "cuda:0" if cuda else "cpu",
         "episodes": min(settings.total_episodes, done_episodes + done_now * settings.rollout_batch),
         "rewards": [h["reward"] for h in history if h.get("reward") is not None],
         "kls": [h["kl"] for h in history if h.get("kl") is not None],

@@ -320,12 +320,15 @@ def train_rloo(
     ctx: Any = None,
     resume: bool = False,
     share_base: bool | None = None,
+    device: str | None = None,
 ) -> dict[str, Any]:
     """RLOO/GRPO of a new LoRA on the starting policy against the preference model (module docstring).
 
     ``share_base``: the preference model was trained on the policy's base (None: decide from its
     adapter's recorded base). Returns the adapter path, steps, the reward/KL curve, seconds per step,
-    peak memory and the reward-hacking warnings."""
+    peak memory and the reward-hacking warnings. ``device``: the student role's (see
+    ``engine.sft.training_device``): "cpu" trains on the CPU even with a GPU; None: the GPU when
+    there is one (RLOO trains on a CUDA GPU or the CPU)."""
     import torch
     from datasets import Dataset
     from peft import PeftModel, get_peft_model
@@ -333,16 +336,17 @@ def train_rloo(
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
     from cai_desktop.engine.reward import activate_adapters
-    from cai_desktop.engine.sft import lora_config
+    from cai_desktop.engine.sft import lora_config, training_device
 
     settings.check()
+    device = training_device(device)
     if not prompts:
         raise ValidationError("No prompts for RL: choose a prompt set with prompts in this split.")
     name = ALGORITHMS[settings.algorithm]
     config_cls, trainer_cls, trainer_module = trainer_classes(settings.algorithm)
     output_dir, base_dir = prepare_policy(policy_spec, policy_adapter, output_dir, ctx)
     t_start = time.monotonic()
-    cuda = torch.cuda.is_available()
+    cuda = torch.cuda.is_available() and device != "cpu"
     bf16 = cuda and torch.cuda.is_bf16_supported()
     tokenizer = ppo_tokenizer(base_dir)
     ckpt_dir = output_dir / "checkpoints"
@@ -434,6 +438,7 @@ def train_rloo(
         "kl_last": next((h["kl"] for h in reversed(history) if h.get("kl") is not None), None),
         "seconds_per_step": (sum(callback.step_seconds) / len(callback.step_seconds)) if callback.step_seconds else None,
         "warnings": callback.warnings, "checkpoint": ckpt, "prompts": len(prompts), "shared_base": shared,
+        "device": str(trainer.args.device),
     }
     if callback.cancelled:
         result["peak_rss_mb"] = peak_rss_mb()

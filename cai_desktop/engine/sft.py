@@ -36,11 +36,67 @@ def lora_config(settings: Any, task_type: str = "CAUSAL_LM"):
                       target_modules=target_list(settings.target_modules), task_type=task_type)
 
 
-def training_kwargs(settings: SFTSettings, output_dir: Path) -> dict[str, Any]:
-    """TrainingArguments shared with the other trainers (CPU/GPU, checkpoints, quiet logs)."""
+def training_device(device: str | None, who: str = "the student role") -> str | None:
+    """The device a trainer runs on, from a role's device setting (the student role's for every
+    training job); checked before anything loads, a device this machine lacks refused in one line.
+
+    - None / "auto": automatic (returns None): this process's GPU when there is one, else the CPU.
+    - "cpu": the CPU even on a machine with a GPU (``use_cpu`` in the training arguments).
+    - "cuda": the first visible GPU (the Trainer's own choice; "cuda:0").
+    - "cuda:N": GPU N alone. The Trainer always trains on the first visible GPU, so
+      ``CUDA_VISIBLE_DEVICES`` is narrowed to GPU N before CUDA starts in this process (for the rest
+      of the process); when CUDA has already started here, only GPU 0 can be chosen.
+    - "mps": Apple's GPU.
+
+    Under ``accelerate launch`` the launcher's configuration decides (each process its own GPU):
+    the role's device is not applied (None)."""
     import torch
 
-    cuda = torch.cuda.is_available()
+    from cai_desktop.engine.distributed import distributed
+
+    if device in (None, "", "auto") or distributed():
+        return None
+    if device == "cpu":
+        return "cpu"
+    if device == "mps":
+        if not (getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()):
+            raise ModelError(f"The device of {who} is mps, but Apple's GPU is not available here: set it to cpu or "
+                             "automatic.")
+        return "mps"
+    m = re.fullmatch(r"cuda(?::(\d+))?", device)
+    if m is None:
+        raise ModelError(f"The device of {who} is {device!r}, which is not cpu, cuda, cuda:N, mps or automatic.")
+    if not torch.cuda.is_available():
+        raise ModelError(f"The device of {who} is {device}, but this machine has no CUDA GPU: set it to cpu or "
+                         "automatic.")
+    index = int(m.group(1) or 0)
+    if index == 0:
+        return "cuda"
+    if index >= torch.cuda.device_count():
+        raise ModelError(f"The device of {who} is {device}, but this machine has {torch.cuda.device_count()} "
+                         "CUDA GPU(s) (cuda:0 is the first).")
+    if torch.cuda.is_initialized():
+        raise ModelError(f"The device of {who} is {device}, but this process already uses the first GPU: start "
+                         "the app again (or run the job on its own) to train on another GPU.")
+    visible = [v for v in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if v.strip()]
+    os.environ["CUDA_VISIBLE_DEVICES"] = visible[index] if index < len(visible) else str(index)
+    return "cuda"
+
+
+def uses_cpu(device: str | None) -> bool:
+    """Whether a trainer for ``device`` (from ``training_device``) runs on the CPU."""
+    import torch
+
+    return device == "cpu" or (device != "mps" and not torch.cuda.is_available())
+
+
+def training_kwargs(settings: SFTSettings, output_dir: Path, device: str | None = None) -> dict[str, Any]:
+    """TrainingArguments shared with the other trainers (CPU/GPU, checkpoints, quiet logs);
+    ``device`` from ``training_device`` (None: automatic)."""
+    import torch
+
+    cpu = uses_cpu(device)
+    cuda = not cpu and device != "mps"
     return dict(
         output_dir=str(Path(output_dir) / "checkpoints"),
         learning_rate=settings.learning_rate,
@@ -57,7 +113,7 @@ def training_kwargs(settings: SFTSettings, output_dir: Path) -> dict[str, Any]:
         seed=settings.seed,
         data_seed=settings.seed,
         report_to=[],
-        use_cpu=not cuda,
+        use_cpu=cpu,
         bf16=cuda and torch.cuda.is_bf16_supported(),
         dataloader_num_workers=0,
         disable_tqdm=True,
@@ -203,11 +259,28 @@ def _load_base(base_dir: Path, dtype: Any):
         raise ModelError(f"Could not load the base model from {base_dir}: {e}") from None
 
 
-def _load_training_base(base_dir: Path, settings: Any):
-    """The base a trainer puts its LoRA on: bfloat16 on CUDA, float32 on a CPU, 4-bit on request."""
+def _load_training_base(base_dir: Path, settings: Any, device: str | None = None):
+    """The base a trainer puts its LoRA on: bfloat16 on CUDA, float32 on a CPU (also when the
+    student role says cpu on a machine with a GPU), 4-bit on request."""
+    import torch
+
     from cai_desktop.engine.models import load_for_training
 
+    if device in ("cpu", "mps"):
+        return _load_base(base_dir, torch.float32)
     return load_for_training(base_dir, load_in_4bit=bool(getattr(settings, "load_in_4bit", False)))
+
+
+def check_4bit_device(settings: Any, device: str | None) -> None:
+    """A 4-bit base trains on a CUDA GPU only: one line before any loading."""
+    if not getattr(settings, "load_in_4bit", False):
+        return
+    from cai_desktop.engine.models import FOUR_BIT_LABEL, check_4bit
+
+    if device in ("cpu", "mps"):
+        raise ModelError(f"A {FOUR_BIT_LABEL} needs a CUDA GPU, and the student role's device is {device}: turn "
+                         "the 4-bit option off or set the student's device to cuda or automatic.")
+    check_4bit()
 
 
 # -- training ----------------------------------------------------------------------------------------
@@ -219,10 +292,12 @@ def train_sft(
     *,
     ctx: Any = None,
     resume: bool = False,
+    device: str | None = None,
 ) -> dict[str, Any]:
     """Train a LoRA adapter on ``records``; returns steps, losses, throughput and the adapter path.
 
-    ``base`` is a model spec (None/"default" = the embedded model, a folder, a .gguf, a hub id).
+    ``base`` is a model spec (None/"default" = the embedded model, a folder, a .gguf, a hub id);
+    ``device`` the student role's device (see ``training_device``; None: automatic).
     Raises ``Cancelled`` (after a checkpoint is on disk) when ``ctx.cancelled()`` turns true.
     """
     import datasets
@@ -235,6 +310,8 @@ def train_sft(
     from cai_desktop.engine.models import halving_batches, load_tokenizer
 
     settings.check()
+    device = training_device(device)
+    check_4bit_device(settings, device)
     if not records:
         raise ValidationError("No training data: generate chains first (or relax the data selection).")
     rows = to_prompt_completion(records)
@@ -250,10 +327,6 @@ def train_sft(
 
     tokenizer = load_tokenizer(base_dir)
     tokenizer.padding_side = "right"  # training pads right; generation (left) is set again on save
-    if getattr(settings, "load_in_4bit", False):
-        from cai_desktop.engine.models import check_4bit
-
-        check_4bit()  # one line before any loading
     callback = JobCallback(ctx)
     attempts: list[int] = []
 
@@ -261,9 +334,9 @@ def train_sft(
         # a retry after an out-of-memory error goes on from the newest checkpoint of this run
         ckpt = last_checkpoint(output_dir) if attempts else checkpoint
         attempts.append(used.batch_size)
-        model = _load_training_base(base_dir, used)
+        model = _load_training_base(base_dir, used, device)
         _check_targets(model, used)
-        args = SFTConfig(**training_kwargs(used, output_dir), max_length=used.max_length,
+        args = SFTConfig(**training_kwargs(used, output_dir, device), max_length=used.max_length,
                          completion_only_loss=used.loss_on == "completion", packing=False)
         bars = datasets.is_progress_bar_enabled()
         datasets.disable_progress_bars()  # dataset preparation bars would garble the job's own progress
@@ -307,6 +380,7 @@ def train_sft(
         "grad_accum": used.grad_accum,
         "load_in_4bit": bool(getattr(used, "load_in_4bit", False)),
         "processes": trainer.args.world_size,
+        "device": str(trainer.args.device),
     }
 
     if callback.cancelled and state.global_step < state.max_steps:

@@ -25,6 +25,7 @@ from cai_desktop.jobs.mixing import (
 )
 from cai_desktop.jobs.ppo import base_param, policy_adapter_param, policy_start
 from cai_desktop.jobs.runs import RunContext
+from cai_desktop.jobs.sft import device_lineage, student_device
 from cai_desktop.store.project import Project
 
 KIND = "dpo"
@@ -71,8 +72,9 @@ def select_pairs(project: Project, params: DPOParams) -> list[dict[str, Any]]:
 
 
 def _prepare(project: Project, params: DPOParams) -> dict[str, Any]:
+    device = student_device(project)  # one line before anything loads when this machine lacks it
     spec, start = policy_start(project, params.base, params.policy_adapter_id)
-    return {"spec": spec, "start": start, "pairs": select_pairs(project, params)}
+    return {"spec": spec, "start": start, "pairs": select_pairs(project, params), "device": device}
 
 
 def run_dpo(ctx: Any, params: DPOParams) -> dict[str, Any]:
@@ -98,12 +100,13 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: DPOParams, pla
     if params.resume_run is not None and main:
         project.runs.forget_metrics_after(run_id, dpo_checkpoint_step(out))
     result = train_dpo(spec, start["path"] if start else None, pairs, params, out, ctx=ctx,
-                       resume=params.resume_run is not None)
+                       resume=params.resume_run is not None, device=plan["device"]["device"])
     if not main:
         return result
     lineage = {
         "kind": KIND,
         "base_model": spec, "roles": {"student": spec},
+        "device": device_lineage(plan["device"], result),
         "review": review_lineage(project),
         "policy_start": {"adapter_id": start["id"], "kind": start["kind"], "path": start["path"],
                          "lineage": json.loads(start["lineage_json"] or "{}")} if start else None,

@@ -20,6 +20,7 @@ from cai_desktop.core.settings import PPOSettings
 from cai_desktop.jobs.base import Job, JobParams, run_job
 from cai_desktop.jobs.fields import limit_param, split_param
 from cai_desktop.jobs.runs import RunContext
+from cai_desktop.jobs.sft import device_lineage, student_device
 from cai_desktop.store.project import Project
 
 KIND = "ppo"
@@ -114,10 +115,11 @@ def _prepare(project: Project, params: PPOParams) -> dict[str, Any]:
     why = unavailable()
     if why:
         raise ValidationError(why)
+    device = student_device(project)  # one line before anything loads when this machine lacks it
     spec, start = policy_start(project, params.base, params.policy_adapter_id)
     prompts, n_helpful = select_prompts(project, params)
     return {"spec": spec, "start": start, "reward": reward_row(project, params.reward_adapter_id),
-            "prompts": prompts, "n_helpful": n_helpful}
+            "prompts": prompts, "n_helpful": n_helpful, "device": device}
 
 
 def run_ppo(ctx: Any, params: PPOParams) -> dict[str, Any]:
@@ -139,10 +141,11 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: PPOParams, pla
         project.runs.forget_metrics_after(run_id, ppo_checkpoint_step(out))
     result = train_ppo(spec, start["path"] if start else None, rm["path"], prompts, params, out, ctx=ctx,
                        resume=params.resume_run is not None,
-                       share_base=resolve_spec(rm["base_model_spec"]).to_str() == spec)
+                       share_base=resolve_spec(rm["base_model_spec"]).to_str() == spec,
+                       device=plan["device"]["device"])
     lineage = {
         "kind": KIND,
-        "base_model": spec, "roles": {"student": spec},
+        "base_model": spec, "roles": {"student": spec}, "device": device_lineage(plan["device"], result),
         "policy_start": {"adapter_id": start["id"], "kind": start["kind"], "path": start["path"],
                          "lineage": json.loads(start["lineage_json"] or "{}")} if start else None,
         "reward_model": {"adapter_id": rm["id"], "path": rm["path"], "base": rm["base_model_spec"]},

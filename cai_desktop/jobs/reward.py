@@ -21,6 +21,7 @@ from cai_desktop.jobs.base import Job, JobParams, run_job
 from cai_desktop.jobs.fields import model_param
 from cai_desktop.jobs.mixing import human_weight_param, review_lineage, source_counts, weight_human
 from cai_desktop.jobs.runs import RunContext
+from cai_desktop.jobs.sft import device_lineage, student_device
 from cai_desktop.store.project import Project
 
 KIND = "reward"
@@ -78,16 +79,19 @@ def select_data(
     return train, test, info
 
 
-def _prepare(project: Project, params: RewardParams) -> None:
+def _prepare(project: Project, params: RewardParams) -> dict[str, Any]:
     for rid in params.label_runs:
         project.runs.get(rid)
+    # the job's device setting, else the student role's: one line before anything loads when this
+    # machine lacks it
+    return {"device": student_device(project, params.device)}
 
 
 def run_reward(ctx: Any, params: RewardParams) -> dict[str, Any]:
     return run_job(JOB, ctx, params)
 
 
-def _body(project: Project, ctx: RunContext, run_id: int, params: RewardParams, plan: None) -> dict[str, Any]:
+def _body(project: Project, ctx: RunContext, run_id: int, params: RewardParams, plan: dict[str, Any]) -> dict[str, Any]:
     from cai_desktop.engine.distributed import share
     from cai_desktop.engine.models import local_model_dir, resolve_spec
     from cai_desktop.engine.reward import train_reward_model
@@ -104,7 +108,8 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: RewardParams, 
     base_dir = local_model_dir(spec, ctx)
     out_dir = project.artifacts_dir / f"reward-{run_id}"
     result = train_reward_model(
-        base_dir, train, test, out_dir, params, ctx=ctx, resume=params.resume_run is not None, base_spec=spec.to_str()
+        base_dir, train, test, out_dir, params, ctx=ctx, resume=params.resume_run is not None, base_spec=spec.to_str(),
+        device=plan["device"]["device"] or "auto",
     )
     if not main:
         return result
@@ -125,6 +130,7 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: RewardParams, 
         "kind": "reward", "base": spec.to_str(), "label_runs": params.label_runs or "all",
         "hard_labels": params.hard_labels, "helpful_mix": params.helpful_mix, "min_margin": params.min_margin,
         **info, "settings": params.values(RewardSettings), "adapter_dir": result["adapter_dir"],
+        "device": device_lineage(plan["device"], result),
         "heldout_accuracy": ev["accuracy"], "run_id": run_id,
     }
     adapter_id = project.adapters.register(

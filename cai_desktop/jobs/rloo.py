@@ -19,6 +19,7 @@ from cai_desktop.jobs.base import Job, JobParams, run_job
 from cai_desktop.jobs.fields import limit_param, split_param
 from cai_desktop.jobs.ppo import base_param, policy_start, reward_row, select_prompts
 from cai_desktop.jobs.runs import RunContext
+from cai_desktop.jobs.sft import device_lineage, student_device
 from cai_desktop.store.project import Project
 
 KIND = "rloo"
@@ -45,10 +46,11 @@ class RLOOParams(JobParams, RLOOSettings):
 
 
 def _prepare(project: Project, params: RLOOParams) -> dict[str, Any]:
+    device = student_device(project)  # one line before anything loads when this machine lacks it
     spec, start = policy_start(project, params.base, params.policy_adapter_id, kinds=("sft", "dpo", "ppo", "rloo"))
     prompts, n_helpful = select_prompts(project, params)
     return {"spec": spec, "start": start, "reward": reward_row(project, params.reward_adapter_id),
-            "prompts": prompts, "n_helpful": n_helpful}
+            "prompts": prompts, "n_helpful": n_helpful, "device": device}
 
 
 def run_rloo(ctx: Any, params: RLOOParams) -> dict[str, Any]:
@@ -74,12 +76,13 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: RLOOParams, pl
         project.runs.forget_metrics_after(run_id, rl_checkpoint_step(out))
     same_base = resolve_spec(rm["base_model_spec"]).to_str() == spec
     result = train_rloo(spec, start["path"] if start else None, rm["path"], prompts, params, out, ctx=ctx,
-                        resume=params.resume_run is not None, share_base=same_base)
+                        resume=params.resume_run is not None, share_base=same_base,
+                        device=plan["device"]["device"])
     if not main:
         return result
     lineage = {
         "kind": KIND, "algorithm": params.algorithm,
-        "base_model": spec, "roles": {"student": spec},
+        "base_model": spec, "roles": {"student": spec}, "device": device_lineage(plan["device"], result),
         "policy_start": {"adapter_id": start["id"], "kind": start["kind"], "path": start["path"],
                          "lineage": json.loads(start["lineage_json"] or "{}")} if start else None,
         "reward_model": {"adapter_id": rm["id"], "path": rm["path"], "base": rm["base_model_spec"],

@@ -56,6 +56,26 @@ class SFTParams(JobParams, SFTSettings):
                                help="Only chains of these critique runs; empty = all of them.")
 
 
+def student_device(project: Project, setting: str | None = None) -> dict[str, Any]:
+    """Where a training job trains: ``setting`` (a job's own device setting) or the student role's
+    device, checked before anything loads (one line when this machine lacks it). ``{"requested":
+    "cpu" | "cuda" | "cuda:N" | "mps" | "auto", "device": what the engine takes (None: automatic)}``;
+    the adapter's lineage records it with the device the trainer ran on."""
+    from cai_desktop.engine.sft import training_device
+
+    requested = setting or project.roles.get("student")["device"] or "auto"
+    return {"requested": requested,
+            "device": training_device(requested, "this job" if setting else "the student role")}
+
+
+def device_lineage(chosen: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
+    return {"student_role": chosen["requested"], "trained_on": result.get("device")}
+
+
+def _prepare(project: Project, params: SFTParams) -> dict[str, Any]:
+    return {"device": student_device(project)}
+
+
 def run_sft(ctx: Any, params: SFTParams) -> dict[str, Any]:
     """Train (or continue) a LoRA SFT adapter; returns losses, steps, adapter."""
     return run_job(JOB, ctx, params)
@@ -97,7 +117,7 @@ def _chain_lineage(project: Project, params: SFTParams) -> dict[str, Any]:
     return project.chains.lineage(split="train", only_accepted=params.only_accepted, run_ids=params.run_ids or None)
 
 
-def _body(project: Project, ctx: RunContext, run_id: int, params: SFTParams, plan: None) -> dict[str, Any]:
+def _body(project: Project, ctx: RunContext, run_id: int, params: SFTParams, plan: dict[str, Any]) -> dict[str, Any]:
     from cai_desktop.engine.distributed import share
     from cai_desktop.engine.models import resolve_spec
     from cai_desktop.engine.sft import train_sft
@@ -135,12 +155,14 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: SFTParams, pla
     spec = resolve_spec(params.base or project.roles.get("student")["spec"])
     if main:
         project.models.record(spec.to_str(), spec.kind, spec.display_name)
-    result = train_sft(spec, records, params, out, ctx=ctx, resume=params.resume_run is not None)
+    result = train_sft(spec, records, params, out, ctx=ctx, resume=params.resume_run is not None,
+                       device=plan["device"]["device"])
     if not main:
         return result
 
     lineage = {
         "base_model": spec.to_str(), "roles": {"student": spec.to_str()},
+        "device": device_lineage(plan["device"], result),
         **_chain_lineage(project, params),
         "review": review_lineage(project),
         "data": {"mode": params.data_mode, "include_helpful": params.include_helpful,
@@ -211,7 +233,7 @@ def _summary(r: dict[str, Any]) -> list[str]:
 
 
 JOB = Job(
-    kind=KIND, label="Supervised fine-tuning (SL-CAI)", params=SFTParams, body=_body, run_name=lambda p: "LoRA SFT",
+    kind=KIND, label="Supervised fine-tuning (SL-CAI)", params=SFTParams, prepare=_prepare, body=_body, run_name=lambda p: "LoRA SFT",
     description="Stage 1: LoRA fine-tuning of the base model on the revisions, mixed with helpful answers.",
     summary=_summary, cli_help="LoRA SFT on the revisions (stage 1)",
 )

@@ -305,3 +305,49 @@ def test_sft_retries_a_gpu_oom_with_half_the_batch_and_records_what_fitted(tiny_
     assert (info["settings"]["batch_size"], info["settings"]["grad_accum"]) == (2, 2)
     assert info["settings"]["activation_checkpointing"] is True
     assert any("GPU out of memory at batch size 4" in line for line in ctx.logs)
+
+
+# -- the student role's device -----------------------------------------------------------------------
+def test_the_device_setting_is_checked_and_cpu_means_use_cpu_even_with_a_gpu(monkeypatch, tmp_path):
+    import torch
+
+    from cai_desktop.engine.sft import training_device, training_kwargs
+
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    assert training_device(None) is None and training_device("auto") is None and training_device("cpu") == "cpu"
+    for device in ("cuda", "cuda:1"):
+        with pytest.raises(ModelError, match=f"student role is {device}, but this machine has no CUDA GPU"):
+            training_device(device)
+    with pytest.raises(ModelError, match="not cpu, cuda, cuda:N, mps or automatic"):
+        training_device("tpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # a machine with a GPU
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert training_device("cuda") == "cuda"
+    on_cpu = training_kwargs(small(), tmp_path, "cpu")
+    assert on_cpu["use_cpu"] is True and on_cpu["bf16"] is False
+    auto = training_kwargs(small(), tmp_path, None)
+    assert auto["use_cpu"] is False and auto["bf16"] is True
+    monkeypatch.setenv("WORLD_SIZE", "2")  # under accelerate launch the launcher decides
+    assert training_device("cuda:1") is None
+
+
+def test_sft_job_trains_on_the_student_roles_device_and_records_it(tiny_model_dir, tmp_path):
+    from cai_desktop.jobs.sft import SFTParams, run_sft
+    from cai_desktop.store.project import Project
+    from tests.test_accelerate import _project
+
+    path = _project(tmp_path, tiny_model_dir)
+    spec = str(tiny_model_dir.resolve()) if hasattr(tiny_model_dir, "resolve") else str(tiny_model_dir)
+    params = dict(project=str(path), max_steps=1, batch_size=2, max_length=64, lora_rank=4, lora_alpha=8)
+    with Project.open(path) as p:
+        p.roles.set("student", spec, device="cuda")
+    with pytest.raises(ModelError, match="student role is cuda, but this machine has no CUDA GPU"):
+        run_sft(RecordingContext(), SFTParams(**params))
+    with Project.open(path) as p:
+        assert p.runs.list("sft") == []  # refused before a run row, before anything loaded
+        p.roles.set("student", spec, device="cpu")
+    r = run_sft(RecordingContext(), SFTParams(**params))
+    assert r["device"] == "cpu"
+    with Project.open(path) as p:
+        (row,) = p.adapters.list("sft")
+        assert json.loads(row["lineage_json"])["device"] == {"student_role": "cpu", "trained_on": "cpu"}
