@@ -173,6 +173,9 @@ class RewardSettings(Params):
                            help="Bins of the calibration table in the held-out evaluation.")
     device: str | None = param(None, label="Device", choices=(None, "cpu", "cuda", "mps"), empty="automatic",
                                identity=False, help="Where to train: automatic picks the GPU when there is one.")
+    activation_checkpointing: bool = activation_checkpointing()
+    load_in_4bit: bool = load_in_4bit()
+    adapt_batch: bool = adapt_batch()
     center_rewards_coefficient: float | None = param(None, hidden=True, help="TRL's reward centring.")
     logging_steps: int = param(1, hidden=True, help="Log the loss every N steps.")
     save_total_limit: int = param(2, hidden=True, help="Checkpoints kept.")
@@ -291,6 +294,8 @@ class RLOOSettings(Params):
     watch_window: int = param(5, label="Warning window (steps)", range=(1, 1000),
                               help="Steps over which rising reward with rising KL or falling entropy is watched.")
     seed: int = seed()
+    activation_checkpointing: bool = activation_checkpointing()
+    load_in_4bit: bool = load_in_4bit()
 
     def validate(self) -> None:
         if not target_list(self.target_modules):

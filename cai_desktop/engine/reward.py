@@ -199,6 +199,19 @@ def load_classifier(path: str | Path, dtype: Any = None):
         raise ModelError(f"Could not load {path} as a preference model: {e}") from None
 
 
+def _load_reward_base(base_dir: str | Path, settings: RewardSettings, device: str) -> Any:
+    """The classifier the preference model trains: float32 on a CPU, bfloat16 on CUDA (through
+    ``load_for_training``), 4-bit NF4 on request."""
+    if not device.startswith("cuda"):
+        return load_classifier(base_dir)
+    from transformers import AutoModelForSequenceClassification
+
+    from cai_desktop.engine.models import load_for_training
+
+    return load_for_training(base_dir, load_in_4bit=settings.load_in_4bit, cls=AutoModelForSequenceClassification,
+                             what="preference model", num_labels=1)
+
+
 def score_head_name(model: Any) -> str:
     """The name of a sequence classifier's output layer (``score`` for Llama, Qwen, Gemma, GPT-2 ...;
     ``classifier`` for a few others): the module LoRA must save whole (``modules_to_save``)."""
@@ -260,69 +273,80 @@ def train_reward_model(
     settings.check()
     if not train_records:
         raise ValidationError("No labelled comparisons to train on: run the label job first.")
-    from cai_desktop.engine.sft import training_device
+    from cai_desktop.engine.models import halving_batches
+    from cai_desktop.engine.sft import check_4bit_device, training_device
 
-    device, dtype = pick_device(training_device(device if device is not None else settings.device),
-                                settings.dtype)
+    wanted = training_device(device if device is not None else settings.device)
+    check_4bit_device(settings, wanted)  # one line before anything loads
+    device, dtype = pick_device(wanted, settings.dtype)
     output_dir = Path(output_dir)
     ckpt_dir = output_dir / "checkpoints"
     output_dir.mkdir(parents=True, exist_ok=True)
     tokenizer = load_tokenizer(Path(base_dir))
     tokenizer.padding_side = "right"
-    model = load_classifier(base_dir)
-    model.config.pad_token_id = tokenizer.pad_token_id
-    layers = None
-    n_layers = getattr(model.config, "num_hidden_layers", None)
-    if settings.lora_layers and n_layers:
-        layers = list(range(max(0, n_layers - settings.lora_layers), n_layers))
-    targets = settings.target_modules
-    if layers is not None and isinstance(targets, str):
-        targets = _linear_leaf_names(model)  # peft needs names, not "all-linear", with a layer list
-    peft_config = LoraConfig(
-        task_type="SEQ_CLS", r=settings.lora_rank, lora_alpha=settings.lora_alpha,
-        lora_dropout=settings.lora_dropout, target_modules=targets, modules_to_save=[score_head_name(model)],
-        layers_to_transform=layers,
-    )
     train_ds = _dataset(tokenizer, train_records, settings.max_length)
     on_cuda = device.startswith("cuda")
-    args = RewardConfig(
-        output_dir=str(ckpt_dir),
-        per_device_train_batch_size=settings.batch_size,
-        gradient_accumulation_steps=settings.grad_accum,
-        num_train_epochs=settings.epochs,
-        max_steps=settings.max_steps if settings.max_steps > 0 else -1,
-        learning_rate=settings.learning_rate,
-        logging_steps=settings.logging_steps,
-        save_strategy="steps",
-        save_steps=settings.save_steps,
-        save_total_limit=settings.save_total_limit,
-        report_to=[],
-        seed=settings.seed,
-        max_length=None,
-        use_cpu=device == "cpu",
-        bf16=on_cuda and dtype == "bfloat16",
-        fp16=on_cuda and dtype == "float16",
-        dataloader_num_workers=0,
-        center_rewards_coefficient=settings.center_rewards_coefficient,
-        disable_tqdm=True,
-    )
     callback = JobCallback(ctx)
-    trainer = SoftRewardTrainer(
-        model=model, args=args, train_dataset=train_ds, processing_class=tokenizer,
-        data_collator=SoftPreferenceCollator(pad_token_id=tokenizer.pad_token_id),
-        peft_config=peft_config, callbacks=[callback], hard_labels=settings.hard_labels,
-    )
-    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+    attempts: list[int] = []
 
-    for noisy in (PrinterCallback, ProgressCallback):  # the job context reports instead
-        trainer.remove_callback(noisy)
-    resume_from = last_checkpoint(ckpt_dir) if resume else None
-    if ctx is not None:
-        n_trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
-        ctx.log(f"preference model: {len(train_records)} train / {len(eval_records)} held-out pairs, "
-                f"{n_trainable:,} trainable parameters, {'soft' if not settings.hard_labels else 'hard'} labels, "
-                f"{device}" + (f", resuming from {Path(resume_from).name}" if resume_from else ""))
-    out = trainer.train(resume_from_checkpoint=resume_from)
+    def attempt(used: RewardSettings):
+        # a retry after a GPU out-of-memory error goes on from the newest checkpoint of this run
+        resume_from = last_checkpoint(ckpt_dir) if (resume or attempts) else None
+        attempts.append(used.batch_size)
+        model = _load_reward_base(base_dir, used, device)
+        model.config.pad_token_id = tokenizer.pad_token_id
+        layers = None
+        n_layers = getattr(model.config, "num_hidden_layers", None)
+        if used.lora_layers and n_layers:
+            layers = list(range(max(0, n_layers - used.lora_layers), n_layers))
+        targets = used.target_modules
+        if layers is not None and isinstance(targets, str):
+            targets = _linear_leaf_names(model)  # peft needs names, not "all-linear", with a layer list
+        peft_config = LoraConfig(
+            task_type="SEQ_CLS", r=used.lora_rank, lora_alpha=used.lora_alpha,
+            lora_dropout=used.lora_dropout, target_modules=targets, modules_to_save=[score_head_name(model)],
+            layers_to_transform=layers,
+        )
+        args = RewardConfig(
+            output_dir=str(ckpt_dir),
+            per_device_train_batch_size=used.batch_size,
+            gradient_accumulation_steps=used.grad_accum,
+            num_train_epochs=used.epochs,
+            max_steps=used.max_steps if used.max_steps > 0 else -1,
+            learning_rate=used.learning_rate,
+            logging_steps=used.logging_steps,
+            save_strategy="steps",
+            save_steps=used.save_steps,
+            save_total_limit=used.save_total_limit,
+            report_to=[],
+            seed=used.seed,
+            max_length=None,
+            use_cpu=device == "cpu",
+            bf16=on_cuda and dtype == "bfloat16",
+            fp16=on_cuda and dtype == "float16",
+            activation_checkpointing=used.activation_checkpointing,
+            dataloader_num_workers=0,
+            center_rewards_coefficient=used.center_rewards_coefficient,
+            disable_tqdm=True,
+        )
+        trainer = SoftRewardTrainer(
+            model=model, args=args, train_dataset=train_ds, processing_class=tokenizer,
+            data_collator=SoftPreferenceCollator(pad_token_id=tokenizer.pad_token_id),
+            peft_config=peft_config, callbacks=[callback], hard_labels=used.hard_labels,
+        )
+        from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+        for noisy in (PrinterCallback, ProgressCallback):  # the job context reports instead
+            trainer.remove_callback(noisy)
+        if ctx is not None and len(attempts) == 1:
+            n_trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
+            ctx.log(f"preference model: {len(train_records)} train / {len(eval_records)} held-out pairs, "
+                    f"{n_trainable:,} trainable parameters, {'soft' if not used.hard_labels else 'hard'} labels, "
+                    f"{device}" + (", 4-bit base" if used.load_in_4bit else "")
+                    + (f", resuming from {Path(resume_from).name}" if resume_from else ""))
+        return trainer, trainer.train(resume_from_checkpoint=resume_from), used
+
+    trainer, out, used = halving_batches(settings, attempt, ctx=ctx, cuda=on_cuda)
     if callback.cancelled:
         raise Cancelled("cancelled by the user; a checkpoint was saved, resume to continue")
     peft_model = trainer.model
@@ -344,7 +368,8 @@ def train_reward_model(
     adapter_dir = output_dir / "adapter"
     model_dir = output_dir / "model"
     if is_main_process():
-        _save_reward_model(peft_model, tokenizer, output_dir, adapter_dir, model_dir, settings, base_spec or str(base_dir))
+        _save_reward_model(peft_model, tokenizer, output_dir, adapter_dir, model_dir, settings,
+                           base_spec or str(base_dir), base_dir if used.load_in_4bit else None)
     barrier()
     return {
         "model_dir": str(model_dir), "adapter_dir": str(adapter_dir),
@@ -357,14 +382,26 @@ def train_reward_model(
 
 
 def _save_reward_model(peft_model: Any, tokenizer: Any, output_dir: Path, adapter_dir: Path, model_dir: Path,
-                       settings: RewardSettings, base: str) -> None:
-    """The LoRA adapter and the merged model folder (with its meta file), each renamed into place."""
+                       settings: RewardSettings, base: str, reload_base: str | Path | None = None) -> None:
+    """The LoRA adapter and the merged model folder (with its meta file), each renamed into place.
+    ``reload_base``: a 4-bit base cannot take a merge, so the adapter is merged into a fresh
+    full-precision load of it."""
     from cai_desktop.engine.sft import fresh_dir, replace_dir
 
     tmp = fresh_dir(output_dir / "adapter.partial")
     peft_model.save_pretrained(str(tmp))
     replace_dir(tmp, adapter_dir)
-    merged = peft_model.merge_and_unload()
+    if reload_base is not None:
+        from peft import PeftModel
+
+        from cai_desktop.engine.models import training_dtype
+
+        del peft_model
+        full = load_classifier(reload_base, training_dtype()[0])
+        full.config.pad_token_id = tokenizer.pad_token_id
+        merged = PeftModel.from_pretrained(full, str(adapter_dir)).merge_and_unload()
+    else:
+        merged = peft_model.merge_and_unload()
     merged.config.pad_token_id = tokenizer.pad_token_id
     tmp = fresh_dir(output_dir / "model.partial")
     merged.save_pretrained(str(tmp), safe_serialization=True)

@@ -276,6 +276,7 @@ def train_ppo(
         raise ModelError(why or "PPO (as in the paper) does not load with this TRL. Use RLOO (recommended) "
                          "instead.") from None
 
+    from cai_desktop.engine.models import training_dtype
     from cai_desktop.engine.sft import training_device
 
     settings.check()
@@ -320,7 +321,8 @@ def train_ppo(
     if ctx is not None and checkpoint:
         ctx.log(f"resuming from {checkpoint.name}: {done_steps} steps, {done_episodes} episodes done")
 
-    base = load_start_policy(base_dir, policy_adapter)
+    # the policy: bfloat16 on a CUDA GPU that has it (float32 otherwise and on a CPU)
+    base = load_start_policy(base_dir, policy_adapter, dtype=training_dtype()[0] if cuda else torch.float32)
     base.generation_config.pad_token_id = tokenizer.pad_token_id
     if checkpoint:
         policy = PeftModel.from_pretrained(base, str(checkpoint / "adapter"), is_trainable=True)

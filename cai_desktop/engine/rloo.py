@@ -336,10 +336,11 @@ def train_rloo(
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
     from cai_desktop.engine.reward import activate_adapters
-    from cai_desktop.engine.sft import lora_config, training_device
+    from cai_desktop.engine.sft import check_4bit_device, lora_config, training_device
 
     settings.check()
     device = training_device(device)
+    check_4bit_device(settings, device)  # one line before anything loads
     if not prompts:
         raise ValidationError("No prompts for RL: choose a prompt set with prompts in this split.")
     name = ALGORITHMS[settings.algorithm]
@@ -352,11 +353,17 @@ def train_rloo(
     ckpt_dir = output_dir / "checkpoints"
     resume_from = last_rl_checkpoint(output_dir) if resume else None
 
-    # one base: the policy's adapters and the preference model's sit in its layers
-    try:
-        base = AutoModelForCausalLM.from_pretrained(str(base_dir), dtype=torch.float32)
-    except OSError as e:
-        raise ModelError(f"Could not load the policy model at {base_dir}: {e}") from None
+    # one base: the policy's adapters and the preference model's sit in its layers; bfloat16 on a
+    # CUDA GPU (4-bit NF4 on request), float32 on a CPU
+    if cuda:
+        from cai_desktop.engine.models import load_for_training
+
+        base = load_for_training(base_dir, load_in_4bit=bool(settings.load_in_4bit), what="policy model")
+    else:
+        try:
+            base = AutoModelForCausalLM.from_pretrained(str(base_dir), dtype=torch.float32)
+        except OSError as e:
+            raise ModelError(f"Could not load the policy model at {base_dir}: {e}") from None
     base.generation_config.pad_token_id = tokenizer.pad_token_id
     base.requires_grad_(False)
     if policy_adapter:
@@ -397,7 +404,7 @@ def train_rloo(
         temperature=settings.temperature, top_p=1.0, top_k=0, beta=settings.beta, max_steps=settings.max_steps,
         logging_steps=1, save_strategy="steps", save_steps=settings.save_every, save_total_limit=2,
         report_to=[], seed=settings.seed, use_cpu=not cuda, bf16=bf16, fp16=False,
-        gradient_checkpointing=False, disable_tqdm=True, dataloader_num_workers=0, weight_decay=0.0,
+        activation_checkpointing=bool(settings.activation_checkpointing), disable_tqdm=True, dataloader_num_workers=0, weight_decay=0.0,
         disable_dropout=True, log_completions=False, remove_unused_columns=False, shuffle_dataset=True,
     )
     if settings.algorithm == "grpo":

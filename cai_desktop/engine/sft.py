@@ -278,8 +278,8 @@ def check_4bit_device(settings: Any, device: str | None) -> None:
     from cai_desktop.engine.models import FOUR_BIT_LABEL, check_4bit
 
     if device in ("cpu", "mps"):
-        raise ModelError(f"A {FOUR_BIT_LABEL} needs a CUDA GPU, and the student role's device is {device}: turn "
-                         "the 4-bit option off or set the student's device to cuda or automatic.")
+        raise ModelError(f"A {FOUR_BIT_LABEL} needs a CUDA GPU, and this run trains on the {device}: turn off "
+                         f"'{FOUR_BIT_LABEL}' or train on cuda (or automatic).")
     check_4bit()
 
 

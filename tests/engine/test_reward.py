@@ -163,3 +163,28 @@ def test_a_preference_model_saved_without_its_head_is_refused_in_one_line(tiny_m
         tmp_path / "adapter")
     with pytest.raises(ModelError, match="without its score head"):
         rw.load_shared_reward_model(tiny_model_dir, tmp_path / "adapter")
+
+
+def test_gpu_settings_on_the_preference_model_and_a_4bit_base_without_cuda(tiny_model_dir, tmp_path):
+    import argparse
+
+    from cai_desktop.cli.jobs import add_params_arguments
+    from cai_desktop.jobs.reward import RewardParams
+
+    parser = argparse.ArgumentParser()
+    add_params_arguments(parser, RewardParams)
+    text = parser.format_help()
+    assert "--load-in-4bit" in text and "--activation-checkpointing" in text and "--adapt-batch" in text
+    s = rw.RewardSettings()
+    assert (s.load_in_4bit, s.activation_checkpointing, s.adapt_batch) == (False, False, True)
+    for device, why in ((None, "this machine has none"), ("cpu", "this run trains on the cpu")):
+        with pytest.raises(ModelError, match=rf"4-bit base \(QLoRA\) needs a CUDA GPU, and {why}"):
+            rw.train_reward_model(tiny_model_dir, _records(), [], tmp_path / "rm",
+                                  _settings(load_in_4bit=True, device=device))
+    assert not (tmp_path / "rm" / "checkpoints").exists()  # refused before anything loaded or trained
+
+
+def test_activation_checkpointing_trains_the_preference_model(tiny_model_dir, tmp_path):
+    r = rw.train_reward_model(tiny_model_dir, _records(), [], tmp_path / "rm",
+                              _settings(max_steps=1, activation_checkpointing=True))
+    assert r["steps"] == 1 and math.isfinite(r["train_loss"])

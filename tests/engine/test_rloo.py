@@ -150,3 +150,25 @@ def test_a_whole_classifier_folder_still_works_as_reward(tiny_model_dir, tmp_pat
     r = train_rloo(Path(tiny_model_dir), None, rm, PROMPTS[:1], _small(max_steps=1, sample_every=0),
                    tmp_path / "r", ctx=RecordingContext())
     assert r["steps"] == 1 and r["shared_base"] is False
+
+
+def test_rloo_gpu_settings_cli_options_and_a_4bit_base_without_cuda(tiny_model_dir, tmp_path):
+    import argparse
+
+    from cai_desktop.cli.jobs import add_params_arguments
+    from cai_desktop.core.errors import ModelError
+    from cai_desktop.jobs.rloo import RLOOParams
+
+    parser = argparse.ArgumentParser()
+    add_params_arguments(parser, RLOOParams)
+    text = parser.format_help()
+    assert "--load-in-4bit" in text and "--activation-checkpointing" in text
+    with pytest.raises(ModelError, match=r"4-bit base \(QLoRA\) needs a CUDA GPU"):
+        train_rloo(Path(tiny_model_dir), None, tmp_path, PROMPTS, _small(load_in_4bit=True), tmp_path / "x")
+    assert not (tmp_path / "x").exists()  # refused before anything was loaded or written
+
+
+def test_rloo_step_with_activation_checkpointing(tiny_model_dir, shared_rm, tmp_path):
+    r = train_rloo(Path(tiny_model_dir), None, shared_rm, PROMPTS, _small(max_steps=1, activation_checkpointing=True),
+                   tmp_path / "ac")
+    assert r["steps"] == 1 and (Path(r["adapter"]) / "adapter_config.json").is_file()
