@@ -180,3 +180,29 @@ def test_preference_model_under_accelerate_with_two_processes(tmp_path, tiny_mod
 
     (value,) = score(model_dir, ["Hello?"], ["Hi."])
     assert math.isfinite(value)  # the merged model the main process saved loads and scores
+
+
+@pytest.mark.slow
+def test_rloo_under_accelerate_with_two_processes(tmp_path, tiny_model_dir):
+    from tests.engine.test_rl import make_random_adapter, make_reward_model
+
+    path = _project(tmp_path, tiny_model_dir)
+    base = str(Path(tiny_model_dir).resolve())
+    with Project.open(path) as p:
+        start_id = p.adapters.register("sft", str(make_random_adapter(tiny_model_dir, tmp_path / "sl-cai")), base,
+                                       {"kind": "sft"}, name="sl-cai")
+        p.adapters.register("reward", str(make_reward_model(tiny_model_dir, tmp_path / "rm")), base,
+                            {"kind": "reward"}, name="rm")
+    done = _launch("rloo", str(path), "--adapter", str(start_id), "--limit", "4", "--max-steps", "2",
+                   "--prompts-per-step", "2", "--num-generations", "2", "--response-length", "4", "--lora-r", "2",
+                   "--lora-alpha", "4", "--save-every", "1")
+    assert done.returncode == 0, done.stderr[-3000:]
+    with Project.open(path) as p:
+        (run,) = p.runs.list("rloo")
+        run = p.runs.get(run["id"])
+        assert run["status"] == "done"
+        result = run["result"] if isinstance(run.get("result"), dict) else json.loads(run["result_json"])
+        assert result["processes"] == 2  # both processes trained
+        assert [m["step"] for m in p.runs.metrics(run["id"], "reward")] == [1, 2], "metrics are recorded once"
+        (row,) = p.adapters.list("rloo")
+    _load(tiny_model_dir, row["path"])

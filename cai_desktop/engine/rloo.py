@@ -445,7 +445,7 @@ def train_rloo(
         "kl_last": next((h["kl"] for h in reversed(history) if h.get("kl") is not None), None),
         "seconds_per_step": (sum(callback.step_seconds) / len(callback.step_seconds)) if callback.step_seconds else None,
         "warnings": callback.warnings, "checkpoint": ckpt, "prompts": len(prompts), "shared_base": shared,
-        "device": str(trainer.args.device),
+        "device": str(trainer.args.device), "processes": int(trainer.args.world_size),
     }
     if callback.cancelled:
         result["peak_rss_mb"] = peak_rss_mb()
