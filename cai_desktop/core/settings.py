@@ -233,6 +233,7 @@ class PPOSettings(Params):
     watch_window: int = param(5, label="Warning window (steps)", range=(1, 1000),
                               help="Steps over which rising reward with rising KL or falling entropy is watched.")
     seed: int = seed()
+    activation_checkpointing: bool = activation_checkpointing()
 
     def validate(self) -> None:
         if (self.batch_size * self.grad_accum) % self.num_mini_batches:

@@ -398,7 +398,7 @@ def train_ppo(
             use_cpu=not cuda,
             bf16=bf16,
             fp16=False,
-            gradient_checkpointing=False,
+            activation_checkpointing=bool(settings.activation_checkpointing),
             disable_tqdm=True,
             dataloader_num_workers=0,
         )

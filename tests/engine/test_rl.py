@@ -291,3 +291,17 @@ def test_ppo_value_and_reward_models_share_one_frozen_base_and_resume(tiny_model
     assert not value["score.weight"].equal(start_head)  # the value head trained away from the reward head
     r = train_ppo(Path(tiny_model_dir), None, rm, PROMPTS, _small_ppo(), out, ctx=RecordingContext(), resume=True)
     assert r["steps"] == 3 and (Path(r["adapter"]) / "adapter_config.json").is_file()
+
+
+def test_ppo_step_with_activation_checkpointing_and_its_cli_option(tiny_model_dir, reward_dir, tmp_path):
+    import argparse
+
+    from cai_desktop.cli.jobs import add_params_arguments
+    from cai_desktop.jobs.ppo import PPOParams
+
+    parser = argparse.ArgumentParser()
+    add_params_arguments(parser, PPOParams)
+    assert "--activation-checkpointing" in parser.format_help()
+    r = train_ppo(Path(tiny_model_dir), None, reward_dir, PROMPTS[:1],
+                  _small_ppo(total_episodes=2, sample_every=0, activation_checkpointing=True), tmp_path / "ppo")
+    assert r["steps"] == 1 and (Path(r["adapter"]) / "adapter_config.json").is_file()
