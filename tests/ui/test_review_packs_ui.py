@@ -55,10 +55,10 @@ def window(qtbot, project_path):
     qtbot.addWidget(w)
     assert w.open_project(project_path)
     yield w
+    w._force_close = True
     w.runner.shutdown(10000)
-    if w.project is not None:
-        w.project.close()
-        w.project = None
+    qtbot.wait(50)  # refreshes queued by the last import run while the project is still open
+    w.close_project()
 
 
 def run(window, qtbot, start) -> str:

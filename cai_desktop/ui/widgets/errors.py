@@ -25,7 +25,9 @@ def show_error(parent: QWidget | None, title: str, message: str, details: str = 
         box.exec()
         return box
     _open_boxes.append(box)
-    box.finished.connect(lambda *_: _open_boxes.remove(box) if box in _open_boxes else None)
+    forget = lambda *_: _open_boxes.remove(box) if box in _open_boxes else None  # noqa: E731
+    box.finished.connect(forget)
+    box.destroyed.connect(forget)  # closed with its window
     box.open()
     return box
 
@@ -36,5 +38,8 @@ def open_error_boxes() -> list[QMessageBox]:
 
 def close_error_boxes() -> None:
     for box in list(_open_boxes):
-        box.close()
+        try:
+            box.close()
+        except RuntimeError:  # its window, and so the box, is gone already
+            pass
     _open_boxes.clear()
