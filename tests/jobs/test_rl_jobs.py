@@ -17,6 +17,17 @@ from cai_desktop.store.project import Project
 from tests.engine.test_rl import make_random_adapter, make_reward_model
 
 
+def _ppo_missing() -> bool:
+    from cai_desktop.engine.rl import ppo_unavailable
+
+    return ppo_unavailable() is not None
+
+
+#: PPO needs a TRL that still has trl.experimental.ppo (``pip install -e ".[ppo]"``; the Makefile does)
+needs_ppo = pytest.mark.skipif(_ppo_missing(), reason="this TRL has no trl.experimental.ppo (TRL 1.13 deleted it)")
+
+
+
 @pytest.fixture(autouse=True)
 def one_thread():
     import torch
@@ -52,6 +63,7 @@ def _ppo(project, **kw):
     return PPOParams(**base)
 
 
+@needs_ppo
 def test_ppo_job_cancels_resumes_and_registers_an_adapter_with_lineage(project):
     ctx = RecordingContext(cancel_after_progress=1)
     with pytest.raises(Cancelled):
@@ -87,6 +99,7 @@ def test_ppo_job_cancels_resumes_and_registers_an_adapter_with_lineage(project):
     clear_model_cache()
 
 
+@needs_ppo
 def test_ppo_job_mixes_helpful_prompts(project):
     from cai_desktop.jobs.ppo import select_prompts
 
@@ -97,6 +110,7 @@ def test_ppo_job_mixes_helpful_prompts(project):
     assert n_helpful == 3 and len(texts) == 6 and len(set(texts) & helpful) == 3
 
 
+@needs_ppo
 def test_ppo_job_errors_are_clear(project, project_path, tmp_path):
     with pytest.raises(ValidationError, match="'reward' adapter"):
         run_ppo(RecordingContext(), _ppo(project, policy_adapter_id=_ids(project, "reward")[0]))
@@ -150,6 +164,7 @@ def test_dpo_job_drops_near_even_pairs_cancels_resumes_and_registers(project):
         run_dpo(RecordingContext(), DPOParams(**{**params, "min_margin": 0.45}))
 
 
+@needs_ppo
 def test_cli_run_dpo_and_ppo(project, capsys):
     from cai_desktop.cli import main
 
@@ -218,6 +233,7 @@ def test_cli_run_rloo_with_grpo(project, capsys):
     assert "rloo, grpo" in capsys.readouterr().err
 
 
+@needs_ppo
 def test_ppo_is_not_offered_when_trl_has_no_ppo(project, monkeypatch, capsys, qtbot):
     """TRL 1.13 deleted trl.experimental.ppo: simulated by a failed import (sys.modules holds None)."""
     import sys
