@@ -95,6 +95,52 @@ def activation_checkpointing() -> Any:
                       "models; turn it on for a big base on a small GPU.")
 
 
+# -- rollout fields shared by PPO and RLOO ---------------------------------------------------------
+def response_length() -> Any:
+    return param(48, label="Answer length (tokens)", range=(1, 8192),
+                 help="Longest sampled answer per rollout, in tokens.")
+
+
+def rollout_temperature() -> Any:
+    return param(0.8, label="Sampling temperature", range=(0.01, 2.0),
+                 help="Temperature of the rollouts (0.7–1.0 is usual; must be above 0).")
+
+
+def max_prompt_length() -> Any:
+    return param(256, label="Max prompt length (tokens)", range=(8, 131072),
+                 help="Prompts longer than this are cut from the left.")
+
+
+def missing_eos_penalty() -> Any:
+    return param(1.0, label="Penalty for unfinished answers", range=(0.0, 100.0), empty="no penalty",
+                 help="Subtracted from the reward of answers cut off before their end; empty = no penalty.")
+
+
+def sample_every() -> Any:
+    return param(5, label="Show sample answers every (steps)", range=(0, 1_000_000),
+                 help="Log sample rollouts with their rewards every N steps (0 = never).")
+
+
+def n_samples() -> Any:
+    return param(2, label="Sample answers shown", range=(0, 64), help="How many rollouts each sample log shows.")
+
+
+def save_every() -> Any:
+    return param(10, label="Checkpoint every (steps)", range=(1, 1_000_000),
+                 help="Save a checkpoint every N steps (and always on cancel and at the end).")
+
+
+def kl_warn(per: str = "") -> Any:
+    return param(10.0, label="Warn when KL passes", range=(0.0, 1e6),
+                 help=f"Warn when the KL to the starting policy passes this many nats{per} (a sign of reward "
+                      "hacking).")
+
+
+def watch_window() -> Any:
+    return param(5, label="Warning window (steps)", range=(1, 1000),
+                 help="Steps over which rising reward with rising KL or falling entropy is watched.")
+
+
 def adapt_batch() -> Any:
     return param(True, label="Halve the batch when GPU memory runs out", identity=False,
                  help="On a GPU out-of-memory error, halve the batch size and double the gradient accumulation "
@@ -202,36 +248,25 @@ class PPOSettings(Params):
                                 help="Optimisation passes over each batch of rollouts.")
     num_mini_batches: int = param(1, label="Mini-batches", range=(1, 1024), flags=("--mini-batches",),
                                   help="Each rollout batch is split into this many mini-batches per pass.")
-    response_length: int = param(48, label="Answer length (tokens)", range=(1, 8192),
-                                 help="Longest sampled answer per rollout, in tokens.")
-    temperature: float = param(0.8, label="Sampling temperature", range=(0.01, 2.0),
-                               help="Temperature of the rollouts (0.7–1.0 is usual; must be above 0).")
+    response_length: int = response_length()
+    temperature: float = rollout_temperature()
     total_episodes: int = param(256, label="Episodes", range=(1, 10_000_000), flags=("--episodes",),
                                 help="Prompts answered in total; steps = episodes / (batch size × accumulation).")
     learning_rate: float = learning_rate(3e-5)
     batch_size: int = param(4, label="Prompts per rollout", range=(1, 4096),
                             help="Prompts answered per rollout per accumulation step; lower it if memory runs out.")
     grad_accum: int = grad_accum()
-    max_prompt_length: int = param(256, label="Max prompt length (tokens)", range=(8, 131072),
-                                   help="Prompts longer than this are cut from the left.")
+    max_prompt_length: int = max_prompt_length()
     lora_rank: int = lora_rank(16)
     lora_alpha: int = lora_alpha(32)
     lora_dropout: float = lora_dropout(0.0)
     target_modules: str = target_modules()
-    missing_eos_penalty: float | None = param(
-        1.0, label="Penalty for unfinished answers", range=(0.0, 100.0), empty="no penalty",
-        help="Subtracted from the reward of answers cut off before their end; empty = no penalty.")
-    sample_every: int = param(5, label="Show sample answers every (steps)", range=(0, 1_000_000),
-                              help="Log sample rollouts with their rewards every N steps (0 = never).")
-    n_samples: int = param(2, label="Sample answers shown", range=(0, 64),
-                           help="How many rollouts each sample log shows.")
-    save_every: int = param(10, label="Checkpoint every (steps)", range=(1, 1_000_000),
-                            help="Save a checkpoint every N steps (and always on cancel and at the end).")
-    kl_warn: float = param(10.0, label="Warn when KL passes", range=(0.0, 1e6),
-                           help="Warn when the KL to the starting policy passes this many nats (a sign of reward "
-                                "hacking).")
-    watch_window: int = param(5, label="Warning window (steps)", range=(1, 1000),
-                              help="Steps over which rising reward with rising KL or falling entropy is watched.")
+    missing_eos_penalty: float | None = missing_eos_penalty()
+    sample_every: int = sample_every()
+    n_samples: int = n_samples()
+    save_every: int = save_every()
+    kl_warn: float = kl_warn()
+    watch_window: int = watch_window()
     seed: int = seed()
     activation_checkpointing: bool = activation_checkpointing()
 
@@ -269,31 +304,20 @@ class RLOOSettings(Params):
                                   help="Prompts answered per optimiser step; lower it if memory runs out.")
     max_steps: int = param(20, label="Steps", range=(1, 10_000_000),
                            help="Optimiser steps; each answers the prompts per step that many times over.")
-    response_length: int = param(48, label="Answer length (tokens)", range=(1, 8192),
-                                 help="Longest sampled answer per rollout, in tokens.")
-    temperature: float = param(0.8, label="Sampling temperature", range=(0.01, 2.0),
-                               help="Temperature of the rollouts (0.7–1.0 is usual; must be above 0).")
+    response_length: int = response_length()
+    temperature: float = rollout_temperature()
     learning_rate: float = learning_rate(3e-5)
-    max_prompt_length: int = param(256, label="Max prompt length (tokens)", range=(8, 131072),
-                                   help="Prompts longer than this are cut from the left.")
+    max_prompt_length: int = max_prompt_length()
     lora_rank: int = lora_rank(16)
     lora_alpha: int = lora_alpha(32)
     lora_dropout: float = lora_dropout(0.0)
     target_modules: str = target_modules()
-    missing_eos_penalty: float | None = param(
-        1.0, label="Penalty for unfinished answers", range=(0.0, 100.0), empty="no penalty",
-        help="Subtracted from the reward of answers cut off before their end; empty = no penalty.")
-    sample_every: int = param(5, label="Show sample answers every (steps)", range=(0, 1_000_000),
-                              help="Log sample rollouts with their rewards every N steps (0 = never).")
-    n_samples: int = param(2, label="Sample answers shown", range=(0, 64),
-                           help="How many rollouts each sample log shows.")
-    save_every: int = param(10, label="Checkpoint every (steps)", range=(1, 1_000_000),
-                            help="Save a checkpoint every N steps (and always on cancel and at the end).")
-    kl_warn: float = param(10.0, label="Warn when KL passes", range=(0.0, 1e6),
-                           help="Warn when the KL to the starting policy passes this many nats per answer (a sign "
-                                "of reward hacking).")
-    watch_window: int = param(5, label="Warning window (steps)", range=(1, 1000),
-                              help="Steps over which rising reward with rising KL or falling entropy is watched.")
+    missing_eos_penalty: float | None = missing_eos_penalty()
+    sample_every: int = sample_every()
+    n_samples: int = n_samples()
+    save_every: int = save_every()
+    kl_warn: float = kl_warn(" per answer")
+    watch_window: int = watch_window()
     seed: int = seed()
     activation_checkpointing: bool = activation_checkpointing()
     load_in_4bit: bool = load_in_4bit()
