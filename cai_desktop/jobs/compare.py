@@ -38,7 +38,7 @@ from cai_desktop.core.evaluation import BENIGN_KIND, judged, looks_risky, rate, 
 from cai_desktop.core.feedback import MODES, default_clamp
 from cai_desktop.core.params import param
 from cai_desktop.jobs.base import Job, JobParams, run_job
-from cai_desktop.jobs.evaluate import policies_for, prompt_sets_for
+from cai_desktop.jobs.evaluate import POLICY_ADAPTERS, policies_for, prompt_sets_for
 from cai_desktop.jobs.fields import (
     adapter_param,
     batch_param,
@@ -62,10 +62,10 @@ MAX_POLICIES = 14  # 91 pairs < 100
 
 @dataclass
 class CompareParams(JobParams):
-    adapter_ids: list[int] = param([], label="Adapters", source="adapter_ids:sft,ppo,dpo",
-                                   empty="the newest SFT, PPO and DPO adapter", flags=("--adapter",),
-                                   help="The trained adapters to compare (policies); empty = the newest SFT, PPO "
-                                        "and DPO one.")
+    adapter_ids: list[int] = param([], label="Adapters", source=POLICY_ADAPTERS,
+                                   empty="the newest SFT, RLOO, PPO and DPO adapter", flags=("--adapter",),
+                                   help="The trained adapters to compare (policies); empty = the newest SFT, RLOO, "
+                                        "PPO and DPO one.")
     include_base: bool = param(True, label="Include the base model",
                                help="Compare the base model too (one more policy).")
     base: str | None = param(None, label="Base model", source="models", empty="the adapters' base",

@@ -29,15 +29,17 @@ from cai_desktop.store.project import Project
 
 KIND = "eval"
 TRAINED_KINDS = ("sft", "rloo", "ppo", "dpo")
+#: the choice source of a "policies to evaluate" field: adapters of every trained kind
+POLICY_ADAPTERS = "adapter_ids:" + ",".join(TRAINED_KINDS)
 #: (kind, the held-out set used by default when the project has it, else the starter set)
 DEFAULT_SETS = (("red-team", "heldout-harmful", "red-team"), ("helpful", "heldout-benign", "helpful"))
 
 
 @dataclass
 class EvalParams(JobParams):
-    adapter_ids: list[int] = param([], label="Adapters", source="adapter_ids:sft,ppo,dpo",
-                                   empty="the newest SFT, PPO and DPO adapter", flags=("--adapter",),
-                                   help="The trained adapters to evaluate; empty = the newest SFT, PPO and DPO one.")
+    adapter_ids: list[int] = param([], label="Adapters", source=POLICY_ADAPTERS,
+                                   empty="the newest SFT, RLOO, PPO and DPO adapter", flags=("--adapter",),
+                                   help="The trained adapters to evaluate; empty = the newest SFT, RLOO, PPO and DPO one.")
     include_base: bool = param(True, label="Include the base model",
                                help="Answer with the base model too (the 'before').")
     base: str | None = param(None, label="Base model", source="models", empty="the adapters' base",

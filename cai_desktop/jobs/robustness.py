@@ -23,7 +23,7 @@ from cai_desktop.core.evaluation import judged
 from cai_desktop.core.params import param
 from cai_desktop.core.transforms import PLAIN, TRANSFORMS, format_robustness, robustness, variants
 from cai_desktop.jobs.base import Job, JobParams, run_job
-from cai_desktop.jobs.evaluate import policies_for
+from cai_desktop.jobs.evaluate import POLICY_ADAPTERS, policies_for
 from cai_desktop.jobs.fields import batch_param, limit_param, max_tokens_param, split_param
 from cai_desktop.jobs.runs import RunContext
 from cai_desktop.store.project import Project
@@ -34,9 +34,9 @@ DEFAULT_SET, FALLBACK_SET = "heldout-harmful", "red-team"
 
 @dataclass
 class RobustnessParams(JobParams):
-    adapter_ids: list[int] = param([], label="Adapters", source="adapter_ids:sft,ppo,dpo",
-                                   empty="the newest SFT, PPO and DPO adapter", flags=("--adapter",),
-                                   help="The trained adapters to test; empty = the newest SFT, PPO and DPO one.")
+    adapter_ids: list[int] = param([], label="Adapters", source=POLICY_ADAPTERS,
+                                   empty="the newest SFT, RLOO, PPO and DPO adapter", flags=("--adapter",),
+                                   help="The trained adapters to test; empty = the newest SFT, RLOO, PPO and DPO one.")
     include_base: bool = param(True, label="Include the base model", help="Test the base model too.")
     base: str | None = param(None, label="Base model", source="models", empty="the adapters' base",
                              help="The base model; empty = the base the adapters were trained on.")
