@@ -115,7 +115,13 @@ def _prepare(project: Project, params: PPOParams) -> dict[str, Any]:
     why = unavailable()
     if why:
         raise ValidationError(why)
-    device = student_device(project)  # one line before anything loads when this machine lacks it
+    return rl_plan(project, params)
+
+
+def rl_plan(project: Project, params: Any) -> dict[str, Any]:
+    """The pre-flight plan of an RL job (PPO, RLOO): the student's device, the starting policy, the
+    preference model and the prompts; each problem is one line before anything loads."""
+    device = student_device(project)
     spec, start = policy_start(project, params.base, params.policy_adapter_id)
     prompts, n_helpful = select_prompts(project, params)
     return {"spec": spec, "start": start, "reward": reward_row(project, params.reward_adapter_id),

@@ -17,9 +17,9 @@ from cai_desktop.core.params import param
 from cai_desktop.core.settings import RLOOSettings
 from cai_desktop.jobs.base import Job, JobParams, run_job
 from cai_desktop.jobs.fields import limit_param, split_param
-from cai_desktop.jobs.ppo import base_param, policy_start, reward_row, select_prompts
+from cai_desktop.jobs.ppo import base_param, rl_plan
 from cai_desktop.jobs.runs import RunContext
-from cai_desktop.jobs.sft import device_lineage, student_device
+from cai_desktop.jobs.sft import device_lineage
 from cai_desktop.store.project import Project
 
 KIND = "rloo"
@@ -46,11 +46,7 @@ class RLOOParams(JobParams, RLOOSettings):
 
 
 def _prepare(project: Project, params: RLOOParams) -> dict[str, Any]:
-    device = student_device(project)  # one line before anything loads when this machine lacks it
-    spec, start = policy_start(project, params.base, params.policy_adapter_id, kinds=("sft", "dpo", "ppo", "rloo"))
-    prompts, n_helpful = select_prompts(project, params)
-    return {"spec": spec, "start": start, "reward": reward_row(project, params.reward_adapter_id),
-            "prompts": prompts, "n_helpful": n_helpful, "device": device}
+    return rl_plan(project, params)
 
 
 def run_rloo(ctx: Any, params: RLOOParams) -> dict[str, Any]:
