@@ -38,7 +38,7 @@ from cai_desktop.core.evaluation import BENIGN_KIND, judged, looks_risky, rate, 
 from cai_desktop.core.feedback import MODES, default_clamp
 from cai_desktop.core.params import param
 from cai_desktop.jobs.base import Job, JobParams, run_job
-from cai_desktop.jobs.evaluate import POLICY_ADAPTERS, policies_for, prompt_sets_for
+from cai_desktop.jobs.evaluate import POLICY_ADAPTERS, greedy_batches, policies_for, prompt_sets_for
 from cai_desktop.jobs.fields import (
     adapter_param,
     batch_param,
@@ -234,10 +234,8 @@ def _answers(project: Project, ctx: RunContext, params: CompareParams, policies:
              prompts: list[dict[str, Any]], out_dir: Path) -> list[dict[str, Any]]:
     """Every policy's greedy answers; each policy's finished answers are kept in the run folder, so a
     resumed run does not answer again."""
-    from cai_desktop.engine.generation import GenerationRequest, SamplingSettings, generate
     from cai_desktop.engine.models import load_model
 
-    sampling = SamplingSettings(temperature=0.0, top_p=1.0, max_new_tokens=params.max_new_tokens, seed=0)
     want = [p["id"] for p in prompts]
     answers: list[dict[str, Any]] = []
     total = len(policies) * len(prompts)
@@ -252,14 +250,10 @@ def _answers(project: Project, ctx: RunContext, params: CompareParams, policies:
                 continue
         lm = load_model(pol["model"], adapter=pol["adapter"], ctx=ctx)
         rows = []
-        for start in range(0, len(prompts), params.batch_size):
-            check_cancelled(ctx)
-            batch = prompts[start:start + params.batch_size]
-            reqs = [GenerationRequest(messages=[{"role": "user", "content": p["text"]}], sampling=sampling)
-                    for p in batch]
-            for p, r in zip(batch, generate(lm, reqs, ctx=CancelOnly(ctx), batch_size=len(reqs))):
-                rows.append(_answer_row(pol, p, r.text))
-            ctx.progress(i * len(prompts) + start + len(batch), total, f"answers: {pol['label']}")
+        for start, texts in greedy_batches(ctx, lm, [p["text"] for p in prompts], params.max_new_tokens,
+                                           params.batch_size):
+            rows += [_answer_row(pol, p, text) for p, text in zip(prompts[start:start + len(texts)], texts)]
+            ctx.progress(i * len(prompts) + start + len(texts), total, f"answers: {pol['label']}")
         del lm
         tmp = cache.with_suffix(".tmp")
         tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")

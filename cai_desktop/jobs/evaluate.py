@@ -15,6 +15,7 @@ verdict line; the older keyword refusal rates; and a few side-by-side examples.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,13 +102,26 @@ def _prepare(project: Project, params: EvalParams) -> list[dict[str, Any]]:
     return policies
 
 
+def greedy_batches(ctx: Any, lm: Any, texts: list[str], max_new_tokens: int,
+                   batch_size: int) -> Iterator[tuple[int, list[str]]]:
+    """``(start, answers)`` per batch of ``texts`` (user messages) answered greedily by ``lm``, so
+    every evaluation is repeatable; cancel is checked before each batch."""
+    from cai_desktop.engine.generation import GenerationRequest, SamplingSettings, generate
+
+    sampling = SamplingSettings(temperature=0.0, top_p=1.0, max_new_tokens=max_new_tokens, seed=0)
+    for start in range(0, len(texts), batch_size):
+        check_cancelled(ctx)
+        reqs = [GenerationRequest(messages=[{"role": "user", "content": t}], sampling=sampling)
+                for t in texts[start:start + batch_size]]
+        yield start, [r.text for r in generate(lm, reqs, ctx=CancelOnly(ctx), batch_size=len(reqs))]
+
+
 def run_eval(ctx: Any, params: EvalParams) -> dict[str, Any]:
     return run_job(JOB, ctx, params)
 
 
 def _body(project: Project, ctx: RunContext, run_id: int, params: EvalParams,
           policies: list[dict[str, Any]]) -> dict[str, Any]:
-    from cai_desktop.engine.generation import GenerationRequest, SamplingSettings, generate
     from cai_desktop.engine.models import load_model
 
     sets = {s["name"] for s in project.prompts.sets()}
@@ -120,22 +134,19 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: EvalParams,
         raise ValidationError(f"The prompt sets have no {params.split or ''} prompts to evaluate on.")
     ctx.log(f"{len(policies)} policies × {len(prompts)} held-out prompts ({params.split or 'all'} split of "
             f"{' and '.join(n for n in names.values() if n in sets)})")
-    sampling = SamplingSettings(temperature=0.0, top_p=1.0, max_new_tokens=params.max_new_tokens, seed=0)
     total, done = len(policies) * len(prompts), 0
     answers: list[dict[str, Any]] = []
     ctx.progress(0, total, "starting")
     for pol in policies:
         lm = load_model(pol["model"], adapter=pol["adapter"], ctx=ctx)
-        for start in range(0, len(prompts), params.batch_size):
-            check_cancelled(ctx)
-            batch = prompts[start:start + params.batch_size]
-            reqs = [GenerationRequest(messages=[{"role": "user", "content": p["text"]}], sampling=sampling)
-                    for p in batch]
-            for p, r in zip(batch, generate(lm, reqs, ctx=CancelOnly(ctx), batch_size=len(reqs))):
+        for start, texts in greedy_batches(ctx, lm, [p["text"] for p in prompts], params.max_new_tokens,
+                                           params.batch_size):
+            batch = prompts[start:start + len(texts)]
+            for p, text in zip(batch, texts):
                 answers.append({"policy": pol["label"], "prompt_id": p["id"], "kind": p["kind"],
-                                "category": p.get("category") or "", "prompt": p["text"], "text": r.text,
+                                "category": p.get("category") or "", "prompt": p["text"], "text": text,
                                 "looks_risky": p["kind"] == "helpful" and looks_risky(p.get("category")),
-                                **judged(p["text"], r.text), "refusal": is_refusal(r.text)})
+                                **judged(p["text"], text), "refusal": is_refusal(text)})
             done += len(batch)
             ctx.progress(done, total, f"{pol['label']}: {done}/{total}")
     relevance_model = _score_relevance(ctx, answers) if params.relevance else None

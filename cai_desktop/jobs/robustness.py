@@ -17,13 +17,12 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from cai_desktop.core.context import CancelOnly, check_cancelled
 from cai_desktop.core.errors import ValidationError
 from cai_desktop.core.evaluation import judged
 from cai_desktop.core.params import param
 from cai_desktop.core.transforms import PLAIN, TRANSFORMS, format_robustness, robustness, variants
 from cai_desktop.jobs.base import Job, JobParams, run_job
-from cai_desktop.jobs.evaluate import POLICY_ADAPTERS, policies_for
+from cai_desktop.jobs.evaluate import POLICY_ADAPTERS, greedy_batches, policies_for
 from cai_desktop.jobs.fields import batch_param, limit_param, max_tokens_param, split_param
 from cai_desktop.jobs.runs import RunContext
 from cai_desktop.store.project import Project
@@ -71,7 +70,6 @@ def run_robustness(ctx: Any, params: RobustnessParams) -> dict[str, Any]:
 
 def _body(project: Project, ctx: RunContext, run_id: int, params: RobustnessParams,
           plan: dict[str, Any]) -> dict[str, Any]:
-    from cai_desktop.engine.generation import GenerationRequest, SamplingSettings, generate
     from cai_desktop.engine.models import load_model
 
     policies, set_name = plan["policies"], plan["set"]
@@ -83,22 +81,19 @@ def _body(project: Project, ctx: RunContext, run_id: int, params: RobustnessPara
              for p in prompts for t, text in variants(p["text"], names).items()]
     ctx.log(f"{len(policies)} policies × {len(prompts)} held-out prompts ({params.split or 'all'} split of "
             f"{set_name}) × {len(names) + 1} forms (plain, {', '.join(names)})")
-    sampling = SamplingSettings(temperature=0.0, top_p=1.0, max_new_tokens=params.max_new_tokens, seed=0)
     total, done = len(policies) * len(items), 0
     answers: list[dict[str, Any]] = []
     ctx.progress(0, total, "starting")
     for pol in policies:
         lm = load_model(pol["model"], adapter=pol["adapter"], ctx=ctx)
-        for start in range(0, len(items), params.batch_size):
-            check_cancelled(ctx)
-            batch = items[start:start + params.batch_size]
-            reqs = [GenerationRequest(messages=[{"role": "user", "content": it["text"]}], sampling=sampling)
-                    for it in batch]
-            for it, r in zip(batch, generate(lm, reqs, ctx=CancelOnly(ctx), batch_size=len(reqs))):
+        for start, texts in greedy_batches(ctx, lm, [it["text"] for it in items], params.max_new_tokens,
+                                           params.batch_size):
+            batch = items[start:start + len(texts)]
+            for it, text in zip(batch, texts):
                 p = it["prompt"]
                 answers.append({"policy": pol["label"], "prompt_id": p["id"], "transform": it["transform"],
                                 "category": p.get("category") or "", "plain_prompt": p["text"],
-                                "prompt": it["text"], "text": r.text, **judged(p["text"], r.text)})
+                                "prompt": it["text"], "text": text, **judged(p["text"], text)})
             done += len(batch)
             ctx.progress(done, total, f"{pol['label']}: {done}/{total}")
     out_dir = project.artifacts_dir / f"run-{run_id}"
